@@ -4,6 +4,7 @@
 #define TESSERA_KEY_SRC_OSSL_H_
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -24,6 +25,10 @@ struct Deleter {
   void operator()(T* p) const noexcept { Free(p); }
 };
 
+inline void openssl_free(void* p) noexcept { OPENSSL_free(p); }
+
+// Memory OpenSSL allocated for us (i2d_* output).
+using OpensslBytesPtr = std::unique_ptr<uint8_t, Deleter<openssl_free>>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;

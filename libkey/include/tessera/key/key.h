@@ -131,8 +131,11 @@ class PrivateKey {
   EVP_PKEY* evp() const;
 
  private:
-  explicit PrivateKey(PublicKey pub) : public_(std::move(pub)) {}
-  PublicKey public_;
+  PrivateKey(std::shared_ptr<const detail::KeyData> data, PublicKey pub)
+      : data_(std::move(data)), public_(std::move(pub)) {}
+  static Result<PrivateKey> from_data(std::shared_ptr<const detail::KeyData> data);
+  std::shared_ptr<const detail::KeyData> data_;  // holds the private key
+  PublicKey public_;                             // public half only, no private material
 };
 
 // The algorithm name a signature blob carries ("rsa-sha2-256"), or an error if
