@@ -1,0 +1,83 @@
+// OpenSSH certificates (PROTOCOL.certkeys): *-cert-v01@openssh.com.
+//
+// A Certificate is parsed from (or serialized to) its blob; parsing checks
+// the structure and that the certified key and the CA key are valid keys, but
+// not the CA signature: call verify_signature() for that.
+#ifndef TESSERA_KEY_CERT_H_
+#define TESSERA_KEY_CERT_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/key/error.h"
+#include "tessera/key/key.h"
+#include "tessera/key/wire.h"
+
+namespace tessera::key {
+
+enum class CertType : uint32_t { kUser = 1, kHost = 2 };
+
+// Most principals, options and extensions a certificate may carry (as OpenSSH:
+// SSHKEY_CERT_MAX_PRINCIPALS is 256).
+inline constexpr size_t kMaxCertPrincipals = 256;
+
+// "ssh-ed25519-cert-v01@openssh.com" for KeyType::kEd25519, etc.
+std::string_view certificate_type_name(KeyType type);
+// The key type a certificate type name certifies; nullptr if not a certificate type.
+const KeyTypeInfo* find_certificate_type(std::string_view cert_type_name);
+
+struct CertOption {
+  std::string name;
+  Bytes data;  // the option's data string contents (often itself a string, or empty)
+};
+
+struct Certificate {
+  PublicKey key;  // the certified key
+  Bytes nonce;
+  uint64_t serial = 0;
+  CertType type = CertType::kUser;
+  std::string key_id;
+  std::vector<std::string> principals;
+  uint64_t valid_after = 0;
+  uint64_t valid_before = UINT64_MAX;
+  std::vector<CertOption> critical_options;  // sorted by name, unique
+  std::vector<CertOption> extensions;        // sorted by name, unique
+  Bytes reserved;
+  PublicKey signature_key;  // the CA key (not itself a certificate)
+  Bytes signature;          // SSH signature blob over everything before it
+
+  // Parses a certificate blob (starting with the type name). Does not require
+  // the reader to end afterwards.
+  static Result<Certificate> parse(Reader& in);
+  static Result<Certificate> from_blob(std::span<const uint8_t> blob);
+
+  void serialize(Writer& out) const;
+  Bytes blob() const;
+  std::string_view type_name() const { return certificate_type_name(key.type()); }
+
+  // Checks the CA signature (and that the signature algorithm is allowed for the CA key).
+  Status verify_signature() const;
+};
+
+// The certificate blob's contents up to (not including) the signature: what the CA signs.
+Bytes certificate_signed_data(const Certificate& cert);
+
+// The private key of a certified key in the form PROTOCOL.agent (and
+// sshkey_private_serialize) uses for certificates: string cert-type-name,
+// string certificate, then the key type's private fields without the public
+// ones the certificate already holds (ed25519: pk, sk; ECDSA: d; RSA: d, iqmp,
+// p, q). Parsing checks that the private key matches the certified key.
+struct CertifiedPrivateKey {
+  PrivateKey key;
+  Certificate certificate;
+};
+Result<CertifiedPrivateKey> parse_certified_private_key(Reader& in);
+void serialize_certified_private_key(const PrivateKey& key, const Certificate& certificate, Writer& out);
+
+}  // namespace tessera::key
+
+#endif  // TESSERA_KEY_CERT_H_
