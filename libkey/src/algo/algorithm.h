@@ -39,6 +39,13 @@ class Algorithm {
   // The result is validated: it matches its own public fields.
   virtual Result<ossl::PkeyPtr> parse_private(const KeyTypeInfo& info, Reader& in) const;
   virtual void write_private(const KeyData& key, Writer& out) const;
+  // As parse_private, for bytes this process wrote itself with write_private
+  // from a validated key (unshielding): skips the costly validation (curve
+  // point checks, pairwise checks, public key derivation). Never use it on
+  // input from outside the process.
+  virtual Result<ossl::PkeyPtr> parse_private_trusted(const KeyTypeInfo& info, Reader& in) const {
+    return parse_private(info, in);
+  }
 
   virtual Result<ossl::PkeyPtr> generate(const KeyTypeInfo& info, unsigned bits) const;
 

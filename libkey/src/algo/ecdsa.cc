@@ -24,7 +24,8 @@ size_t field_bytes(std::string_view ssh_curve) {
   return 32;
 }
 
-Result<ossl::PkeyPtr> build_ec(std::string_view ssh_curve, std::span<const uint8_t> point, const BIGNUM* priv) {
+Result<ossl::PkeyPtr> build_ec(std::string_view ssh_curve, std::span<const uint8_t> point, const BIGNUM* priv,
+                               bool validate = true) {
   std::string_view group = ec_group_name(ssh_curve);
   if (group.empty()) return Error(Errc::kUnsupported, "unsupported ECDSA curve " + std::string(ssh_curve));
   // SSH carries uncompressed points only (RFC 5656 section 3.1 allows
@@ -49,6 +50,7 @@ Result<ossl::PkeyPtr> build_ec(std::string_view ssh_curve, std::span<const uint8
     return Error(Errc::kInvalidKey, "ECDSA public key is not a point on " + std::string(ssh_curve));
   }
   ossl::PkeyPtr pkey(raw);
+  if (!validate) return pkey;
   // Full public check: on the curve, not infinity, of the group's order.
   ossl::PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
   if (!check || EVP_PKEY_public_check(check.get()) != 1) {
@@ -96,6 +98,15 @@ class Ecdsa final : public Algorithm {
     TESSERA_ASSIGN_OR_RETURN(auto pkey, build_ec(curve, point, priv.get()));
     in = probe;
     return pkey;
+  }
+
+  Result<ossl::PkeyPtr> parse_private_trusted(const KeyTypeInfo&, Reader& in) const override {
+    TESSERA_ASSIGN_OR_RETURN(std::string_view curve, in.text());
+    TESSERA_ASSIGN_OR_RETURN(auto point, in.string());
+    TESSERA_ASSIGN_OR_RETURN(auto d, in.mpint());
+    ossl::BnPtr priv(BN_bin2bn(d.data(), static_cast<int>(d.size()), nullptr));
+    if (!priv) return ossl::crypto_error("ECDSA private key");
+    return build_ec(curve, point, priv.get(), /*validate=*/false);
   }
 
   void write_private(const KeyData& key, Writer& out) const override {

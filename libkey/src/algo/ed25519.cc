@@ -1,4 +1,6 @@
 // ssh-ed25519 (RFC 8709).
+#include <openssl/core_names.h>
+
 #include <cstring>
 
 #include "algo/algorithm.h"
@@ -42,6 +44,27 @@ class Ed25519 final : public Algorithm {
     }
     in = probe;
     return pkey;
+  }
+
+  Result<ossl::PkeyPtr> parse_private_trusted(const KeyTypeInfo&, Reader& in) const override {
+    TESSERA_ASSIGN_OR_RETURN(auto pk, in.string());
+    TESSERA_ASSIGN_OR_RETURN(auto sk, in.string());
+    if (pk.size() != kPublicBytes || sk.size() != kSeedBytes + kPublicBytes) {
+      return Error(Errc::kInvalidKey, "ed25519 private key has the wrong size");
+    }
+    // Giving OpenSSL both halves spares it deriving the public key (a scalar
+    // multiplication as costly as a signature).
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(sk.data()), kSeedBytes),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(pk.data()), kPublicBytes),
+        OSSL_PARAM_construct_end()};
+    ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "ED25519", nullptr));
+    EVP_PKEY* raw = nullptr;
+    if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+        EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params) != 1) {
+      return ossl::crypto_error("ed25519 private key");
+    }
+    return ossl::PkeyPtr(raw);
   }
 
   void write_private(const KeyData& key, Writer& out) const override {

@@ -1,0 +1,61 @@
+#include "tessera/key/shield.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace tessera::key {
+namespace {
+
+const Bytes kData = {'s', 'h', 'i', 'e', 'l', 'd'};
+
+class Shield : public ::testing::TestWithParam<KeyType> {};
+
+TEST_P(Shield, SignsLikeTheClearKey) {
+  auto key = PrivateKey::generate(GetParam(), GetParam() == KeyType::kRsa ? 2048 : 0);
+  ASSERT_TRUE(key.ok());
+  auto shielded = ShieldedKey::shield(*key);
+  ASSERT_TRUE(shielded.ok()) << shielded.error().message();
+  EXPECT_TRUE(shielded->public_key() == key->public_key());
+  auto sig = shielded->sign(kData);
+  ASSERT_TRUE(sig.ok()) << sig.error().message();
+  EXPECT_TRUE(key->public_key().verify(*sig, kData).ok());
+  if (GetParam() == KeyType::kRsa) {
+    auto sig512 = shielded->sign(kData, SignatureAlgorithm::kRsaSha512);
+    ASSERT_TRUE(sig512.ok());
+    EXPECT_EQ(*signature_algorithm_name(*sig512), "rsa-sha2-512");
+    EXPECT_TRUE(key->public_key().verify(*sig512, kData).ok());
+  } else {
+    EXPECT_FALSE(shielded->sign(kData, SignatureAlgorithm::kRsaSha256).ok());
+  }
+  auto back = shielded->unshield();
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->public_key() == key->public_key());
+}
+
+TEST_P(Shield, ConcurrentSignatures) {
+  auto key = PrivateKey::generate(GetParam(), GetParam() == KeyType::kRsa ? 2048 : 0);
+  ASSERT_TRUE(key.ok());
+  auto shielded = ShieldedKey::shield(*key);
+  ASSERT_TRUE(shielded.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        auto sig = shielded->sign(kData);
+        if (sig.ok() && key->public_key().verify(*sig, kData).ok()) ++good;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 40);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Shield,
+                         ::testing::Values(KeyType::kEd25519, KeyType::kEcdsaP256, KeyType::kEcdsaP384,
+                                           KeyType::kEcdsaP521, KeyType::kRsa));
+
+}  // namespace
+}  // namespace tessera::key
