@@ -79,7 +79,8 @@ enum class PemFlavor : uint8_t {
 // the passphrase is empty; kWrongPassphrase when it does not decrypt.
 Result<PrivateKey> parse_pem_private_key(std::string_view text, const SecretBytes& passphrase);
 // Writes a private key; a non-empty passphrase encrypts it (AES-128-CBC for
-// traditional PEM, as ssh-keygen does; PBES2 AES-256-CBC for PKCS#8).
+// traditional PEM; PBES2 with PBKDF2-HMAC-SHA256 and AES-128-CBC for PKCS#8,
+// both as OpenSSH 9.2's ssh-keygen writes them).
 // Ed25519 keys are kUnsupported for kTraditional (no such format).
 Result<std::string> format_pem_private_key(const PrivateKey& key, PemFlavor flavor,
                                            const SecretBytes& passphrase);
