@@ -1,6 +1,66 @@
-// Placeholder entry point until the CLI lands.
+// tessera-keygen: an ssh-keygen-compatible key tool. Parses the command line
+// and runs one mode; the modes live in one file each (see modes.h).
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <cstdio>
-int main() {
-  std::fprintf(stderr, "tessera-keygen: not built yet\n");
-  return 1;
+#include <variant>
+
+#include "modes.h"
+#include "options.h"
+#include "output.h"
+
+namespace {
+
+// As OpenSSH's sanitise_stdfd(): a closed stdin/stdout/stderr is reopened on
+// /dev/null so that no key file can be opened as descriptor 0, 1 or 2.
+void sanitise_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFL) != -1) continue;
+    int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd < 0) return;
+    if (null_fd != fd) {
+      ::dup2(null_fd, fd);
+      ::close(null_fd);
+    }
+  }
+}
+
+int run(const tessera::keygen::Options& options) {
+  using tessera::keygen::Operation;
+  switch (options.operation) {
+    case Operation::kFingerprint: return tessera::keygen::run_fingerprint(options);
+    case Operation::kChangePassphrase: return tessera::keygen::run_change_passphrase(options);
+    case Operation::kChangeComment: return tessera::keygen::run_change_comment(options);
+    case Operation::kExport: return tessera::keygen::run_export(options);
+    case Operation::kImport: return tessera::keygen::run_import(options);
+    case Operation::kPrintPublic: return tessera::keygen::run_print_public(options);
+    case Operation::kGenerate: return tessera::keygen::run_generate(options);
+  }
+  return tessera::keygen::kExitFatal;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sanitise_standard_fds();
+  // Private keys and passphrases pass through this process: no core dumps.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  tessera::keygen::init_locale();
+
+  auto parsed = tessera::keygen::parse_command_line(argc, argv);
+  if (auto* error = std::get_if<tessera::keygen::CommandLineError>(&parsed)) {
+    if (!error->message.empty()) tessera::keygen::print_error(error->message);
+    if (error->show_usage) tessera::keygen::print_usage(stderr);
+    return error->exit_status;
+  }
+  const auto& options = std::get<tessera::keygen::Options>(parsed);
+  if (options.show_help) {
+    tessera::keygen::print_help(stdout);
+    return tessera::keygen::kExitOk;
+  }
+  int status = run(options);
+  if (std::fflush(stdout) != 0 && status == tessera::keygen::kExitOk) status = tessera::keygen::kExitFailure;
+  return status;
 }

@@ -1,0 +1,410 @@
+#include "keyfile.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
+
+#include "output.h"
+#include "tessera/key/encoding.h"
+
+namespace tessera::keygen {
+namespace {
+
+// Longest passphrase read from a prompt, as readpassphrase()'s 1024-byte
+// buffer in ssh-keygen: the rest of a longer line is read and dropped.
+constexpr size_t kMaxPassphraseBytes = 1023;
+// Longest line read from stdin for a file name, a comment or y/n.
+constexpr size_t kMaxInputLineBytes = 64 * 1024;
+// PEM and PKCS#8 passphrases shorter than this are refused, as OpenSSL's
+// PEM writer (and so ssh-keygen) refuses them.
+constexpr size_t kMinPemPassphraseBytes = 5;
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view skip_blanks(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  return s;
+}
+
+// A file descriptor closed on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Signals that end a passphrase prompt: the terminal's echo is restored
+// before the signal takes its course, as readpassphrase() does.
+constexpr int kPromptSignals[] = {SIGALRM, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
+volatile sig_atomic_t g_prompt_signal = 0;
+
+extern "C" void on_prompt_signal(int signo) { g_prompt_signal = signo; }
+
+}  // namespace
+
+// ---- the user ------------------------------------------------------------------
+
+key::Result<UserInfo> current_user() {
+  UserInfo user;
+  const passwd* pw = ::getpwuid(::getuid());
+  if (pw == nullptr) {
+    return key::Error(key::Errc::kIo, "No user exists for uid " + std::to_string(::getuid()));
+  }
+  user.name = pw->pw_name;
+  user.home = pw->pw_dir;
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) {
+    return key::Error(key::Errc::kIo, "gethostname: " + errno_text(errno));
+  }
+  user.host = host;
+  return user;
+}
+
+std::string default_comment(const UserInfo& user) { return user.name + "@" + user.host; }
+
+// ---- key type names -------------------------------------------------------------
+
+std::optional<NamedKeyType> parse_key_type_name(std::string_view name) {
+  auto iequals = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+  };
+  if (iequals(name, "dsa") || name == "ssh-dss") return NamedKeyType{"dsa", std::nullopt, 0};
+  if (name == "rsa-sha2-256" || name == "rsa-sha2-512") return NamedKeyType{"rsa", key::KeyType::kRsa, 0};
+  for (const key::KeyTypeInfo& info : key::all_key_types()) {
+    if (name == info.ssh_name) {
+      unsigned curve_bits = 0;
+      if (info.type == key::KeyType::kEcdsaP256) curve_bits = 256;
+      if (info.type == key::KeyType::kEcdsaP384) curve_bits = 384;
+      if (info.type == key::KeyType::kEcdsaP521) curve_bits = 521;
+      return NamedKeyType{info.file_stem, info.type, curve_bits};
+    }
+  }
+  // Short names ("ECDSA" covers every curve: the first in the table stands for them).
+  for (const key::KeyTypeInfo& info : key::all_key_types()) {
+    if (iequals(name, info.display_name)) return NamedKeyType{info.file_stem, info.type, 0};
+  }
+  return std::nullopt;
+}
+
+// ---- reading files ----------------------------------------------------------------
+
+bool file_exists(const std::string& path, bool with_program_name) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return true;
+  std::string prefix = with_program_name ? std::string(kProgramName) + ": " : std::string();
+  print_error(prefix + path + ": " + errno_text(errno));
+  return false;
+}
+
+key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_permissions,
+                                            bool* bad_permissions) {
+  if (bad_permissions != nullptr) *bad_permissions = false;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return key::Error(key::Errc::kIo, errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return key::Error(key::Errc::kIo, errno_text(errno));
+  if (S_ISDIR(st.st_mode)) return key::Error(key::Errc::kIo, errno_text(EISDIR));
+  if (check_permissions && st.st_uid == ::getuid() && (st.st_mode & 077) != 0) {
+    if (bad_permissions != nullptr) *bad_permissions = true;
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
+    return key::Error(key::Errc::kIo, std::string("bad permissions: mode ") + mode +
+                                          " is too open for a private key file (chmod 600 it)");
+  }
+  if (st.st_size > static_cast<off_t>(key::kMaxKeyFileBytes)) {
+    return key::Error(key::Errc::kTooLarge,
+                      "file larger than " + std::to_string(key::kMaxKeyFileBytes) + " bytes");
+  }
+  key::SecretBytes contents(key::kMaxKeyFileBytes + 1);
+  size_t used = 0;
+  while (used < contents.size()) {
+    ssize_t n = ::read(fd.get(), contents.reveal_mutable().data() + used, contents.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return key::Error(key::Errc::kIo, errno_text(errno));
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  if (used > key::kMaxKeyFileBytes) {
+    return key::Error(key::Errc::kTooLarge,
+                      "file larger than " + std::to_string(key::kMaxKeyFileBytes) + " bytes");
+  }
+  contents.resize(used);
+  return contents;
+}
+
+// ---- public keys in text ------------------------------------------------------------
+
+std::optional<KeyText> read_key_text(std::string_view text) {
+  size_t name_end = text.find_first_of(" \t");
+  if (name_end == std::string_view::npos) return std::nullopt;
+  std::optional<NamedKeyType> named = parse_key_type_name(text.substr(0, name_end));
+  if (!named || !named->type) return std::nullopt;
+  std::string_view rest = skip_blanks(text.substr(name_end));
+  if (rest.empty()) return std::nullopt;
+  size_t blob_end = std::min(rest.find_first_of(" \t"), rest.size());
+  auto blob = key::base64_decode(rest.substr(0, blob_end));
+  if (!blob.ok()) return std::nullopt;
+  auto parsed = key::PublicKey::from_blob(*blob);
+  if (!parsed.ok()) return std::nullopt;
+  // The name must match the blob. A short name ("ECDSA") does not say which
+  // curve, and OpenSSH does not accept it for ECDSA keys either.
+  key::KeyType named_type = *named->type;
+  bool ecdsa_short_name = named->file_stem == "ecdsa" && named->curve_bits == 0;
+  if (parsed->type() != named_type || ecdsa_short_name) return std::nullopt;
+  return KeyText{std::move(*parsed), skip_blanks(rest.substr(blob_end))};
+}
+
+std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path) {
+  auto contents = read_key_file(path, false);
+  if (!contents.ok()) return std::nullopt;
+  std::string_view text = contents->reveal_text();
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    line = line.substr(0, line.find('\0'));  // C strings end at NUL
+    if (line.empty() || line.front() == '#') continue;
+    // A private key: stop looking.
+    if (line.starts_with("-----BEGIN") || line.starts_with("SSH PRIVATE KEY FILE")) break;
+    std::string_view cp = skip_blanks(line);
+    if (cp.empty()) continue;
+    if (auto parsed = read_key_text(cp)) {
+      std::string_view comment = parsed->rest.substr(0, parsed->rest.find_first_of("\r\n"));
+      return PublicKeyWithComment{std::move(parsed->key),
+                                  comment.empty() ? path : std::string(comment)};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<PublicKeyWithComment> load_public_key(const std::string& path) {
+  if (auto found = try_load_public_file(path)) return found;
+  if (auto found = try_load_public_file(path + ".pub")) return found;
+  auto contents = read_key_file(path, false);
+  if (!contents.ok() || !key::is_openssh_private_key(contents->reveal_text())) return std::nullopt;
+  auto info = key::inspect_openssh_private_key(contents->reveal_text());
+  if (!info.ok()) return std::nullopt;
+  return PublicKeyWithComment{std::move(info->public_key), std::nullopt};
+}
+
+// ---- private keys ---------------------------------------------------------------------
+
+key::Result<LoadedPrivateKey> load_private_key(const std::string& path, const key::SecretBytes* passphrase,
+                                               std::string_view prompt) {
+  TESSERA_ASSIGN_OR_RETURN(key::SecretBytes contents, read_key_file(path, true));
+  std::string_view text = contents.reveal_text();
+  TESSERA_ASSIGN_OR_RETURN(key::PrivateKeyFormat format, key::detect_private_key_format(text));
+  key::SecretBytes used;
+  auto parsed = key::parse_private_key(text, used);
+  if (!parsed.ok() && (parsed.error().code() == key::Errc::kPassphraseRequired ||
+                       parsed.error().code() == key::Errc::kWrongPassphrase)) {
+    used = passphrase != nullptr ? passphrase->clone() : read_passphrase(prompt);
+    parsed = key::parse_private_key(text, used);
+  }
+  if (!parsed.ok()) return parsed.error();
+  std::optional<std::string> comment;
+  if (format == key::PrivateKeyFormat::kOpenssh) comment = std::move(parsed->comment);
+  return LoadedPrivateKey{std::move(parsed->key), std::move(comment), std::move(used)};
+}
+
+key::Result<std::string> encode_private_key(const key::PrivateKey& key, std::string_view comment,
+                                            const key::SecretBytes& passphrase, const Options& options) {
+  bool pem = options.format_given && options.format != KeyFormat::kRfc4716;
+  // ssh-keygen 9.2 keeps Ed25519 keys in its own format whatever -m says.
+  if (pem && key.type() != key::KeyType::kEd25519) {
+    if (!passphrase.empty() && passphrase.size() < kMinPemPassphraseBytes) {
+      return key::Error(key::Errc::kInvalidArgument, "passphrase is too short (minimum five characters)");
+    }
+    auto flavor = options.format == KeyFormat::kPem ? key::PemFlavor::kTraditional : key::PemFlavor::kPkcs8;
+    return key::format_pem_private_key(key, flavor, passphrase);
+  }
+  return key::format_openssh_private_key(key, comment, passphrase, options.encryption());
+}
+
+key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string temp = dir + "." + base + ".XXXXXX";
+  // mkostemp creates the file with mode 0600 and O_EXCL.
+  Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
+  if (fd.get() < 0) return key::Error(key::Errc::kIo, errno_text(errno));
+  auto fail = [&](int err) {
+    ::unlink(temp.c_str());
+    return key::Error(key::Errc::kIo, errno_text(err));
+  };
+  if (mode != 0600 && ::fchmod(fd.get(), mode) != 0) return fail(errno);
+  if (!write_all(fd.get(), data)) return fail(errno);
+  if (::fsync(fd.get()) != 0) return fail(errno);
+  if (::close(fd.release()) != 0) return fail(errno);
+  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno);
+  return {};
+}
+
+key::Status save_private_key(const std::string& path, const key::PrivateKey& key, std::string_view comment,
+                             const key::SecretBytes& passphrase, const Options& options) {
+  TESSERA_ASSIGN_OR_RETURN(std::string encoded, encode_private_key(key, comment, passphrase, options));
+  key::Status written = write_file_atomically(path, encoded, 0600);
+  // Unencrypted, the text is the private key.
+  key::secure_wipe(encoded.data(), encoded.size());
+  return written;
+}
+
+key::Status save_public_key(const std::string& path, const key::PublicKey& key, std::string_view comment) {
+  std::string line = key::format_public_key_line(key, "");
+  line += ' ';
+  for (char c : comment) line += (c == '\n' || c == '\r') ? ' ' : c;
+  line += '\n';
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  return write_file_atomically(path, line, static_cast<mode_t>(0644 & ~mask));
+}
+
+// ---- asking the user ---------------------------------------------------------------------
+
+key::SecretBytes read_passphrase(std::string_view prompt) {
+  std::fflush(stdout);
+  Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
+  int in = tty.get() >= 0 ? tty.get() : STDIN_FILENO;
+  int out = tty.get() >= 0 ? tty.get() : STDERR_FILENO;
+
+  struct sigaction previous[std::size(kPromptSignals)] = {};
+  termios saved {};
+  bool handlers_installed = false;
+  bool echo_off = false;
+  g_prompt_signal = 0;
+  if (::isatty(in) && ::tcgetattr(in, &saved) == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = on_prompt_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a signal interrupts the read
+    for (size_t i = 0; i < std::size(kPromptSignals); ++i) {
+      ::sigaction(kPromptSignals[i], nullptr, &previous[i]);
+      // An ignored signal stays ignored: it must not cut the prompt short.
+      if (previous[i].sa_handler != SIG_IGN) ::sigaction(kPromptSignals[i], &sa, nullptr);
+    }
+    handlers_installed = true;
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+    echo_off = ::tcsetattr(in, TCSAFLUSH, &quiet) == 0;
+  }
+  write_all(out, prompt);
+
+  key::SecretBytes passphrase;
+  for (;;) {
+    uint8_t c = 0;
+    ssize_t n = ::read(in, &c, 1);
+    if (n < 0 && errno == EINTR && g_prompt_signal == 0) continue;
+    if (n != 1 || c == '\n' || c == '\r') break;
+    if (passphrase.size() < kMaxPassphraseBytes) passphrase.append(std::span<const uint8_t>(&c, 1));
+    key::secure_wipe(&c, 1);
+  }
+
+  if (echo_off) {
+    ::tcsetattr(in, TCSAFLUSH, &saved);
+    write_all(out, "\n");
+  }
+  if (handlers_installed) {
+    for (size_t i = 0; i < std::size(kPromptSignals); ++i) ::sigaction(kPromptSignals[i], &previous[i], nullptr);
+  }
+  if (g_prompt_signal != 0) {
+    int signo = g_prompt_signal;
+    passphrase.clear();
+    ::raise(signo);
+  }
+  return passphrase;
+}
+
+std::optional<std::string> read_stdin_line() {
+  std::fflush(stdout);
+  std::string line;
+  bool got_any = false;
+  for (;;) {
+    char c = 0;
+    ssize_t n = ::read(STDIN_FILENO, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) break;
+    got_any = true;
+    if (c == '\n') break;
+    if (line.size() < kMaxInputLineBytes) line += c;
+  }
+  if (!got_any) return std::nullopt;
+  return line;
+}
+
+key::Result<std::string> default_key_path(const Options& options, const UserInfo& user) {
+  std::string_view stem = "rsa";
+  if (options.key_type_name) {
+    auto named = parse_key_type_name(*options.key_type_name);
+    if (!named) return key::Error(key::Errc::kInvalidArgument, "bad key type");
+    stem = named->file_stem;
+  }
+  return user.home + "/.ssh/id_" + std::string(stem);
+}
+
+std::optional<std::string> ask_filename(const std::string& default_path, std::string_view prompt) {
+  print_out(std::string(prompt) + " (" + default_path + "): ");
+  std::optional<std::string> line = read_stdin_line();
+  if (!line) return std::nullopt;
+  if (line->empty()) return default_path;
+  return line;
+}
+
+std::optional<std::string> input_file(const Options& options, int* status) {
+  if (options.file) return options.file;
+  auto user = current_user();
+  if (!user.ok()) {
+    *status = fatal(user.error().message());
+    return std::nullopt;
+  }
+  auto path = default_key_path(options, *user);
+  if (!path.ok()) {
+    *status = fatal(path.error().message());
+    return std::nullopt;
+  }
+  auto answer = ask_filename(*path, "Enter file in which the key is");
+  if (!answer) *status = kExitFailure;
+  return answer;
+}
+
+}  // namespace tessera::keygen

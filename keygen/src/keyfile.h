@@ -1,0 +1,142 @@
+// Loading and saving key files, and asking the user for file names and
+// passphrases, the way ssh-keygen (OpenSSH 9.2) does it.
+#ifndef TESSERA_KEYGEN_KEYFILE_H_
+#define TESSERA_KEYGEN_KEYFILE_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "options.h"
+#include "tessera/key/error.h"
+#include "tessera/key/format.h"
+#include "tessera/key/key.h"
+#include "tessera/key/secret.h"
+
+namespace tessera::keygen {
+
+// ---- the user ------------------------------------------------------------------
+
+// The login name and home directory from the password database (not $HOME,
+// as ssh-keygen), and the host name. kIo if the uid has no entry.
+struct UserInfo {
+  std::string name;
+  std::string home;
+  std::string host;
+};
+key::Result<UserInfo> current_user();
+
+// "user@host", ssh-keygen's default comment.
+std::string default_comment(const UserInfo& user);
+
+// ---- key type names -------------------------------------------------------------
+
+// What -t names, as OpenSSH's sshkey_type_from_name(): a short name in any
+// case ("ed25519", "ECDSA", "rsa", "dsa", "ecdsa-sk", "ed25519-sk") or an SSH
+// key type name ("ssh-ed25519", "ecdsa-sha2-nistp384", "rsa-sha2-512", ...).
+struct NamedKeyType {
+  std::string_view file_stem;        // default file id_<stem>: "rsa", "ecdsa", "ed25519_sk", "dsa", ...
+  std::optional<key::KeyType> type;  // nullopt for DSA, which tessera does not have
+  unsigned curve_bits = 0;           // an ECDSA SSH name's curve size; 0 otherwise
+};
+std::optional<NamedKeyType> parse_key_type_name(std::string_view name);
+
+// ---- reading files ----------------------------------------------------------------
+
+// ssh-keygen's stat() check before a mode reads its file: on failure prints
+// "[tessera-keygen: ]FILE: <strerror>" and returns false.
+bool file_exists(const std::string& path, bool with_program_name);
+
+// Reads a whole key file (at most key::kMaxKeyFileBytes) into wiped memory.
+// kIo with "<strerror>" on failure; kTooLarge for a larger file.
+// If check_permissions is set, a file owned by the user that others may read
+// or write is refused as OpenSSH's sshkey_perm_ok() refuses it: the error
+// says so and *bad_permissions (if given) is set.
+key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_permissions,
+                                            bool* bad_permissions = nullptr);
+
+// ---- public keys in text ------------------------------------------------------------
+
+// A key read from the start of text as OpenSSH's sshkey_read() reads it:
+// a type name and a blank, the base64 blob, then blanks. `rest` is what
+// follows (the comment, if any).
+struct KeyText {
+  key::PublicKey key;
+  std::string_view rest;
+};
+std::optional<KeyText> read_key_text(std::string_view text);
+
+struct PublicKeyWithComment {
+  key::PublicKey key;
+  std::optional<std::string> comment;  // nullopt: the file had none to offer
+};
+
+// sshkey_try_load_public(): the first key line of a public key file. The
+// comment is the rest of the line, or the file name when the line has none.
+std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path);
+
+// sshkey_load_public(): path as a public key file, then path.pub, then the
+// unencrypted header of an openssh-key-v1 file at path (no comment).
+std::optional<PublicKeyWithComment> load_public_key(const std::string& path);
+
+// ---- private keys ---------------------------------------------------------------------
+
+struct LoadedPrivateKey {
+  key::PrivateKey key;
+  std::optional<std::string> comment;  // nullopt for PEM and PKCS#8 files, which have none
+  key::SecretBytes passphrase;         // the passphrase that opened it (empty: not encrypted)
+};
+
+// ssh-keygen's load_identity(): reads the file (checking its permissions),
+// tries it without a passphrase, and if it is encrypted tries `passphrase`
+// or else asks with `prompt`. Errors say what went wrong, without the file name.
+key::Result<LoadedPrivateKey> load_private_key(const std::string& path, const key::SecretBytes* passphrase,
+                                               std::string_view prompt);
+
+// The private key file as ssh-keygen writes it for -m: PEM and PKCS#8 for
+// RSA and ECDSA keys (their passphrases need five characters or more, as
+// OpenSSL's), openssh-key-v1 otherwise and for Ed25519 keys.
+key::Result<std::string> encode_private_key(const key::PrivateKey& key, std::string_view comment,
+                                            const key::SecretBytes& passphrase, const Options& options);
+
+// Writes data to path through a new file in the same directory that is
+// renamed over path: the file is never seen half-written, and it is created
+// with the given mode (never wider while it is written).
+key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode);
+
+// Encodes and writes a private key file, mode 0600.
+key::Status save_private_key(const std::string& path, const key::PrivateKey& key, std::string_view comment,
+                             const key::SecretBytes& passphrase, const Options& options);
+// Writes "type base64 comment\n" (with the blank even when the comment is
+// empty, as ssh-keygen), mode 0644 less the umask.
+key::Status save_public_key(const std::string& path, const key::PublicKey& key, std::string_view comment);
+
+// ---- asking the user ---------------------------------------------------------------------
+
+// As OpenSSH's read_passphrase(prompt, RP_ALLOW_STDIN): prompts on and reads
+// from /dev/tty with echo off when there is a terminal, else prompts on
+// stderr and reads a line from stdin. Returns an empty passphrase at end of
+// input.
+key::SecretBytes read_passphrase(std::string_view prompt);
+
+// Reads one line from stdin without buffering ahead (so later passphrase
+// reads see the rest of the input). nullopt at end of input before any byte.
+std::optional<std::string> read_stdin_line();
+
+// ~/.ssh/id_<stem> for -t (id_rsa without -t), as ssh-keygen's ask_filename().
+// kInvalidArgument for a -t that names no key type.
+key::Result<std::string> default_key_path(const Options& options, const UserInfo& user);
+
+// ssh-keygen's ask_filename(): prints "<prompt> (<default>): " on stdout and
+// reads a name; an empty line takes the default. nullopt at end of input.
+std::optional<std::string> ask_filename(const std::string& default_path, std::string_view prompt);
+
+// The key file for a mode that reads one: -f, or asked for. nullopt (after
+// printing any message) when the run must end; *status is then its exit status.
+std::optional<std::string> input_file(const Options& options, int* status);
+
+}  // namespace tessera::keygen
+
+#endif  // TESSERA_KEYGEN_KEYFILE_H_

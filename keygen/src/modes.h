@@ -1,0 +1,20 @@
+// The modes of tessera-keygen, one source file each. Each returns the
+// process exit status and has printed whatever the user needs to see.
+#ifndef TESSERA_KEYGEN_MODES_H_
+#define TESSERA_KEYGEN_MODES_H_
+
+#include "options.h"
+
+namespace tessera::keygen {
+
+int run_generate(const Options& options);           // generate.cc
+int run_fingerprint(const Options& options);        // fingerprint.cc: -l, -B
+int run_change_passphrase(const Options& options);  // change_passphrase.cc: -p
+int run_change_comment(const Options& options);     // change_comment.cc: -c
+int run_export(const Options& options);             // convert.cc: -e
+int run_import(const Options& options);             // convert.cc: -i
+int run_print_public(const Options& options);       // convert.cc: -y
+
+}  // namespace tessera::keygen
+
+#endif  // TESSERA_KEYGEN_MODES_H_

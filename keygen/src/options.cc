@@ -1,0 +1,283 @@
+#include "options.h"
+
+#include <strings.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "output.h"
+
+namespace tessera::keygen {
+namespace {
+
+// ssh-keygen 9.2's getopt string, split by what tessera-keygen does with each letter.
+constexpr std::string_view kFlags = "BXceilopqvy";               // implemented, no argument
+constexpr std::string_view kArgumentOptions = "CENPZabfmt";      // implemented, one argument
+constexpr std::string_view kOtherFlags = "AHKLQUghku";           // ssh-keygen's, not implemented yet
+constexpr std::string_view kOtherArgumentOptions = "DFIMORVYnrswz";
+
+bool contains(std::string_view set, char c) { return set.find(c) != std::string_view::npos; }
+
+// OpenBSD strtonum(3): the value, or why it is not one ("invalid", "too small", "too large").
+struct Number {
+  long long value = 0;
+  const char* problem = nullptr;
+};
+
+Number strtonum(const char* text, long long min, long long max) {
+  Number n;
+  char* end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0') {
+    n.problem = "invalid";
+  } else if ((value == LLONG_MIN && errno == ERANGE) || value < min) {
+    n.problem = "too small";
+  } else if ((value == LLONG_MAX && errno == ERANGE) || value > max) {
+    n.problem = "too large";
+  } else {
+    n.value = value;
+  }
+  return n;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Copies a passphrase argument into wiped memory and blanks it in argv.
+key::SecretBytes take_secret_argument(char* arg) {
+  size_t len = std::strlen(arg);
+  key::SecretBytes secret = key::SecretBytes::copy_of(std::string_view(arg, len));
+  key::secure_wipe(arg, len);
+  return secret;
+}
+
+// The mode flags seen; Options::operation is chosen from them at the end.
+struct ModeFlags {
+  bool fingerprint = false;
+  bool change_passphrase = false;
+  bool change_comment = false;
+  bool export_key = false;
+  bool import_key = false;
+  bool print_public = false;
+};
+
+CommandLineError usage_error(std::string message) { return {std::move(message), kExitFailure, true}; }
+CommandLineError fatal_error(std::string message) { return {std::move(message), kExitFatal, false}; }
+
+// Applies one option with its argument (nullptr for flags). Returns an error
+// for a value ssh-keygen would refuse.
+std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, char* arg) {
+  switch (opt) {
+    case 'B': o.bubblebabble = true; break;
+    case 'X':
+    case 'i': modes.import_key = true; break;
+    case 'c': modes.change_comment = true; break;
+    case 'e': modes.export_key = true; break;
+    case 'l': modes.fingerprint = true; break;
+    case 'o': break;  // ssh-keygen: no-op, the new format is the default
+    case 'p': modes.change_passphrase = true; break;
+    case 'q': o.quiet = true; break;
+    case 'v': ++o.verbosity; break;
+    case 'y': modes.print_public = true; break;
+    case 'C': o.comment = std::string(arg); break;
+    case 'E': {
+      auto hash = key::parse_fingerprint_hash(arg);
+      if (!hash.ok()) {
+        std::string message = "Invalid hash algorithm \"" + std::string(arg) + "\"";
+        // ssh-keygen also takes these; tessera's fingerprints are MD5 and SHA256 only.
+        for (std::string_view other : {"sha1", "sha384", "sha512"}) {
+          if (iequals(arg, other)) message += " (tessera-keygen supports md5 and sha256)";
+        }
+        return fatal_error(message);
+      }
+      o.fingerprint_hash = *hash;
+      break;
+    }
+    case 'N': o.new_passphrase = take_secret_argument(arg); break;
+    case 'P': o.passphrase = take_secret_argument(arg); break;
+    case 'Z': {
+      bool known = false;
+      for (std::string_view name : key::supported_key_ciphers()) known = known || name == arg;
+      if (!known) return fatal_error("Invalid OpenSSH-format cipher '" + std::string(arg) + "'");
+      o.cipher = std::string(arg);
+      break;
+    }
+    case 'a': {
+      Number n = strtonum(arg, 1, INT_MAX);
+      if (n.problem != nullptr) {
+        return fatal_error("Invalid number: " + std::string(arg) + " (" + n.problem + ")");
+      }
+      o.kdf_rounds = static_cast<uint32_t>(n.value);
+      break;
+    }
+    case 'b': {
+      Number n = strtonum(arg, 1, UINT32_MAX);
+      if (n.problem != nullptr) {
+        return fatal_error("Bits has bad value " + std::string(arg) + " (" + n.problem + ")");
+      }
+      o.bits = static_cast<uint32_t>(n.value);
+      break;
+    }
+    case 'f': o.file = std::string(arg); break;
+    case 'm':
+      if (iequals(arg, "RFC4716") || iequals(arg, "ssh2")) {
+        o.format = KeyFormat::kRfc4716;
+      } else if (iequals(arg, "PKCS8")) {
+        o.format = KeyFormat::kPkcs8;
+      } else if (iequals(arg, "PEM")) {
+        o.format = KeyFormat::kPem;
+      } else {
+        return fatal_error("Unsupported conversion format \"" + std::string(arg) + "\"");
+      }
+      o.format_given = true;
+      break;
+    case 't': o.key_type_name = std::string(arg); break;
+    default: break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+key::OpensshKeyEncryption Options::encryption() const {
+  key::OpensshKeyEncryption e;
+  if (cipher) e.cipher = *cipher;
+  if (kdf_rounds != 0) e.kdf_rounds = kdf_rounds;
+  return e;
+}
+
+std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv) {
+  Options o;
+  ModeFlags modes;
+  std::string not_implemented;  // ssh-keygen flags tessera-keygen does not have yet
+
+  int index = 1;
+  for (; index < argc; ++index) {
+    char* arg = argv[index];
+    if (arg[0] != '-' || arg[1] == '\0') break;  // first operand
+    if (std::strcmp(arg, "--") == 0) {
+      ++index;
+      break;
+    }
+    if (std::strcmp(arg, "--help") == 0) {
+      o.show_help = true;
+      continue;
+    }
+    for (size_t pos = 1; arg[pos] != '\0'; ++pos) {
+      char opt = arg[pos];
+      bool takes_argument = contains(kArgumentOptions, opt) || contains(kOtherArgumentOptions, opt);
+      if (!takes_argument && !contains(kFlags, opt) && !contains(kOtherFlags, opt)) {
+        return usage_error(std::string("unknown option -- ") + opt);
+      }
+      char* value = nullptr;
+      if (takes_argument) {
+        if (arg[pos + 1] != '\0') {
+          value = arg + pos + 1;
+        } else if (index + 1 < argc) {
+          value = argv[++index];
+        } else {
+          return usage_error(std::string("option requires an argument -- ") + opt);
+        }
+      }
+      if (contains(kOtherFlags, opt) || contains(kOtherArgumentOptions, opt)) {
+        if (not_implemented.empty()) not_implemented = std::string("-") + opt;
+      } else if (auto error = apply(o, modes, opt, value)) {
+        return *error;
+      }
+      if (takes_argument) break;  // the rest of this argument was the value
+    }
+  }
+  if (o.show_help) return o;
+  if (!not_implemented.empty()) {
+    return CommandLineError{"tessera-keygen: " + not_implemented +
+                                " is an ssh-keygen option that tessera-keygen does not implement yet "
+                                "(see tessera-keygen --help)",
+                            kExitFailure, false};
+  }
+  if (index < argc) return usage_error("Too many arguments.");
+  if (modes.change_passphrase && modes.change_comment) return usage_error("Can only have one of -p and -c.");
+
+  if (modes.fingerprint || o.bubblebabble) {
+    o.operation = Operation::kFingerprint;
+  } else if (modes.change_passphrase) {
+    o.operation = Operation::kChangePassphrase;
+  } else if (modes.change_comment) {
+    o.operation = Operation::kChangeComment;
+  } else if (modes.export_key) {
+    o.operation = Operation::kExport;
+  } else if (modes.import_key) {
+    o.operation = Operation::kImport;
+  } else if (modes.print_public) {
+    o.operation = Operation::kPrintPublic;
+  } else {
+    o.operation = Operation::kGenerate;
+  }
+  return o;
+}
+
+void print_usage(std::FILE* out) {
+  std::fputs(
+      "usage: tessera-keygen [-q] [-a rounds] [-b bits] [-C comment] [-f output_keyfile]\n"
+      "                      [-m format] [-N new_passphrase] [-P passphrase]\n"
+      "                      [-t ecdsa | ed25519 | rsa] [-Z cipher]\n"
+      "       tessera-keygen -p [-a rounds] [-f keyfile] [-m format] [-N new_passphrase]\n"
+      "                       [-P old_passphrase] [-Z cipher]\n"
+      "       tessera-keygen -i [-f input_keyfile] [-m key_format]\n"
+      "       tessera-keygen -e [-f input_keyfile] [-m key_format] [-P passphrase]\n"
+      "       tessera-keygen -y [-f input_keyfile] [-P passphrase]\n"
+      "       tessera-keygen -c [-a rounds] [-C comment] [-f keyfile] [-P passphrase]\n"
+      "       tessera-keygen -l [-v] [-E fingerprint_hash] [-f input_keyfile]\n"
+      "       tessera-keygen -B [-f input_keyfile]\n"
+      "       tessera-keygen --help\n",
+      out);
+}
+
+void print_help(std::FILE* out) {
+  print_usage(out);
+  std::fputs(
+      "\n"
+      "tessera-keygen creates, converts and inspects SSH keys; it accepts\n"
+      "ssh-keygen's flags for these modes, with the same output and exit codes.\n"
+      "\n"
+      "Modes (without one, a new key pair is generated):\n"
+      "  -l         show the fingerprint of each key in a public, private,\n"
+      "             authorized_keys, known_hosts or RFC 4716 file (-f - reads stdin)\n"
+      "  -B         show the bubblebabble digest instead of the fingerprint\n"
+      "  -y         read a private key file and print its public key line\n"
+      "  -p         change the passphrase of a private key file (with -m, -Z, -a:\n"
+      "             rewrite it in that format, cipher or KDF rounds)\n"
+      "  -c         change the comment of a private key file and its .pub file\n"
+      "  -e         export a key as RFC 4716 (default), PKCS8 or PEM public key\n"
+      "  -i         import an RFC 4716, PKCS8 or PEM public key as an OpenSSH line\n"
+      "\n"
+      "Options:\n"
+      "  -t type    key type to generate: ed25519, ecdsa, rsa (default rsa, as\n"
+      "             ssh-keygen 9.2); ecdsa-sk and ed25519-sk need a FIDO authenticator\n"
+      "             and are not supported yet\n"
+      "  -b bits    RSA: 2048..16384 (default 3072); ECDSA: 256, 384 or 521 (default 256)\n"
+      "  -C text    comment (default user@host)\n"
+      "  -f file    key file (default ~/.ssh/id_<type>; asked for when not given)\n"
+      "  -N phrase  new passphrase ('' for none); asked for when not given\n"
+      "  -P phrase  current passphrase; asked for when needed and not given\n"
+      "  -a rounds  bcrypt KDF rounds for encrypted OpenSSH-format keys (default 16)\n"
+      "  -Z cipher  cipher for encrypted OpenSSH-format keys (default aes256-ctr;\n"
+      "             `ssh -Q cipher` lists the names)\n"
+      "  -m format  RFC4716 | PKCS8 | PEM: for -e/-i the public key format; for\n"
+      "             generation and -p the private key format (ed25519 keys stay in\n"
+      "             OpenSSH format, as in ssh-keygen 9.2)\n"
+      "  -E hash    md5 | sha256 (default) fingerprints\n"
+      "  -v         with -l: also draw the randomart picture\n"
+      "  -q         quiet: no progress messages when generating\n"
+      "\n"
+      "Exit status: 0 on success; 1 for bad usage, a declined overwrite, mismatched\n"
+      "passphrases or a key that could not be saved; 255 for other errors (a missing\n"
+      "file, a file that is not a key, a wrong passphrase), as ssh-keygen.\n",
+      out);
+}
+
+}  // namespace tessera::keygen

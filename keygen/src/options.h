@@ -1,0 +1,76 @@
+// The tessera-keygen command line: ssh-keygen's flags (OpenSSH 9.2) for the
+// modes tessera implements, parsed the way ssh-keygen's getopt does (options
+// end at the first non-option argument).
+#ifndef TESSERA_KEYGEN_OPTIONS_H_
+#define TESSERA_KEYGEN_OPTIONS_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "tessera/key/fingerprint.h"
+#include "tessera/key/format.h"
+#include "tessera/key/secret.h"
+
+namespace tessera::keygen {
+
+// What one run does. When several mode flags are given, the first in this
+// order wins, as in ssh-keygen's main().
+enum class Operation : uint8_t {
+  kFingerprint,       // -l / -B
+  kChangePassphrase,  // -p
+  kChangeComment,     // -c
+  kExport,            // -e
+  kImport,            // -i (also -X)
+  kPrintPublic,       // -y
+  kGenerate,          // no mode flag
+};
+
+// -m: the conversion format for -e/-i, and the private key format for
+// generation and -p/-c (RFC4716 there means OpenSSH's own format).
+enum class KeyFormat : uint8_t { kRfc4716, kPkcs8, kPem };
+
+struct Options {
+  Operation operation = Operation::kGenerate;
+  bool show_help = false;   // --help
+  bool quiet = false;       // -q
+  unsigned verbosity = 0;   // -v, repeatable
+  bool bubblebabble = false;  // -B (with -l or alone)
+  key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;  // -E
+  std::optional<std::string> key_type_name;  // -t, as typed
+  uint32_t bits = 0;                         // -b; 0 = the type's default
+  std::optional<std::string> comment;        // -C
+  std::optional<key::SecretBytes> passphrase;      // -P (old passphrase)
+  std::optional<key::SecretBytes> new_passphrase;  // -N
+  std::optional<std::string> file;           // -f
+  uint32_t kdf_rounds = 0;                   // -a; 0 = libkey's default
+  std::optional<std::string> cipher;         // -Z
+  KeyFormat format = KeyFormat::kRfc4716;    // -m
+  bool format_given = false;
+
+  // The openssh-key-v1 encryption settings from -Z and -a.
+  key::OpensshKeyEncryption encryption() const;
+};
+
+// A command line that cannot run: the message (one line, may be empty), the
+// exit status, and whether the usage text follows the message.
+struct CommandLineError {
+  std::string message;
+  int exit_status;
+  bool show_usage;
+};
+
+// Parses argv. Copies -N/-P values into SecretBytes and overwrites them in
+// argv so that they no longer show in ps(1).
+std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv);
+
+// ssh-keygen's usage text for the modes tessera-keygen implements.
+void print_usage(std::FILE* out);
+// --help: the usage plus what every flag does.
+void print_help(std::FILE* out);
+
+}  // namespace tessera::keygen
+
+#endif  // TESSERA_KEYGEN_OPTIONS_H_
