@@ -76,6 +76,8 @@ struct CertifiedPrivateKey {
   Certificate certificate;
 };
 Result<CertifiedPrivateKey> parse_certified_private_key(Reader& in);
+// `certificate` must certify `key`: a mismatched pair is written as given and
+// parse_certified_private_key rejects it.
 void serialize_certified_private_key(const PrivateKey& key, const Certificate& certificate, Writer& out);
 
 }  // namespace tessera::key
