@@ -8,6 +8,7 @@
 #define TESSERA_AGENT_DAEMON_DESTINATION_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,7 +22,8 @@ inline constexpr size_t kMaxSessionBindings = 16;
 inline constexpr size_t kMaxSessionIdBytes = 128;
 
 struct SessionBinding {
-  key::PublicKey host_key;
+  key::PublicKey host_key;                           // the certified key when host_certificate is set
+  std::optional<key::Certificate> host_certificate;  // when the server presented a host certificate
   Bytes session_id;
   bool forwarding = false;
 };

@@ -153,7 +153,8 @@ struct LockRequest {
 
 // session-bind@openssh.com
 struct SessionBind {
-  key::PublicKey host_key;
+  key::PublicKey host_key;  // the host key, or the certified key of a host certificate
+  std::optional<key::Certificate> host_certificate;  // set when the server's host key is a certificate
   Bytes session_id;
   Bytes signature;  // by host_key over session_id
   bool forwarding = false;
