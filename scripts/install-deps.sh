@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev                               # OpenSSL 3 libcrypto
   libgtest-dev libgmock-dev                # unit tests
   clang libclang-rt-14-dev                 # libFuzzer builds and clang sanitizer runtimes
-  openssh-client openssl                   # interop peers: ssh-keygen, openssl(1)
+  openssh-client openssh-server openssl    # interop peers: ssh, sshd, ssh-add, ssh-agent, ssh-keygen, openssl(1)
 )
 
 missing=()

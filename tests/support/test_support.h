@@ -34,6 +34,36 @@ struct CommandResult {
 CommandResult run(const std::vector<std::string>& argv, const std::string& input = {},
                   const std::vector<std::string>& extra_env = {});
 
+// A program running in the background for the length of a test: stdin from
+// /dev/null, stdout and stderr to files. Killed (SIGTERM, then SIGKILL) and
+// reaped on destruction.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                    const std::vector<std::string>& extra_env = {});
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  int pid() const { return pid_; }
+  // True while the process has not exited.
+  bool running();
+  // Sends SIGTERM and waits up to timeout_ms; returns the exit status (-1 if killed).
+  int stop(int timeout_ms = 5000);
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+};
+
+// Polls until `path` accepts a Unix-socket connection, up to timeout_ms.
+bool wait_for_unix_socket(const std::string& path, int timeout_ms = 5000);
+// Polls until 127.0.0.1:port accepts a TCP connection, up to timeout_ms.
+bool wait_for_tcp_port(int port, int timeout_ms = 5000);
+// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
+int free_tcp_port();
+
 // Path of a tessera program in the build tree ("tessera-keygen").
 std::string tessera_bin(const std::string& name);
 

@@ -1,0 +1,346 @@
+// Agent signing throughput and latency: tessera-agent against OpenSSH's
+// ssh-agent, in the same run, with the ceilings beside them.
+//
+//   agent_bench [--seconds S] [--load]
+//
+// For ed25519, ecdsa-p256 and rsa-3072 keys, with 1 and 4 connections, each
+// connection sends sign requests back to back for S seconds (default 3);
+// figures are requests per second and p50/p99 latency. Ceilings, measured in
+// the same run: raw OpenSSL signing speed for the same key (one thread, and
+// one per CPU), the shielded signature cost, a bare Unix-socket round trip,
+// and the one-connection ceiling (round trip + raw signature).
+//
+// --load: 64 concurrent connections x 500 signatures each against
+// tessera-agent, checking every signature, and reports the agent's RSS.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tessera/agent/protocol.h"
+#include "tessera/key/key.h"
+#include "tessera/key/shield.h"
+
+extern char** environ;
+
+namespace {
+
+using namespace tessera;
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "agent_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = ::read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+int connect_to(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// One request, one response.
+agent::Response roundtrip(int fd, const agent::Request& req) {
+  key::Bytes framed = agent::frame(agent::serialize_request(req));
+  if (!write_all(fd, framed.data(), framed.size())) die("write to agent failed");
+  uint8_t len_buf[4];
+  if (!read_all(fd, len_buf, 4)) die("agent closed the connection");
+  uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
+  key::Bytes payload(len);
+  if (!read_all(fd, payload.data(), len)) die("short response");
+  auto resp = agent::parse_response(payload);
+  if (!resp.ok()) die("bad response: " + resp.error().message());
+  return std::move(*resp);
+}
+
+struct AgentProcess {
+  std::string name;
+  std::string socket;
+  pid_t pid = -1;
+
+  ~AgentProcess() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+    }
+  }
+};
+
+void start_agent(AgentProcess& a, const std::vector<std::string>& argv) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv;
+  for (auto& s : args) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  if (posix_spawn(&a.pid, cargv[0], &fa, nullptr, cargv.data(), environ) != 0) die("cannot start " + argv[0]);
+  posix_spawn_file_actions_destroy(&fa);
+  for (int i = 0; i < 500; ++i) {
+    int fd = connect_to(a.socket);
+    if (fd >= 0) {
+      ::close(fd);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  die(a.name + " did not start listening on " + a.socket);
+}
+
+void add_key(const std::string& socket, const key::PrivateKey& k) {
+  int fd = connect_to(socket);
+  if (fd < 0) die("connect " + socket);
+  agent::AddIdentity add{k, std::nullopt, "bench", {}};
+  auto resp = roundtrip(fd, add);
+  ::close(fd);
+  if (!std::holds_alternative<agent::Success>(resp)) die("agent refused the key");
+}
+
+struct RunResult {
+  double per_second = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+RunResult run_signing(const std::string& socket, const key::PrivateKey& k, int connections, double seconds) {
+  key::Bytes blob = k.public_key().blob();
+  uint32_t flags = k.type() == key::KeyType::kRsa ? agent::kSignFlagRsaSha256 : 0;
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(connections));
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      int fd = connect_to(socket);
+      if (fd < 0) die("connect " + socket);
+      key::Bytes data(64);
+      for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + static_cast<size_t>(c));
+      agent::SignRequest req{blob, data, flags};
+      while (!go.load()) std::this_thread::yield();
+      auto& lat = latencies[static_cast<size_t>(c)];
+      while (Clock::now() < deadline) {
+        auto t0 = Clock::now();
+        auto resp = roundtrip(fd, req);
+        auto t1 = Clock::now();
+        if (!std::holds_alternative<agent::SignResponse>(resp)) die("sign request refused");
+        lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      }
+      ::close(fd);
+    });
+  }
+  auto start = Clock::now();
+  go = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  RunResult r;
+  if (all.empty()) return r;
+  r.per_second = static_cast<double>(all.size()) / elapsed;
+  r.p50_us = all[all.size() / 2];
+  r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  return r;
+}
+
+// Raw signatures per second with `threads` threads.
+template <typename SignFn>
+double raw_rate(SignFn sign, int threads, double seconds) {
+  std::atomic<long> count{0};
+  std::vector<std::thread> ts;
+  auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&] {
+      key::Bytes data(64, 0x5a);
+      long n = 0;
+      while (Clock::now() < deadline) {
+        if (!sign(data)) die("raw signature failed");
+        ++n;
+      }
+      count += n;
+    });
+  }
+  for (auto& t : ts) t.join();
+  return static_cast<double>(count.load()) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A bare Unix-socket round trip between two threads, in microseconds.
+double socket_roundtrip_us(double seconds) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair");
+  std::thread echo([fd = sv[1]] {
+    uint8_t buf[128];
+    while (true) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      if (!write_all(fd, buf, static_cast<size_t>(n))) break;
+    }
+  });
+  uint8_t msg[100] = {};
+  long n = 0;
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::duration<double>(seconds);
+  while (Clock::now() < deadline) {
+    if (!write_all(sv[0], msg, sizeof msg) || !read_all(sv[0], msg, sizeof msg)) die("echo");
+    ++n;
+  }
+  double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / static_cast<double>(n);
+  ::shutdown(sv[0], SHUT_RDWR);
+  ::close(sv[0]);
+  echo.join();
+  ::close(sv[1]);
+  return us;
+}
+
+long rss_kib(pid_t pid, const char* field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::strlen(field)));
+  }
+  return -1;
+}
+
+int load_run(const std::string& dir) {
+  AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
+  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  auto k = *key::PrivateKey::generate(key::KeyType::kEd25519);
+  add_key(tessera.socket, k);
+  constexpr int kConnections = 64, kSignatures = 500;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (int c = 0; c < kConnections; ++c) {
+    threads.emplace_back([&, c] {
+      int fd = connect_to(tessera.socket);
+      if (fd < 0) {
+        errors += kSignatures;
+        return;
+      }
+      for (int i = 0; i < kSignatures; ++i) {
+        key::Bytes data = {static_cast<uint8_t>(c), static_cast<uint8_t>(i), static_cast<uint8_t>(i >> 8)};
+        auto resp = roundtrip(fd, agent::SignRequest{k.public_key().blob(), data, 0});
+        auto* sig = std::get_if<agent::SignResponse>(&resp);
+        if (sig == nullptr || !k.public_key().verify(sig->signature, data).ok()) ++errors;
+      }
+      ::close(fd);
+    });
+  }
+  for (auto& t : threads) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("load: %d connections x %d signatures: %d errors, %.2f s (%.0f/s), agent RSS %ld KiB (peak %ld KiB)\n",
+              kConnections, kSignatures, errors.load(), secs, kConnections * kSignatures / secs,
+              rss_kib(tessera.pid, "VmRSS:"), rss_kib(tessera.pid, "VmHWM:"));
+  return errors.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 3;
+  bool load = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::stod(argv[++i]);
+    } else if (a == "--load") {
+      load = true;
+    } else {
+      std::fprintf(stderr, "usage: agent_bench [--seconds S] [--load]\n");
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  char tmpl[] = "/tmp/tessera-bench-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) die("mkdtemp");
+  std::string dir = tmpl;
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { std::filesystem::remove_all(d); }
+  } cleanup{dir};
+  if (load) return load_run(dir);
+
+  AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
+  AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
+  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
+
+  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  double rtt = socket_roundtrip_us(1.0);
+  std::printf("bare Unix-socket round trip: %.1f us; %u CPUs; %.1f s per figure\n\n", rtt, cpus, seconds);
+  std::printf("%-11s %5s | %-22s | %-22s | %7s | %-28s | %s\n", "key", "conns", "tessera-agent /s p50 p99",
+              "ssh-agent /s p50 p99", "ratio", "raw sign /s (1 thr, all)", "1-conn ceiling /s, shielded sign");
+
+  struct Case {
+    const char* name;
+    key::KeyType type;
+    unsigned bits;
+  };
+  for (const Case& c : {Case{"ed25519", key::KeyType::kEd25519, 0}, Case{"ecdsa-p256", key::KeyType::kEcdsaP256, 0},
+                        Case{"rsa-3072", key::KeyType::kRsa, 3072}}) {
+    auto k = key::PrivateKey::generate(c.type, c.bits);
+    if (!k.ok()) die(k.error().message());
+    add_key(tessera.socket, *k);
+    add_key(openssh.socket, *k);
+    auto alg = c.type == key::KeyType::kRsa ? key::SignatureAlgorithm::kRsaSha256 : key::SignatureAlgorithm::kDefault;
+    auto raw_sign = [&](const key::Bytes& d) { return k->sign(d, alg).ok(); };
+    auto shielded = key::ShieldedKey::shield(*k);
+    auto shielded_sign = [&](const key::Bytes& d) { return shielded->sign(d, alg).ok(); };
+    double raw1 = raw_rate(raw_sign, 1, std::min(seconds, 1.5));
+    double raw_all = raw_rate(raw_sign, static_cast<int>(cpus), std::min(seconds, 1.5));
+    double shield1 = raw_rate(shielded_sign, 1, std::min(seconds, 1.5));
+    double ceiling = 1e6 / (rtt + 1e6 / raw1);
+    double shield_cost_us = 1e6 / shield1 - 1e6 / raw1;
+    for (int conns : {1, 4}) {
+      RunResult t = run_signing(tessera.socket, *k, conns, seconds);
+      RunResult o = run_signing(openssh.socket, *k, conns, seconds);
+      std::printf("%-11s %5d | %8.0f %6.0f %6.0f | %8.0f %6.0f %6.0f | %6.2fx | %9.0f %9.0f | %9.0f, +%.1f us/sig\n", c.name,
+                  conns, t.per_second, t.p50_us, t.p99_us, o.per_second, o.p50_us, o.p99_us,
+                  o.per_second > 0 ? t.per_second / o.per_second : 0.0, raw1, raw_all, ceiling, shield_cost_us);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
