@@ -1,0 +1,177 @@
+#include "passphrase.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <strings.h>
+#include <string>
+
+namespace tessera::add {
+
+namespace {
+
+// An fd closed on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+void write_text(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0';
+}
+
+// Runs the askpass program with the prompt as its argument and returns the
+// first line it prints; std::nullopt if it cannot run or exits non-zero.
+std::optional<key::SecretBytes> ask_via_askpass(const char* program, std::string_view prompt, const char* hint) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  std::string prompt_copy(prompt);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    if (::dup2(fds[1], STDOUT_FILENO) < 0) ::_exit(1);
+    if (hint != nullptr) ::setenv("SSH_ASKPASS_PROMPT", hint, 1);
+    ::execlp(program, program, prompt_copy.c_str(), static_cast<char*>(nullptr));
+    std::string msg = std::string("tessera-add: cannot run askpass program ") + program + ": " +
+                      std::strerror(errno) + "\n";
+    write_text(STDERR_FILENO, msg);
+    ::_exit(1);
+  }
+  ::close(fds[1]);
+  key::SecretBytes answer(kMaxPassphraseBytes);
+  size_t got = 0;
+  while (got < answer.size()) {
+    ssize_t n = ::read(fds[0], answer.reveal_mutable().data() + got, answer.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  auto text = answer.reveal_text().substr(0, got);
+  size_t end = text.find_first_of("\r\n");
+  answer.resize(end == std::string_view::npos ? got : end);
+  return answer;
+}
+
+// readpassphrase(3): the terminal when there is one, else (unless a tty is
+// required) standard input with the prompt on standard error.
+std::optional<key::SecretBytes> read_from_terminal(std::string_view prompt, bool echo, bool require_tty) {
+  Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC));
+  int in = tty.get(), out = tty.get();
+  if (in < 0) {
+    if (require_tty) return std::nullopt;
+    in = STDIN_FILENO;
+    out = STDERR_FILENO;
+  }
+  termios saved{};
+  bool restore = false;
+  if (!echo && ::tcgetattr(in, &saved) == 0) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+    if (::tcsetattr(in, TCSAFLUSH, &quiet) == 0) restore = true;
+  }
+  write_text(out, prompt);
+  key::SecretBytes answer(kMaxPassphraseBytes);
+  size_t got = 0;
+  bool error = false;
+  for (;;) {
+    char c;
+    ssize_t n = ::read(in, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = true;
+      break;
+    }
+    if (n == 0 || c == '\n' || c == '\r') break;
+    if (got < answer.size()) answer.reveal_mutable()[got++] = static_cast<uint8_t>(c);
+  }
+  if (restore) {
+    ::tcsetattr(in, TCSAFLUSH, &saved);
+    write_text(out, "\n");
+  }
+  if (error) return std::nullopt;
+  answer.resize(got);
+  return answer;
+}
+
+}  // namespace
+
+std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigned flags) {
+  bool allow_askpass = env_set("DISPLAY") || env_set("WAYLAND_DISPLAY");
+  bool use_askpass = false;
+  if (const char* require = std::getenv("SSH_ASKPASS_REQUIRE"); require != nullptr) {
+    if (::strcasecmp(require, "force") == 0) {
+      use_askpass = true;
+      allow_askpass = true;
+    } else if (::strcasecmp(require, "prefer") == 0) {
+      use_askpass = allow_askpass;
+    } else if (::strcasecmp(require, "never") == 0) {
+      allow_askpass = false;
+    }
+  }
+  bool require_tty = false;
+  if (use_askpass) {
+    // requested by SSH_ASKPASS_REQUIRE
+  } else if ((flags & kReadUseAskpass) != 0) {
+    use_askpass = true;
+  } else if ((flags & kReadAllowStdin) != 0) {
+    if (!::isatty(STDIN_FILENO)) use_askpass = true;
+  } else {
+    require_tty = true;
+    int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+    } else {
+      use_askpass = true;
+    }
+  }
+  auto empty_or_eof = [&]() -> std::optional<key::SecretBytes> {
+    if ((flags & kReadAllowEof) != 0) return std::nullopt;
+    return key::SecretBytes();
+  };
+  if ((flags & kReadUseAskpass) != 0 && !allow_askpass) return empty_or_eof();
+  if (use_askpass && allow_askpass) {
+    const char* program = std::getenv("SSH_ASKPASS");
+    if (program == nullptr) program = kDefaultAskpass;
+    auto answer = ask_via_askpass(program, prompt, (flags & kReadAskPermission) != 0 ? "confirm" : nullptr);
+    if (!answer) return empty_or_eof();
+    return answer;
+  }
+  auto answer = read_from_terminal(prompt, (flags & kReadEcho) != 0, require_tty);
+  if (!answer) return empty_or_eof();
+  return answer;
+}
+
+}  // namespace tessera::add

@@ -1,0 +1,34 @@
+// Reading passphrases and PINs exactly as OpenSSH's readpass.c does for
+// ssh-add: the terminal, else SSH_ASKPASS (when SSH_ASKPASS_REQUIRE=force, or
+// when stdin is not a terminal and a display or SSH_ASKPASS_REQUIRE allows
+// it), else standard input.
+#ifndef TESSERA_AGENT_ADD_PASSPHRASE_H_
+#define TESSERA_AGENT_ADD_PASSPHRASE_H_
+
+#include <optional>
+#include <string_view>
+
+#include "tessera/key/secret.h"
+
+namespace tessera::add {
+
+// Flags as readpass.c's RP_* flags.
+inline constexpr unsigned kReadEcho = 0x01;
+inline constexpr unsigned kReadAllowStdin = 0x02;
+inline constexpr unsigned kReadAllowEof = 0x04;
+inline constexpr unsigned kReadUseAskpass = 0x08;
+inline constexpr unsigned kReadAskPermission = 0x10;
+
+// OpenSSH's default askpass program, used when SSH_ASKPASS is unset.
+inline constexpr const char* kDefaultAskpass = "/usr/bin/ssh-askpass";
+// Longest answer read from a terminal or askpass (as readpass.c's buffer).
+inline constexpr size_t kMaxPassphraseBytes = 1023;
+
+// Returns the answer without its line ending; an empty answer when the user
+// gave none or askpass failed, or std::nullopt for that case when
+// kReadAllowEof is set.
+std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigned flags);
+
+}  // namespace tessera::add
+
+#endif  // TESSERA_AGENT_ADD_PASSPHRASE_H_
