@@ -1,0 +1,162 @@
+#include "daemon/askpass.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "daemon/log.h"
+#include "tessera/key/secret.h"
+
+extern char** environ;
+
+namespace tessera::agent::daemon {
+
+AskpassConfig AskpassConfig::from_environment(const std::function<const char*(const char*)>& getenv_fn) {
+  auto get = [&](const char* name) -> const char* { return getenv_fn ? getenv_fn(name) : std::getenv(name); };
+  AskpassConfig config;
+  if (const char* p = get("SSH_ASKPASS")) config.program = p;
+  if (const char* r = get("SSH_ASKPASS_REQUIRE")) config.require = r;
+  const char* display = get("DISPLAY");
+  const char* wayland = get("WAYLAND_DISPLAY");
+  config.display = (display != nullptr && *display != '\0') || (wayland != nullptr && *wayland != '\0');
+  return config;
+}
+
+bool AskpassConfig::allowed() const {
+  bool allow = display;
+  if (::strcasecmp(require.c_str(), "force") == 0) allow = true;
+  else if (::strcasecmp(require.c_str(), "never") == 0) allow = false;
+  return allow && !program.empty();
+}
+
+std::string confirmation_prompt(const std::string& comment, const std::string& fingerprint,
+                                const std::string& extra) {
+  std::string prompt = "Allow use of key " + comment + "?\nKey fingerprint " + fingerprint + ".";
+  if (!extra.empty()) prompt += "\n" + extra;
+  // ask_permission() formats into a 1024-byte buffer.
+  if (prompt.size() > 1023) prompt.resize(1023);
+  return prompt;
+}
+
+namespace {
+
+// The environment for the program: ours, with SSH_ASKPASS_PROMPT=confirm.
+std::vector<std::string> askpass_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, "SSH_ASKPASS_PROMPT=", 19) == 0) continue;
+    env.emplace_back(*e);
+  }
+  env.emplace_back("SSH_ASKPASS_PROMPT=confirm");
+  return env;
+}
+
+}  // namespace
+
+bool ask_permission(const AskpassConfig& config, const std::string& prompt,
+                    const std::function<void(pid_t)>& on_spawn) {
+  if (!config.allowed()) {
+    log_verbose("cannot ask for confirmation: no askpass program may run (set DISPLAY, or SSH_ASKPASS_REQUIRE=force)");
+    return false;
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    log_error(std::string("askpass: pipe: ") + std::strerror(errno));
+    return false;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  // The agent ignores SIGPIPE and blocks nothing; the program gets defaults.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults, empty;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGHUP, SIGTERM, SIGCHLD}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  std::vector<std::string> env = askpass_environment();
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string program = config.program;
+  std::string argument = prompt;
+  char* argv[] = {program.data(), argument.data(), nullptr};
+
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, program.c_str(), &actions, &attr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pipe_fds[1]);
+  if (rc != 0) {
+    ::close(pipe_fds[0]);
+    log_error("askpass: cannot run " + config.program + ": " + std::strerror(rc));
+    return false;
+  }
+  if (on_spawn) on_spawn(pid);
+
+  key::SecretBytes answer(kMaxAskpassAnswerBytes);
+  size_t len = 0;
+  while (len < kMaxAskpassAnswerBytes) {
+    ssize_t n = ::read(pipe_fds[0], answer.reveal_mutable().data() + len, kMaxAskpassAnswerBytes - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += static_cast<size_t>(n);
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  pid_t waited;
+  while ((waited = ::waitpid(pid, &status, 0)) == -1 && errno == EINTR) {
+  }
+  if (on_spawn) on_spawn(-1);
+  if (waited == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return false;
+
+  std::string_view text = answer.reveal_text().substr(0, len);
+  text = text.substr(0, text.find_first_of("\r\n"));
+  return text.empty() || (text.size() == 3 && ::strncasecmp(text.data(), "yes", 3) == 0);
+}
+
+Confirmer::Confirmer(AskpassConfig config, unsigned threads)
+    : config_(std::move(config)), pool_(threads, "tessera-confirm") {}
+
+Confirmer::~Confirmer() { shutdown(); }
+
+void Confirmer::ask(uint64_t lane, std::string prompt, std::function<void(bool)> done) {
+  pool_.submit(lane, [this, prompt = std::move(prompt), done = std::move(done)] {
+    pid_t mine = -1;
+    bool allowed = ask_permission(config_, prompt, [this, &mine](pid_t pid) {
+      std::lock_guard<std::mutex> guard(children_mutex_);
+      if (pid > 0) {
+        mine = pid;
+        children_.insert(pid);
+        if (stopping_) ::kill(pid, SIGTERM);  // spawned while shutting down
+      } else {
+        children_.erase(mine);
+      }
+    });
+    done(allowed);
+  });
+}
+
+void Confirmer::shutdown() {
+  {
+    std::lock_guard<std::mutex> guard(children_mutex_);
+    stopping_ = true;
+    for (pid_t pid : children_) ::kill(pid, SIGTERM);
+  }
+  pool_.shutdown();
+}
+
+}  // namespace tessera::agent::daemon

@@ -1,0 +1,386 @@
+#include "daemon/dispatcher.h"
+
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "daemon/destination.h"
+#include "daemon/log.h"
+#include "daemon/providers.h"
+#include "tessera/key/shield.h"
+
+namespace tessera::agent::daemon {
+
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+uint64_t epoch_seconds() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now).count());
+}
+
+std::string message_name(uint8_t type) {
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::kRemoveAllRsaIdentities: return "REMOVE_ALL_RSA_IDENTITIES";
+    case MessageType::kRequestIdentities: return "REQUEST_IDENTITIES";
+    case MessageType::kSignRequest: return "SIGN_REQUEST";
+    case MessageType::kAddIdentity: return "ADD_IDENTITY";
+    case MessageType::kRemoveIdentity: return "REMOVE_IDENTITY";
+    case MessageType::kRemoveAllIdentities: return "REMOVE_ALL_IDENTITIES";
+    case MessageType::kAddSmartcardKey: return "ADD_SMARTCARD_KEY";
+    case MessageType::kRemoveSmartcardKey: return "REMOVE_SMARTCARD_KEY";
+    case MessageType::kLock: return "LOCK";
+    case MessageType::kUnlock: return "UNLOCK";
+    case MessageType::kAddIdConstrained: return "ADD_ID_CONSTRAINED";
+    case MessageType::kAddSmartcardKeyConstrained: return "ADD_SMARTCARD_KEY_CONSTRAINED";
+    case MessageType::kExtension: return "EXTENSION";
+    default: return "message type " + std::to_string(type);
+  }
+}
+
+key::SignatureAlgorithm signature_algorithm(key::KeyType type, uint32_t flags) {
+  if (type != key::KeyType::kRsa) return key::SignatureAlgorithm::kDefault;
+  // As ssh-agent's agent_decode_alg(): SHA-256 wins if both flags are set.
+  if (flags & kSignFlagRsaSha256) return key::SignatureAlgorithm::kRsaSha256;
+  if (flags & kSignFlagRsaSha512) return key::SignatureAlgorithm::kRsaSha512;
+  return key::SignatureAlgorithm::kDefault;
+}
+
+std::string algorithm_name(const key::PublicKey& key, key::SignatureAlgorithm algorithm) {
+  switch (algorithm) {
+    case key::SignatureAlgorithm::kRsaSha256: return "rsa-sha2-256";
+    case key::SignatureAlgorithm::kRsaSha512: return "rsa-sha2-512";
+    case key::SignatureAlgorithm::kRsaSha1: return "ssh-rsa";
+    case key::SignatureAlgorithm::kDefault: break;
+  }
+  return std::string(key.ssh_name());
+}
+
+// The key a listed blob stands for: the key itself, or a certificate's key.
+std::optional<key::PublicKey> key_of_blob(std::span<const uint8_t> blob) {
+  if (auto plain = key::PublicKey::from_blob(blob); plain.ok()) return *plain;
+  if (auto cert = key::Certificate::from_blob(blob); cert.ok()) return cert->key;
+  return std::nullopt;
+}
+
+std::string seconds_text(std::chrono::milliseconds delay) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(delay.count()) / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(DispatcherConfig config, EventLoop& loop, WorkerPool& signers, Confirmer& confirmer,
+                       AuditLog* audit)
+    : config_(std::move(config)), loop_(loop), signers_(signers), confirmer_(confirmer), audit_(audit) {}
+
+Dispatcher::~Dispatcher() {
+  if (expiry_timer_) loop_.cancel_timer(*expiry_timer_);
+}
+
+void Dispatcher::answer(RequestContext& context, Answer outcome) {
+  Bytes payload;
+  std::string result;
+  std::string what = message_name(context.type) + " on connection " + std::to_string(context.connection_id);
+  if (auto* response = std::get_if<Response>(&outcome)) {
+    payload = serialize_response(*response);
+    result = "ok";
+    if (context.audit) log_debug(what + " answered");
+  } else if (auto* refused = std::get_if<Refused>(&outcome)) {
+    log_verbose(what + " refused: " + refused->reason);
+    payload = serialize_response(Failure{});
+    result = "refused: " + refused->reason;
+  } else {
+    const auto& fault = std::get<Faulted>(outcome);
+    log_debug(what + " failed: " + fault.reason);
+    payload = serialize_response(Failure{});
+    result = "error: " + fault.reason;
+  }
+  if (context.audit && audit_ != nullptr) {
+    context.audit->result = result;
+    audit_->write(*context.audit);
+  }
+  context.reply(std::move(payload));
+}
+
+void Dispatcher::handle(Connection& connection, std::span<const uint8_t> payload, Reply reply) {
+  auto context = std::make_shared<RequestContext>();
+  context->connection_id = connection.id();
+  context->type = payload.empty() ? 0 : payload[0];
+  context->reply = std::move(reply);
+  expire_identities();
+
+  // While locked, only UNLOCK is looked at: no parsing of keys or data.
+  if (lock_.locked() && context->type != static_cast<uint8_t>(MessageType::kUnlock)) {
+    if (context->type == static_cast<uint8_t>(MessageType::kRequestIdentities)) {
+      return answer(*context, Response{IdentitiesAnswer{}});
+    }
+    if (context->type == static_cast<uint8_t>(MessageType::kSignRequest)) {
+      context->audit = audit_record(connection);
+      auto parsed = parse_request(payload);
+      if (parsed.ok()) {
+        if (auto* request = std::get_if<SignRequest>(&*parsed)) {
+          if (auto key = key_of_blob(request->key_blob)) context->audit->key_fingerprint = key_fingerprint(*key);
+        }
+      }
+    }
+    return answer(*context, Refused{"agent is locked"});
+  }
+
+  auto parsed = parse_request(payload);
+  if (!parsed.ok()) {
+    if (context->type == static_cast<uint8_t>(MessageType::kSignRequest)) context->audit = audit_record(connection);
+    return answer(*context, Faulted{"malformed request: " + parsed.error().message()});
+  }
+  std::visit(Overloaded{
+                 [&](RequestIdentities&) { answer(*context, list_identities(connection)); },
+                 [&](SignRequest& r) { sign(connection, context, std::move(r)); },
+                 [&](AddIdentity& r) { answer(*context, add_identity(connection, std::move(r))); },
+                 [&](RemoveIdentity& r) { answer(*context, remove_identity(connection, r)); },
+                 [&](RemoveAllIdentities&) {
+                   size_t n = keys_.remove_all();
+                   schedule_expiry();
+                   log_debug("removed all " + std::to_string(n) + " identities");
+                   answer(*context, Response{Success{}});
+                 },
+                 [&](SmartcardRequest& r) { answer(*context, smartcard(r)); },
+                 [&](LockRequest& r) {
+                   if (r.lock) return answer(*context, lock(r));
+                   unlock(context, std::make_shared<key::SecretBytes>(std::move(r.passphrase)));
+                 },
+                 [&](SessionBind& r) { answer(*context, session_bind(connection, r)); },
+                 [&](QueryRequest&) { answer(*context, Response{make_query_response(supported_extensions())}); },
+                 [&](UnknownExtension& r) { answer(*context, Refused{"unsupported extension \"" + r.name + "\""}); },
+             },
+             *parsed);
+}
+
+Dispatcher::Answer Dispatcher::list_identities(const Connection& connection) {
+  IdentitiesAnswer list;
+  uint64_t now = epoch_seconds();
+  for (const auto& id : keys_.identities()) {
+    // A key restricted to destinations is hidden where it could not be used.
+    if (!id.destinations.empty() && !identity_visible(id.destinations, connection.bindings(), now)) continue;
+    list.identities.push_back(agent::Identity{id.blob, id.comment});
+  }
+  log_debug("listing " + std::to_string(list.identities.size()) + " of " + std::to_string(keys_.size()) +
+            " identities");
+  return Response{std::move(list)};
+}
+
+AuditRecord Dispatcher::audit_record(const Connection& connection) const {
+  AuditRecord record;
+  record.time = std::chrono::system_clock::now();
+  record.peer = connection.peer();
+  const auto& hops = connection.bindings().hops();
+  if (!hops.empty()) {
+    record.bound_host_key = key_fingerprint(hops.back().host_key);
+    record.bound_forwarded = hops.back().forwarding;
+  }
+  return record;
+}
+
+std::string Dispatcher::key_fingerprint(const key::PublicKey& key) const {
+  return key::fingerprint(key, config_.fingerprint_hash);
+}
+
+void Dispatcher::sign(Connection& connection, const Context& context, SignRequest request) {
+  context->audit = audit_record(connection);
+  const auto* id = keys_.find(request.key_blob);
+  if (id == nullptr) {
+    if (auto key = key_of_blob(request.key_blob)) {
+      context->audit->key_fingerprint = key_fingerprint(*key);
+      context->audit->algorithm = algorithm_name(*key, signature_algorithm(key->type(), request.flags));
+    }
+    return answer(*context, Refused{"key not found"});
+  }
+  auto job = std::make_shared<SignJob>();
+  job->algorithm = signature_algorithm(id->key.type(), request.flags);
+  context->audit->key_fingerprint = key_fingerprint(id->key);
+  context->audit->key_comment = id->comment;
+  context->audit->algorithm = algorithm_name(id->key, job->algorithm);
+
+  std::string destination;
+  if (!id->destinations.empty()) {
+    auto permitted = sign_permitted(id->destinations, connection.bindings(), request.key_blob, request.data,
+                                    epoch_seconds(), &destination);
+    if (!permitted.ok()) {
+      return answer(*context, Refused{"destination constraint: " + permitted.error().message()});
+    }
+  }
+  job->key_blob = std::move(request.key_blob);
+  job->data = std::move(request.data);
+
+  if (id->confirm) {
+    std::string prompt = confirmation_prompt(id->comment, key_fingerprint(id->key), destination);
+    log_debug("asking for confirmation to use key " + id->comment);
+    EventLoop* loop = &loop_;
+    confirmer_.ask(context->connection_id, std::move(prompt), [this, loop, context, job](bool allowed) {
+      loop->post([this, context, job, allowed] { after_confirmation(context, job, allowed); });
+    });
+    return;
+  }
+  start_signing(context, job, id->shielded);
+}
+
+void Dispatcher::after_confirmation(const Context& context, const std::shared_ptr<SignJob>& job, bool allowed) {
+  if (!allowed) return answer(*context, Refused{"user refused the key (confirmation denied)"});
+  // The world may have changed while the dialog was open.
+  if (lock_.locked()) return answer(*context, Refused{"agent was locked while asking for confirmation"});
+  expire_identities();
+  const auto* id = keys_.find(job->key_blob);
+  if (id == nullptr) return answer(*context, Refused{"key was removed while asking for confirmation"});
+  start_signing(context, job, id->shielded);
+}
+
+void Dispatcher::start_signing(const Context& context, const std::shared_ptr<SignJob>& job,
+                               const key::ShieldedKey& key) {
+  EventLoop* loop = &loop_;
+  signers_.submit(context->connection_id, [this, loop, context, job, key] {
+    key::Result<Bytes> signature = key.sign(job->data, job->algorithm);
+    loop->post([this, context, signature = std::move(signature)] {
+      if (!signature.ok()) return answer(*context, Faulted{"signing failed: " + signature.error().message()});
+      answer(*context, Response{SignResponse{*signature}});
+    });
+  });
+}
+
+Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIdentity request) {
+  // Keep the clear private key only in this scope: it is shielded below and
+  // `request` (the only holder) dies when this function returns.
+  const auto& constraints = request.constraints;
+  if (constraints.sk_provider) {
+    if (!request.key.public_key().info().security_key) {
+      return Refused{"cannot add provider: " + std::string(request.key.public_key().ssh_name()) +
+                     " is not an authenticator-hosted key"};
+    }
+    return Refused{"security keys (sk-provider) are not supported by tessera-agent"};
+  }
+  if (constraints.associated_certs) return Refused{"associated-certs constraint is only valid for smartcard keys"};
+
+  Bytes blob = request.key.public_key().blob();
+  if (request.certificate) {
+    if (!(request.certificate->key == request.key.public_key())) {
+      return Faulted{"certificate does not certify the private key sent with it"};
+    }
+    blob = request.certificate->blob();
+  }
+  uint64_t now = epoch_seconds();
+  if (const auto* existing = keys_.find(blob)) {
+    // As ssh-agent: a key this connection cannot see cannot be replaced from it.
+    if (!existing->destinations.empty() && !identity_visible(existing->destinations, connection.bindings(), now)) {
+      return Refused{"identity exists but is not visible on this connection"};
+    }
+  }
+  auto shielded = key::ShieldedKey::shield(request.key);
+  if (!shielded.ok()) return Faulted{"cannot shield private key: " + shielded.error().message()};
+
+  std::optional<Clock::time_point> expires;
+  uint32_t lifetime = constraints.lifetime_seconds.value_or(config_.default_lifetime);
+  if (constraints.lifetime_seconds || lifetime != 0) expires = Clock::now() + std::chrono::seconds(lifetime);
+
+  StoredIdentity identity{
+      .blob = std::move(blob),
+      .key = request.key.public_key(),
+      .certificate = std::move(request.certificate),
+      .comment = std::move(request.comment),
+      .shielded = std::move(*shielded),
+      .expires = expires,
+      .confirm = constraints.confirm,
+      .destinations = std::move(request.constraints.destinations),
+      .sk_provider = std::nullopt,
+  };
+  log_debug("add " + std::string(identity.key.ssh_name()) + " " + key_fingerprint(identity.key) + " \"" +
+            identity.comment + "\" (life: " + std::to_string(expires ? lifetime : 0) +
+            ") (confirm: " + (identity.confirm ? "1" : "0") +
+            ") (destination constraints: " + std::to_string(identity.destinations.size()) + ")");
+  keys_.put(std::move(identity));
+  schedule_expiry();
+  return Response{Success{}};
+}
+
+Dispatcher::Answer Dispatcher::remove_identity(const Connection& connection, const RemoveIdentity& request) {
+  const auto* id = keys_.find(request.key_blob);
+  if (id == nullptr) return Refused{"key not found"};
+  if (!id->destinations.empty() && !identity_visible(id->destinations, connection.bindings(), epoch_seconds())) {
+    return Refused{"key is not visible on this connection"};
+  }
+  log_debug("remove " + key_fingerprint(id->key) + " \"" + id->comment + "\"");
+  keys_.remove(request.key_blob);
+  schedule_expiry();
+  return Response{Success{}};
+}
+
+Dispatcher::Answer Dispatcher::smartcard(const SmartcardRequest& request) {
+  auto path = allowed_provider_path(request.provider, config_.allowed_providers);
+  const char* verb = request.add ? "add" : "remove";
+  if (!path.ok()) {
+    return Refused{std::string("refusing PKCS#11 ") + verb + " of \"" + request.provider + "\": " +
+                   path.error().message()};
+  }
+  log_info(std::string("cannot ") + verb + " PKCS#11 provider " + *path +
+           ": PKCS#11 providers arrive with tessera-pkcs11-helper");
+  return Refused{"PKCS#11 providers arrive with tessera-pkcs11-helper"};
+}
+
+Dispatcher::Answer Dispatcher::lock(const LockRequest& request) {
+  auto status = lock_.lock(request.passphrase);
+  if (!status.ok()) return Refused{status.error().message()};
+  log_debug("agent locked");
+  return Response{Success{}};
+}
+
+void Dispatcher::unlock(const Context& context, const std::shared_ptr<key::SecretBytes>& passphrase) {
+  // Attempts are looked at one at a time, and not before the delay after the
+  // last wrong one has passed: many connections cannot guess in parallel.
+  Clock::time_point now = Clock::now();
+  if (now < unlock_gate_) {
+    loop_.add_timer(unlock_gate_, [this, context, passphrase] { unlock(context, passphrase); });
+    return;
+  }
+  auto status = lock_.unlock(*passphrase);
+  if (status.ok()) {
+    log_debug("agent unlocked");
+    return answer(*context, Response{Success{}});
+  }
+  if (status.error().code() != key::Errc::kWrongPassphrase) return answer(*context, Refused{status.error().message()});
+  auto delay = lock_.failure_delay();
+  unlock_gate_ = now + delay;
+  log_debug("unlock failed, delaying " + seconds_text(delay) + " seconds");
+  loop_.add_timer(unlock_gate_, [this, context] { answer(*context, Refused{"wrong unlock passphrase"}); });
+}
+
+Dispatcher::Answer Dispatcher::session_bind(Connection& connection, const SessionBind& request) {
+  auto status = connection.bindings().bind(request);
+  if (!status.ok()) return Refused{"session-bind: " + status.error().message()};
+  log_debug("bound connection " + std::to_string(connection.id()) + " to host key " +
+            key_fingerprint(request.host_key) + (request.forwarding ? " (forwarding)" : " (authentication)"));
+  return Response{Success{}};
+}
+
+void Dispatcher::expire_identities() {
+  for (const auto& gone : keys_.expire(Clock::now())) log_debug("expiring key '" + gone.comment + "'");
+  schedule_expiry();
+}
+
+void Dispatcher::schedule_expiry() {
+  auto next = keys_.next_expiry();
+  if (expiry_timer_) {
+    loop_.cancel_timer(*expiry_timer_);
+    expiry_timer_.reset();
+  }
+  if (!next) return;
+  expiry_timer_ = loop_.add_timer(*next, [this] {
+    expiry_timer_.reset();
+    expire_identities();
+  });
+}
+
+}  // namespace tessera::agent::daemon

@@ -1,0 +1,117 @@
+// The agent's request handling: one parsed request in, one answer out, with
+// every failure mapped to SSH_AGENT_FAILURE here and nowhere else (and its
+// reason logged, and audited for sign requests).
+//
+// Runs on the event loop's thread. Work that may take long goes elsewhere
+// and comes back through the loop: signatures to the signing pool,
+// confirmation prompts to the Confirmer, unlock delays to timers.
+#ifndef TESSERA_AGENT_DAEMON_DISPATCHER_H_
+#define TESSERA_AGENT_DAEMON_DISPATCHER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+
+#include "daemon/askpass.h"
+#include "daemon/audit.h"
+#include "daemon/connection.h"
+#include "daemon/event_loop.h"
+#include "daemon/keystore.h"
+#include "daemon/lock.h"
+#include "daemon/worker_pool.h"
+#include "tessera/agent/protocol.h"
+#include "tessera/key/fingerprint.h"
+
+namespace tessera::agent::daemon {
+
+// The extensions tessera-agent answers (the query extension lists them).
+inline const std::vector<std::string>& supported_extensions() {
+  static const std::vector<std::string> names = {std::string(kExtQuery), std::string(kExtSessionBind)};
+  return names;
+}
+
+struct DispatcherConfig {
+  uint32_t default_lifetime = 0;  // seconds; 0: keys live until removed
+  key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;
+  std::string allowed_providers;  // -P
+};
+
+class Dispatcher {
+ public:
+  // Delivers an answer payload (unframed) for one request. Called exactly
+  // once per request, on the loop's thread, possibly after handle() returned.
+  using Reply = std::function<void(Bytes payload)>;
+
+  // audit may be null (no audit trail). All references must outlive the
+  // dispatcher; the pools must be shut down before it is destroyed.
+  Dispatcher(DispatcherConfig config, EventLoop& loop, WorkerPool& signers, Confirmer& confirmer, AuditLog* audit);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Handles one request payload (type byte onwards) from the connection.
+  void handle(Connection& connection, std::span<const uint8_t> payload, Reply reply);
+
+  const KeyStore& keys() const { return keys_; }
+  bool locked() const { return lock_.locked(); }
+
+ private:
+  struct Refused {
+    std::string reason;  // a policy said no: locked, unknown key, denied, constraint
+  };
+  struct Faulted {
+    std::string reason;  // the request was broken or an operation failed
+  };
+  using Answer = std::variant<Response, Refused, Faulted>;
+
+  struct RequestContext {
+    uint64_t connection_id = 0;
+    uint8_t type = 0;
+    Reply reply;
+    std::optional<AuditRecord> audit;  // set for sign requests
+  };
+  using Context = std::shared_ptr<RequestContext>;
+
+  struct SignJob {
+    Bytes key_blob;
+    Bytes data;
+    key::SignatureAlgorithm algorithm = key::SignatureAlgorithm::kDefault;
+  };
+
+  // The one place where outcomes become protocol answers.
+  void answer(RequestContext& context, Answer answer);
+
+  Answer list_identities(const Connection& connection);
+  void sign(Connection& connection, const Context& context, SignRequest request);
+  void after_confirmation(const Context& context, const std::shared_ptr<SignJob>& job, bool allowed);
+  void start_signing(const Context& context, const std::shared_ptr<SignJob>& job, const key::ShieldedKey& key);
+  Answer add_identity(const Connection& connection, AddIdentity request);
+  Answer remove_identity(const Connection& connection, const RemoveIdentity& request);
+  Answer smartcard(const SmartcardRequest& request);
+  Answer lock(const LockRequest& request);
+  void unlock(const Context& context, const std::shared_ptr<key::SecretBytes>& passphrase);
+  Answer session_bind(Connection& connection, const SessionBind& request);
+
+  AuditRecord audit_record(const Connection& connection) const;
+  std::string key_fingerprint(const key::PublicKey& key) const;
+  void expire_identities();
+  void schedule_expiry();
+
+  DispatcherConfig config_;
+  EventLoop& loop_;
+  WorkerPool& signers_;
+  Confirmer& confirmer_;
+  AuditLog* audit_;
+  KeyStore keys_;
+  AgentLock lock_;
+  Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this
+  std::optional<EventLoop::TimerId> expiry_timer_;
+};
+
+}  // namespace tessera::agent::daemon
+
+#endif  // TESSERA_AGENT_DAEMON_DISPATCHER_H_

@@ -1,0 +1,175 @@
+#include "daemon/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
+
+namespace tessera::agent::daemon {
+
+using key::Errc;
+using key::Error;
+
+namespace {
+constexpr uint64_t kWakeToken = 0;
+constexpr int kMaxEventsPerWait = 64;
+}  // namespace
+
+key::Result<std::unique_ptr<EventLoop>> EventLoop::create() {
+  int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) return Error(Errc::kIo, std::string("epoll_create1: ") + std::strerror(errno));
+  int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd < 0) {
+    int saved = errno;
+    ::close(epoll_fd);
+    return Error(Errc::kIo, std::string("eventfd: ") + std::strerror(saved));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeToken;
+  if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) != 0) {
+    int saved = errno;
+    ::close(wake_fd);
+    ::close(epoll_fd);
+    return Error(Errc::kIo, std::string("epoll_ctl: ") + std::strerror(saved));
+  }
+  return std::unique_ptr<EventLoop>(new EventLoop(epoll_fd, wake_fd));
+}
+
+EventLoop::~EventLoop() {
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+key::Status EventLoop::add_fd(int fd, uint32_t events, FdHandler handler) {
+  uint64_t token = next_token_++;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = token;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return Error(Errc::kIo, std::string("epoll_ctl add: ") + std::strerror(errno));
+  }
+  watches_[fd] = Watch{token, std::make_shared<FdHandler>(std::move(handler))};
+  fds_by_token_[token] = fd;
+  return key::ok_status();
+}
+
+key::Status EventLoop::modify_fd(int fd, uint32_t events) {
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return Error(Errc::kInvalidArgument, "fd is not watched");
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = it->second.token;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+    return Error(Errc::kIo, std::string("epoll_ctl mod: ") + std::strerror(errno));
+  }
+  return key::ok_status();
+}
+
+void EventLoop::remove_fd(int fd) {
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  fds_by_token_.erase(it->second.token);
+  watches_.erase(it);
+}
+
+EventLoop::TimerId EventLoop::add_timer(Clock::time_point when, Task task) {
+  TimerId id = next_timer_++;
+  timers_.emplace(std::make_pair(when, id), std::move(task));
+  timer_deadlines_[id] = when;
+  return id;
+}
+
+void EventLoop::cancel_timer(TimerId id) {
+  auto it = timer_deadlines_.find(id);
+  if (it == timer_deadlines_.end()) return;
+  timers_.erase(std::make_pair(it->second, id));
+  timer_deadlines_.erase(it);
+}
+
+void EventLoop::post(Task task) {
+  {
+    std::lock_guard<std::mutex> guard(posted_mutex_);
+    posted_.push_back(std::move(task));
+  }
+  wake();
+}
+
+void EventLoop::stop() {
+  stop_requested_.store(true);
+  wake();
+}
+
+void EventLoop::wake() {
+  // write(2) on an eventfd is async-signal-safe; EAGAIN means it is already signalled.
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+void EventLoop::run_posted() {
+  uint64_t count = 0;
+  ssize_t ignored = ::read(wake_fd_, &count, sizeof count);
+  (void)ignored;
+  std::vector<Task> tasks;
+  {
+    std::lock_guard<std::mutex> guard(posted_mutex_);
+    tasks.swap(posted_);
+  }
+  for (auto& task : tasks) {
+    if (stop_requested_.load()) return;
+    task();
+  }
+}
+
+void EventLoop::run_due_timers() {
+  Clock::time_point now = Clock::now();
+  while (!timers_.empty() && !stop_requested_.load()) {
+    auto it = timers_.begin();
+    if (it->first.first > now) break;
+    Task task = std::move(it->second);
+    timer_deadlines_.erase(it->first.second);
+    timers_.erase(it);
+    task();
+  }
+}
+
+int EventLoop::next_timeout_ms() const {
+  if (timers_.empty()) return -1;
+  auto wait = timers_.begin()->first.first - Clock::now();
+  if (wait <= Clock::duration::zero()) return 0;
+  // Round up so that a timer never fires early.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+void EventLoop::run() {
+  epoll_event events[kMaxEventsPerWait];
+  while (!stop_requested_.load()) {
+    int n = ::epoll_wait(epoll_fd_, events, kMaxEventsPerWait, next_timeout_ms());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;  // cannot happen with a valid epoll fd
+    }
+    for (int i = 0; i < n && !stop_requested_.load(); ++i) {
+      uint64_t token = events[i].data.u64;
+      if (token == kWakeToken) {
+        run_posted();
+        continue;
+      }
+      // A handler may have removed this fd (or another one) meanwhile.
+      auto fd_it = fds_by_token_.find(token);
+      if (fd_it == fds_by_token_.end()) continue;
+      std::shared_ptr<FdHandler> handler = watches_[fd_it->second].handler;
+      (*handler)(events[i].events);
+    }
+    run_due_timers();
+  }
+}
+
+}  // namespace tessera::agent::daemon
