@@ -2,6 +2,7 @@
 // config) with keys held by tessera-agent: every key type, agent forwarding
 // on the far side, and a destination-restricted key (ssh-add -h) that is
 // usable for its destination and refused for another user.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -22,6 +23,8 @@ class SshdLogin : public ::testing::Test {
     if (access(kSshd, X_OK) != 0) GTEST_SKIP() << "openssh-server is not installed";
     if (geteuid() != 0) GTEST_SKIP() << "sshd needs root for these tests";
     ::mkdir("/run/sshd", 0755);
+    // sshd reads authorized_keys as the user logging in: "nobody" must be able to.
+    ::chmod(dir_.path().c_str(), 0755);
     host_key_ = dir_.file("host_ed25519");
     ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key_}).exit_code, 0);
     authorized_keys_ = dir_.file("authorized_keys");
@@ -131,6 +134,15 @@ TEST_F(SshdLogin, DestinationRestrictedKey) {
   auto refused = ssh("nobody", "echo should-not-run");
   EXPECT_EQ(refused.exit_code, 255) << refused.out << refused.err;
   EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.err;
+}
+
+// The control for the test above: without the restriction, the same login
+// as nobody authenticates (and then meets nobody's nologin shell).
+TEST_F(SshdLogin, UnrestrictedKeyAuthenticatesAsAnotherUser) {
+  add_user_key("unrestricted", {"-t", "ed25519"});
+  auto r = ssh("nobody", "echo hi");
+  EXPECT_NE(r.exit_code, 255) << r.err << logs();
+  EXPECT_EQ(r.err.find("Permission denied"), std::string::npos) << r.err;
 }
 
 }  // namespace
