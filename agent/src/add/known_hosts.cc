@@ -9,6 +9,7 @@
 
 #include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
+#include "tessera/key/match.h"
 
 namespace tessera::add {
 
@@ -18,33 +19,6 @@ constexpr std::string_view kHashMagic = "|1|";
 constexpr size_t kSha1Bytes = 20;
 // Longest known_hosts line OpenSSH reads.
 constexpr size_t kMaxLineBytes = 16 * 1024;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// '*' matches any run of characters, '?' any one character (match.c).
-bool match_pattern(std::string_view s, std::string_view p) {
-  size_t si = 0, pi = 0, star_p = std::string_view::npos, star_s = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      ++si;
-      ++pi;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star_p = pi++;
-      star_s = si;
-    } else if (star_p != std::string_view::npos) {
-      pi = star_p + 1;
-      si = ++star_s;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
 
 std::string_view next_field(std::string_view& s) {
   size_t start = s.find_first_not_of(" \t");
@@ -62,21 +36,7 @@ std::string_view next_field(std::string_view& s) {
 }  // namespace
 
 int match_host_pattern_list(std::string_view host, std::string_view patterns) {
-  const std::string h = lower(host);
-  bool positive = false;
-  while (true) {
-    size_t comma = patterns.find(',');
-    std::string_view sub = patterns.substr(0, comma);
-    bool negated = !sub.empty() && sub[0] == '!';
-    if (negated) sub.remove_prefix(1);
-    if (match_pattern(h, lower(sub))) {
-      if (negated) return -1;
-      positive = true;
-    }
-    if (comma == std::string_view::npos) break;
-    patterns.remove_prefix(comma + 1);
-  }
-  return positive ? 1 : 0;
+  return key::match_pattern_list(host, patterns, /*fold_case=*/true);
 }
 
 bool hashed_host_matches(std::string_view host, std::string_view hashed) {

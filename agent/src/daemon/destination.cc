@@ -7,34 +7,14 @@
 
 #include <string_view>
 
+#include "tessera/key/match.h"
+
 namespace tessera::agent::daemon {
 namespace {
 
 constexpr uint8_t kMsgUserauthRequest = 50;  // SSH2_MSG_USERAUTH_REQUEST
 constexpr std::string_view kMethodPublickey = "publickey";
 constexpr std::string_view kMethodHostbound = "publickey-hostbound-v00@openssh.com";
-
-// OpenSSH's match_pattern(): '*' matches any run (including none), '?' any
-// one character; no escapes.
-bool match_pattern(std::string_view s, std::string_view pattern) {
-  size_t si = 0, pi = 0, star = std::string_view::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < pattern.size() && (pattern[pi] == '?' || pattern[pi] == s[si])) {
-      ++si;
-      ++pi;
-    } else if (pi < pattern.size() && pattern[pi] == '*') {
-      star = pi++;
-      mark = si;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < pattern.size() && pattern[pi] == '*') ++pi;
-  return pi == pattern.size();
-}
 
 bool same_bytes(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   return a.size() == b.size() && (a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0);
@@ -61,7 +41,7 @@ bool host_certificate_valid(const key::Certificate& cert, std::string_view hostn
   if (!cert.principals.empty()) {
     bool matched = false;
     for (const auto& principal : cert.principals) {
-      if (match_pattern(hostname, principal)) matched = true;
+      if (key::match_pattern(hostname, principal)) matched = true;
     }
     if (!matched) return false;
   }
@@ -93,7 +73,7 @@ bool permitted_by(const std::vector<DestinationConstraint>& constraints, const S
       continue;
     }
     if (to != nullptr && !match_key_hop(*to, dc.to, now)) continue;
-    if (!dc.to.user.empty() && user != nullptr && !match_pattern(*user, dc.to.user)) continue;
+    if (!dc.to.user.empty() && user != nullptr && !key::match_pattern(*user, dc.to.user)) continue;
     return true;
   }
   return false;

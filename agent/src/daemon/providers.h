@@ -1,5 +1,5 @@
 // The PKCS#11 provider allowlist (-P): OpenSSH's pattern-list matching
-// (match.c), applied to a provider's real path as ssh-agent does.
+// (tessera/key/match.h), applied to a provider's real path as ssh-agent does.
 #ifndef TESSERA_AGENT_DAEMON_PROVIDERS_H_
 #define TESSERA_AGENT_DAEMON_PROVIDERS_H_
 
@@ -9,14 +9,6 @@
 #include "tessera/key/error.h"
 
 namespace tessera::agent::daemon {
-
-// '*' matches any run of characters ('/' included), '?' any one character.
-bool match_pattern(std::string_view text, std::string_view pattern);
-
-// A comma-separated list of patterns, each optionally negated with '!':
-// 1 if a pattern matches and no negated one does, -1 if a negated pattern
-// matches, 0 if nothing matches (OpenSSH's match_pattern_list, case-sensitive).
-int match_pattern_list(std::string_view text, std::string_view pattern_list);
 
 // Resolves the provider's path (realpath) and checks it against the list.
 // Returns the canonical path. kIo if it cannot be resolved, kInvalidArgument
