@@ -4,6 +4,7 @@
 #ifndef TESSERA_TESTS_AGENT_DAEMON_TEST_SUPPORT_H_
 #define TESSERA_TESTS_AGENT_DAEMON_TEST_SUPPORT_H_
 
+#include <cerrno>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -82,6 +83,7 @@ class RawClient {
     size_t done = 0;
     while (done < bytes.size()) {
       ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       done += static_cast<size_t>(n);
     }
@@ -118,7 +120,10 @@ class RawClient {
   // True if the agent closed the connection (read returns end of stream).
   bool closed_by_peer() {
     uint8_t byte;
-    ssize_t n = ::recv(fd_, &byte, 1, 0);
+    ssize_t n;
+    do {
+      n = ::recv(fd_, &byte, 1, 0);
+    } while (n < 0 && errno == EINTR);
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
 
@@ -126,7 +131,9 @@ class RawClient {
   bool receive_exact(uint8_t* out, size_t n) {
     size_t done = 0;
     while (done < n) {
+      // A receive timeout makes recv return EINTR on any signal (signal(7)).
       ssize_t got = ::recv(fd_, out + done, n - done, 0);
+      if (got < 0 && errno == EINTR) continue;
       if (got <= 0) return false;
       done += static_cast<size_t>(got);
     }
