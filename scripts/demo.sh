@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the demo: tessera-keygen makes a
 # key of every type, prints fingerprints and randomart, and OpenSSH's own
-# ssh-keygen reads what tessera wrote.
+# ssh-keygen reads what tessera wrote; then tessera-agent holds the keys,
+# OpenSSH's ssh-add lists and uses them, and tessera-add -T tests them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,7 +10,8 @@ scripts/build.sh >/dev/null
 
 KEYGEN=$PWD/build/bin/tessera-keygen
 DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
+AGENT_PID=
+trap '[[ -n $AGENT_PID ]] && kill $AGENT_PID 2>/dev/null; rm -rf "$DIR"' EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -39,3 +41,24 @@ say "OpenSSH's ssh-keygen -l agrees with tessera-keygen -l"
 for f in "$DIR"/*.pub; do
   diff <("$KEYGEN" -l -f "$f") <(ssh-keygen -l -f "$f") && echo "same: $(ssh-keygen -l -f "$f")"
 done
+
+say "tessera-agent holds the keys (added with tessera-add; the passphrase comes through SSH_ASKPASS)"
+"$PWD/build/bin/tessera-agent" -D -a "$DIR/agent.sock" >/dev/null 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 50); do [[ -S $DIR/agent.sock ]] && break; sleep 0.1; done
+export SSH_AUTH_SOCK=$DIR/agent.sock
+printf '#!/bin/sh\necho "demo passphrase"\n' > "$DIR/askpass"
+chmod 700 "$DIR/askpass"
+for f in "$DIR"/demo_*; do
+  [[ $f == *.pub ]] && continue
+  SSH_ASKPASS=$DIR/askpass SSH_ASKPASS_REQUIRE=force "$PWD/build/bin/tessera-add" "$f" </dev/null
+done
+
+say "OpenSSH's ssh-add -l lists what tessera-agent holds"
+ssh-add -l
+
+say "OpenSSH's ssh-add -T: the agent signs, OpenSSH verifies"
+for f in "$DIR"/demo_*.pub; do ssh-add -T "$f" && echo "ok: $(basename "$f")"; done
+
+say "tessera-add -T: every key in the agent signs and verifies, with timings"
+"$PWD/build/bin/tessera-add" -T
