@@ -2,10 +2,8 @@
 
 #include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,14 +14,12 @@
 #include <iterator>
 
 #include "output.h"
+#include "tessera/agent/readpass.h"
 #include "tessera/key/encoding.h"
 
 namespace tessera::keygen {
 namespace {
 
-// Longest passphrase read from a prompt, as readpassphrase()'s 1024-byte
-// buffer in ssh-keygen: the rest of a longer line is read and dropped.
-constexpr size_t kMaxPassphraseBytes = 1023;
 // Longest line read from stdin for a file name, a comment or y/n.
 constexpr size_t kMaxInputLineBytes = 64 * 1024;
 // PEM and PKCS#8 passphrases shorter than this are refused, as OpenSSL's
@@ -70,13 +66,6 @@ bool write_all(int fd, std::string_view data) {
   }
   return true;
 }
-
-// Signals that end a passphrase prompt: the terminal's echo is restored
-// before the signal takes its course, as readpassphrase() does.
-constexpr int kPromptSignals[] = {SIGALRM, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
-volatile sig_atomic_t g_prompt_signal = 0;
-
-extern "C" void on_prompt_signal(int signo) { g_prompt_signal = signo; }
 
 }  // namespace
 
@@ -303,56 +292,7 @@ key::Status save_public_key(const std::string& path, const key::PublicKey& key, 
 // ---- asking the user ---------------------------------------------------------------------
 
 key::SecretBytes read_passphrase(std::string_view prompt) {
-  std::fflush(stdout);
-  Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
-  int in = tty.get() >= 0 ? tty.get() : STDIN_FILENO;
-  int out = tty.get() >= 0 ? tty.get() : STDERR_FILENO;
-
-  struct sigaction previous[std::size(kPromptSignals)] = {};
-  termios saved {};
-  bool handlers_installed = false;
-  bool echo_off = false;
-  g_prompt_signal = 0;
-  if (::isatty(in) && ::tcgetattr(in, &saved) == 0) {
-    struct sigaction sa {};
-    sa.sa_handler = on_prompt_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a signal interrupts the read
-    for (size_t i = 0; i < std::size(kPromptSignals); ++i) {
-      ::sigaction(kPromptSignals[i], nullptr, &previous[i]);
-      // An ignored signal stays ignored: it must not cut the prompt short.
-      if (previous[i].sa_handler != SIG_IGN) ::sigaction(kPromptSignals[i], &sa, nullptr);
-    }
-    handlers_installed = true;
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
-    echo_off = ::tcsetattr(in, TCSAFLUSH, &quiet) == 0;
-  }
-  write_all(out, prompt);
-
-  key::SecretBytes passphrase;
-  for (;;) {
-    uint8_t c = 0;
-    ssize_t n = ::read(in, &c, 1);
-    if (n < 0 && errno == EINTR && g_prompt_signal == 0) continue;
-    if (n != 1 || c == '\n' || c == '\r') break;
-    if (passphrase.size() < kMaxPassphraseBytes) passphrase.append(std::span<const uint8_t>(&c, 1));
-    key::secure_wipe(&c, 1);
-  }
-
-  if (echo_off) {
-    ::tcsetattr(in, TCSAFLUSH, &saved);
-    write_all(out, "\n");
-  }
-  if (handlers_installed) {
-    for (size_t i = 0; i < std::size(kPromptSignals); ++i) ::sigaction(kPromptSignals[i], &previous[i], nullptr);
-  }
-  if (g_prompt_signal != 0) {
-    int signo = g_prompt_signal;
-    passphrase.clear();
-    ::raise(signo);
-  }
-  return passphrase;
+  return agent::read_passphrase(prompt, agent::kReadAllowStdin).value_or(key::SecretBytes());
 }
 
 std::optional<std::string> read_stdin_line() {

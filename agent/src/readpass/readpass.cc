@@ -1,17 +1,21 @@
-#include "passphrase.h"
+#include "tessera/agent/readpass.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <strings.h>
+
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <strings.h>
+#include <iterator>
 #include <string>
 
-namespace tessera::add {
+namespace tessera::agent {
 
 namespace {
 
@@ -60,7 +64,7 @@ std::optional<key::SecretBytes> ask_via_askpass(const char* program, std::string
     if (::dup2(fds[1], STDOUT_FILENO) < 0) ::_exit(1);
     if (hint != nullptr) ::setenv("SSH_ASKPASS_PROMPT", hint, 1);
     ::execlp(program, program, prompt_copy.c_str(), static_cast<char*>(nullptr));
-    std::string msg = std::string("tessera-add: cannot run askpass program ") + program + ": " +
+    std::string msg = std::string("cannot run askpass program ") + program + ": " +
                       std::strerror(errno) + "\n";
     write_text(STDERR_FILENO, msg);
     ::_exit(1);
@@ -85,22 +89,44 @@ std::optional<key::SecretBytes> ask_via_askpass(const char* program, std::string
   return answer;
 }
 
+// Signals that end a prompt: the terminal is restored, then the signal is
+// delivered again (as readpassphrase(3) does).
+constexpr int kPromptSignals[] = {SIGALRM, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM};
+volatile sig_atomic_t g_prompt_signal = 0;
+extern "C" void on_prompt_signal(int signo) { g_prompt_signal = signo; }
+
 // readpassphrase(3): the terminal when there is one, else (unless a tty is
 // required) standard input with the prompt on standard error.
 std::optional<key::SecretBytes> read_from_terminal(std::string_view prompt, bool echo, bool require_tty) {
-  Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC));
+  std::fflush(stdout);
+  Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
   int in = tty.get(), out = tty.get();
   if (in < 0) {
     if (require_tty) return std::nullopt;
     in = STDIN_FILENO;
     out = STDERR_FILENO;
   }
+  struct sigaction previous[std::size(kPromptSignals)] = {};
   termios saved{};
+  bool handlers_installed = false;
   bool restore = false;
-  if (!echo && ::tcgetattr(in, &saved) == 0) {
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
-    if (::tcsetattr(in, TCSAFLUSH, &quiet) == 0) restore = true;
+  g_prompt_signal = 0;
+  if (::isatty(in) && ::tcgetattr(in, &saved) == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = on_prompt_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a signal interrupts the read
+    for (size_t i = 0; i < std::size(kPromptSignals); ++i) {
+      ::sigaction(kPromptSignals[i], nullptr, &previous[i]);
+      // An ignored signal stays ignored: it must not cut the prompt short.
+      if (previous[i].sa_handler != SIG_IGN) ::sigaction(kPromptSignals[i], &sa, nullptr);
+    }
+    handlers_installed = true;
+    if (!echo) {
+      termios quiet = saved;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+      restore = ::tcsetattr(in, TCSAFLUSH, &quiet) == 0;
+    }
   }
   write_text(out, prompt);
   key::SecretBytes answer(kMaxPassphraseBytes);
@@ -109,17 +135,27 @@ std::optional<key::SecretBytes> read_from_terminal(std::string_view prompt, bool
   for (;;) {
     char c;
     ssize_t n = ::read(in, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR && g_prompt_signal == 0) continue;
     if (n < 0) {
       error = true;
       break;
     }
     if (n == 0 || c == '\n' || c == '\r') break;
     if (got < answer.size()) answer.reveal_mutable()[got++] = static_cast<uint8_t>(c);
+    key::secure_wipe(&c, 1);
   }
   if (restore) {
     ::tcsetattr(in, TCSAFLUSH, &saved);
     write_text(out, "\n");
+  }
+  if (handlers_installed) {
+    for (size_t i = 0; i < std::size(kPromptSignals); ++i) ::sigaction(kPromptSignals[i], &previous[i], nullptr);
+  }
+  if (g_prompt_signal != 0) {
+    int signo = g_prompt_signal;
+    answer.clear();
+    ::raise(signo);
+    return std::nullopt;
   }
   if (error) return std::nullopt;
   answer.resize(got);
@@ -174,4 +210,4 @@ std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigne
   return answer;
 }
 
-}  // namespace tessera::add
+}  // namespace tessera::agent

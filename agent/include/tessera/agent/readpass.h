@@ -1,16 +1,16 @@
-// Reading passphrases and PINs exactly as OpenSSH's readpass.c does for
-// ssh-add: the terminal, else SSH_ASKPASS (when SSH_ASKPASS_REQUIRE=force, or
-// when stdin is not a terminal and a display or SSH_ASKPASS_REQUIRE allows
-// it), else standard input.
-#ifndef TESSERA_AGENT_ADD_PASSPHRASE_H_
-#define TESSERA_AGENT_ADD_PASSPHRASE_H_
+// Asking a person for a passphrase or PIN exactly as OpenSSH's readpass.c
+// does: the terminal, else SSH_ASKPASS (when SSH_ASKPASS_REQUIRE=force, or
+// when there is no terminal to use and DISPLAY or SSH_ASKPASS_REQUIRE allow
+// it), else standard input. Shared by tessera-add and tessera-keygen.
+#ifndef TESSERA_AGENT_READPASS_H_
+#define TESSERA_AGENT_READPASS_H_
 
 #include <optional>
 #include <string_view>
 
 #include "tessera/key/secret.h"
 
-namespace tessera::add {
+namespace tessera::agent {
 
 // Flags as readpass.c's RP_* flags.
 inline constexpr unsigned kReadEcho = 0x01;
@@ -26,9 +26,11 @@ inline constexpr size_t kMaxPassphraseBytes = 1023;
 
 // Returns the answer without its line ending; an empty answer when the user
 // gave none or askpass failed, or std::nullopt for that case when
-// kReadAllowEof is set.
+// kReadAllowEof is set. Echo is off on a terminal unless kReadEcho. A signal
+// that would end the process (Ctrl-C at the prompt) restores the terminal
+// first and is then delivered.
 std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigned flags);
 
-}  // namespace tessera::add
+}  // namespace tessera::agent
 
-#endif  // TESSERA_AGENT_ADD_PASSPHRASE_H_
+#endif  // TESSERA_AGENT_READPASS_H_
