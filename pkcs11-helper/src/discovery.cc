@@ -1,0 +1,274 @@
+#include "discovery.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "tessera/key/wire.h"
+
+namespace tessera::pkcs11::helper {
+
+namespace {
+
+using key::Errc;
+using key::PublicKey;
+using key::Writer;
+
+// DER of the named-curve OIDs in CKA_EC_PARAMS.
+constexpr uint8_t kOidP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+constexpr uint8_t kOidP384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+constexpr uint8_t kOidP521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+constexpr uint8_t kOidEd25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+// PrintableString "edwards25519", as SoftHSM2 writes it.
+constexpr uint8_t kNameEd25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'};
+
+bool equal(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// The contents of a DER OCTET STRING that spans exactly `der`, or nullopt.
+std::optional<std::span<const uint8_t>> octet_string_contents(std::span<const uint8_t> der) {
+  if (der.size() < 2 || der[0] != 0x04) return std::nullopt;
+  size_t length = der[1];
+  size_t header = 2;
+  if (length & 0x80) {
+    const size_t count = length & 0x7f;
+    if (count == 0 || count > 2 || der.size() < 2 + count) return std::nullopt;
+    length = 0;
+    for (size_t i = 0; i < count; ++i) length = (length << 8) | der[2 + i];
+    header = 2 + count;
+  }
+  if (der.size() - header != length) return std::nullopt;
+  return der.subspan(header);
+}
+
+// An attribute of unknown size: asks for the size, then the value.
+Outcome<Bytes> get_attribute(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                             CK_ATTRIBUTE_TYPE type) {
+  CK_ATTRIBUTE attr{type, nullptr, 0};
+  CK_RV rv = api->C_GetAttributeValue(session, object, &attr, 1);
+  if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return Bytes();
+  if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetAttributeValue");
+  if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) return Bytes();
+  if (attr.ulValueLen > kMaxAttributeBytes) {
+    return Failure{ErrorCode::kModuleError, "an attribute of the token is larger than 64 KiB"};
+  }
+  Bytes value(attr.ulValueLen);
+  attr.pValue = value.data();
+  rv = api->C_GetAttributeValue(session, object, &attr, 1);
+  if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetAttributeValue");
+  value.resize(std::min<size_t>(value.size(), attr.ulValueLen));
+  return value;
+}
+
+template <typename T>
+Outcome<std::optional<T>> get_scalar(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                                     CK_ATTRIBUTE_TYPE type) {
+  T value{};
+  CK_ATTRIBUTE attr{type, &value, sizeof value};
+  const CK_RV rv = api->C_GetAttributeValue(session, object, &attr, 1);
+  if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) return std::optional<T>();
+  if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetAttributeValue");
+  if (attr.ulValueLen != sizeof value) return std::optional<T>();
+  return std::optional<T>(value);
+}
+
+Outcome<std::vector<CK_OBJECT_HANDLE>> find_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                                    std::span<CK_ATTRIBUTE> templ) {
+  CK_RV rv = api->C_FindObjectsInit(session, templ.data(), static_cast<CK_ULONG>(templ.size()));
+  if (rv != CKR_OK) return failure_from_ckr(rv, "C_FindObjectsInit");
+  std::vector<CK_OBJECT_HANDLE> found;
+  CK_OBJECT_HANDLE batch[64];
+  for (;;) {
+    CK_ULONG count = 0;
+    rv = api->C_FindObjects(session, batch, 64, &count);
+    if (rv != CKR_OK) {
+      api->C_FindObjectsFinal(session);
+      return failure_from_ckr(rv, "C_FindObjects");
+    }
+    if (count == 0) break;
+    found.insert(found.end(), batch, batch + std::min<CK_ULONG>(count, 64));
+    if (found.size() >= kMaxObjectsPerToken) break;
+  }
+  rv = api->C_FindObjectsFinal(session);
+  if (rv != CKR_OK) return failure_from_ckr(rv, "C_FindObjectsFinal");
+  return found;
+}
+
+void skip(std::string_view label, const key::Error& why) {
+  std::fprintf(stderr, "tessera-pkcs11-helper: skipping key '%.*s': %s\n", static_cast<int>(label.size()),
+               label.data(), why.message().c_str());
+}
+
+// The public key of one CKO_PUBLIC_KEY object; an Error to skip it.
+Outcome<key::Result<PublicKey>> public_key_object(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                                  CK_OBJECT_HANDLE object) {
+  auto type = get_scalar<CK_KEY_TYPE>(api, session, object, CKA_KEY_TYPE);
+  if (auto* f = std::get_if<Failure>(&type)) return *f;
+  const auto key_type = std::get<0>(type);
+  if (!key_type) return key::Result<PublicKey>(key::Error(Errc::kUnsupported, "no CKA_KEY_TYPE"));
+  auto attr = [&](CK_ATTRIBUTE_TYPE t) { return get_attribute(api, session, object, t); };
+  switch (*key_type) {
+    case CKK_RSA: {
+      auto n = attr(CKA_MODULUS);
+      if (auto* f = std::get_if<Failure>(&n)) return *f;
+      auto e = attr(CKA_PUBLIC_EXPONENT);
+      if (auto* f = std::get_if<Failure>(&e)) return *f;
+      return rsa_public_key(std::get<0>(n), std::get<0>(e));
+    }
+    case CKK_EC:
+    case CKK_EC_EDWARDS: {
+      auto params = attr(CKA_EC_PARAMS);
+      if (auto* f = std::get_if<Failure>(&params)) return *f;
+      auto point = attr(CKA_EC_POINT);
+      if (auto* f = std::get_if<Failure>(&point)) return *f;
+      return *key_type == CKK_EC ? ec_public_key(std::get<0>(params), std::get<0>(point))
+                                 : eddsa_public_key(std::get<0>(params), std::get<0>(point));
+    }
+    default:
+      return key::Result<PublicKey>(
+          key::Error(Errc::kUnsupported, "key type " + std::to_string(*key_type) + " is not RSA, EC or EdDSA"));
+  }
+}
+
+}  // namespace
+
+key::Result<PublicKey> rsa_public_key(std::span<const uint8_t> modulus, std::span<const uint8_t> exponent) {
+  if (modulus.empty() || exponent.empty()) return key::Error(Errc::kMalformed, "RSA key without modulus or exponent");
+  Writer blob;
+  blob.string("ssh-rsa");
+  blob.mpint(exponent);
+  blob.mpint(modulus);
+  return PublicKey::from_blob(blob.data());
+}
+
+key::Result<PublicKey> ec_public_key(std::span<const uint8_t> ec_params, std::span<const uint8_t> ec_point) {
+  std::string_view curve;
+  if (equal(ec_params, kOidP256)) {
+    curve = "nistp256";
+  } else if (equal(ec_params, kOidP384)) {
+    curve = "nistp384";
+  } else if (equal(ec_params, kOidP521)) {
+    curve = "nistp521";
+  } else {
+    return key::Error(Errc::kUnsupported, "EC key on a curve other than P-256, P-384 or P-521");
+  }
+  // CKA_EC_POINT is a DER OCTET STRING around the point; a few modules give the bare point.
+  auto point = octet_string_contents(ec_point).value_or(ec_point);
+  Writer blob;
+  blob.string("ecdsa-sha2-" + std::string(curve));
+  blob.string(curve);
+  blob.string(point);
+  return PublicKey::from_blob(blob.data());
+}
+
+key::Result<PublicKey> eddsa_public_key(std::span<const uint8_t> ec_params, std::span<const uint8_t> ec_point) {
+  if (!equal(ec_params, kOidEd25519) && !equal(ec_params, kNameEd25519)) {
+    return key::Error(Errc::kUnsupported, "EdDSA key on a curve other than Ed25519");
+  }
+  auto point = ec_point.size() == 32 ? ec_point : octet_string_contents(ec_point).value_or(ec_point);
+  if (point.size() != 32) return key::Error(Errc::kMalformed, "Ed25519 public key is not 32 bytes");
+  Writer blob;
+  blob.string("ssh-ed25519");
+  blob.string(point);
+  return PublicKey::from_blob(blob.data());
+}
+
+key::Result<PublicKey> certificate_public_key(std::span<const uint8_t> der) {
+  const unsigned char* p = der.data();
+  std::unique_ptr<X509, decltype(&X509_free)> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())), X509_free);
+  if (!cert || p != der.data() + der.size()) return key::Error(Errc::kMalformed, "not a DER X.509 certificate");
+  EVP_PKEY* pkey = X509_get0_pubkey(cert.get());  // owned by the certificate
+  if (pkey == nullptr) return key::Error(Errc::kUnsupported, "certificate with an unreadable public key");
+  return PublicKey::from_evp(pkey);
+}
+
+Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
+  std::vector<FoundKey> keys;
+  auto has_id = [&](const Bytes& id) {
+    return std::any_of(keys.begin(), keys.end(), [&](const FoundKey& k) { return k.cka_id == id; });
+  };
+  struct Meta {
+    Bytes cka_id;
+    std::string label;
+  };
+  auto read_label_and_id = [&](CK_OBJECT_HANDLE object, Meta& out) -> std::optional<Failure> {
+    auto id = get_attribute(api, session, object, CKA_ID);
+    if (auto* f = std::get_if<Failure>(&id)) return *f;
+    auto label = get_attribute(api, session, object, CKA_LABEL);
+    if (auto* f = std::get_if<Failure>(&label)) return *f;
+    out.cka_id = std::move(std::get<0>(id));
+    const Bytes& l = std::get<0>(label);
+    out.label.assign(l.begin(), l.end());
+    if (out.label.size() > kMaxTextBytes) out.label.resize(kMaxTextBytes);
+    out.label.erase(std::remove(out.label.begin(), out.label.end(), '\0'), out.label.end());
+    return std::nullopt;
+  };
+
+  CK_OBJECT_CLASS public_class = CKO_PUBLIC_KEY;
+  CK_ATTRIBUTE public_templ[] = {{CKA_CLASS, &public_class, sizeof public_class}};
+  auto publics = find_objects(api, session, public_templ);
+  if (auto* f = std::get_if<Failure>(&publics)) return *f;
+  for (CK_OBJECT_HANDLE object : std::get<0>(publics)) {
+    Meta found;
+    auto pub = public_key_object(api, session, object);
+    if (auto* f = std::get_if<Failure>(&pub)) return *f;
+    if (auto failure = read_label_and_id(object, found)) return *failure;
+    auto& parsed = std::get<0>(pub);
+    if (!parsed.ok()) {
+      skip(found.label, parsed.error());
+      continue;
+    }
+    if (found.cka_id.empty() || found.cka_id.size() > kMaxKeyIdBytes || has_id(found.cka_id)) {
+      skip(found.label, key::Error(Errc::kMalformed, "missing, oversized or duplicate CKA_ID"));
+      continue;
+    }
+    keys.push_back(FoundKey{std::move(found.cka_id), std::move(found.label), std::move(parsed).value()});
+  }
+
+  CK_OBJECT_CLASS cert_class = CKO_CERTIFICATE;
+  CK_CERTIFICATE_TYPE cert_type = CKC_X_509;
+  CK_ATTRIBUTE cert_templ[] = {{CKA_CLASS, &cert_class, sizeof cert_class},
+                               {CKA_CERTIFICATE_TYPE, &cert_type, sizeof cert_type}};
+  auto certs = find_objects(api, session, cert_templ);
+  if (auto* f = std::get_if<Failure>(&certs)) return *f;
+  for (CK_OBJECT_HANDLE object : std::get<0>(certs)) {
+    Meta found;
+    if (auto failure = read_label_and_id(object, found)) return *failure;
+    // A key already found through its public key object keeps that entry.
+    if (found.cka_id.empty() || found.cka_id.size() > kMaxKeyIdBytes || has_id(found.cka_id)) continue;
+    auto value = get_attribute(api, session, object, CKA_VALUE);
+    if (auto* f = std::get_if<Failure>(&value)) return *f;
+    auto parsed = certificate_public_key(std::get<0>(value));
+    if (!parsed.ok()) {
+      skip(found.label, parsed.error());
+      continue;
+    }
+    keys.push_back(FoundKey{std::move(found.cka_id), std::move(found.label), std::move(parsed).value()});
+  }
+  return keys;
+}
+
+Outcome<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                           std::span<const uint8_t> cka_id) {
+  CK_OBJECT_CLASS private_class = CKO_PRIVATE_KEY;
+  CK_ATTRIBUTE templ[] = {{CKA_CLASS, &private_class, sizeof private_class},
+                          {CKA_ID, const_cast<uint8_t*>(cka_id.data()), static_cast<CK_ULONG>(cka_id.size())}};
+  auto found = find_objects(api, session, templ);
+  if (auto* f = std::get_if<Failure>(&found)) return *f;
+  const auto& objects = std::get<0>(found);
+  if (objects.empty()) return Failure{ErrorCode::kKeyNotFound, "no private key with this CKA_ID on the token"};
+  PrivateKeyObject key;
+  key.handle = objects.front();
+  auto always = get_scalar<CK_BBOOL>(api, session, key.handle, CKA_ALWAYS_AUTHENTICATE);
+  if (auto* f = std::get_if<Failure>(&always)) return *f;
+  key.always_authenticate = std::get<0>(always).value_or(CK_FALSE) == CK_TRUE;
+  return key;
+}
+
+}  // namespace tessera::pkcs11::helper

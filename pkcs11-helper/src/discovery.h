@@ -1,0 +1,51 @@
+// Key discovery on one token: public key objects and X.509 certificate
+// objects become libkey PublicKeys; private key objects are found by CKA_ID
+// when signing.
+#ifndef TESSERA_PKCS11_HELPER_DISCOVERY_H_
+#define TESSERA_PKCS11_HELPER_DISCOVERY_H_
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "module.h"
+#include "tessera/key/key.h"
+
+namespace tessera::pkcs11::helper {
+
+// Largest attribute value read from a token (certificates included).
+inline constexpr size_t kMaxAttributeBytes = 64 * 1024;
+// Most objects of one class considered on one token.
+inline constexpr size_t kMaxObjectsPerToken = 1024;
+
+struct FoundKey {
+  Bytes cka_id;
+  std::string label;
+  key::PublicKey public_key;
+};
+
+// Every RSA, ECDSA P-256/384/521 and Ed25519 key the session can see, from
+// public key objects first, then from certificates whose CKA_ID no public key
+// object had. Objects of other types, or whose attributes do not make a valid
+// key, are skipped (and named on stderr). Fails only when the token does.
+Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
+
+struct PrivateKeyObject {
+  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  bool always_authenticate = false;
+};
+
+// The private key with this CKA_ID. kKeyNotFound if the session sees none
+// (a private object is invisible until the user logs in).
+Outcome<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                           std::span<const uint8_t> cka_id);
+
+// Converts attribute values to an SSH public key (exposed for tests).
+key::Result<key::PublicKey> rsa_public_key(std::span<const uint8_t> modulus, std::span<const uint8_t> exponent);
+key::Result<key::PublicKey> ec_public_key(std::span<const uint8_t> ec_params, std::span<const uint8_t> ec_point);
+key::Result<key::PublicKey> eddsa_public_key(std::span<const uint8_t> ec_params, std::span<const uint8_t> ec_point);
+key::Result<key::PublicKey> certificate_public_key(std::span<const uint8_t> der);
+
+}  // namespace tessera::pkcs11::helper
+
+#endif  // TESSERA_PKCS11_HELPER_DISCOVERY_H_

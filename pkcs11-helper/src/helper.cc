@@ -1,0 +1,431 @@
+#include "helper.h"
+
+#include <cstdio>
+
+#include "signer.h"
+
+namespace tessera::pkcs11::helper {
+
+namespace {
+
+template <typename T>
+Failure* failed(Outcome<T>& outcome) {
+  return std::get_if<Failure>(&outcome);
+}
+
+// RFC 7512 pchar minus ';' and '%' (and '/' and '?', which the path may not hold).
+bool uri_safe(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '-': case '.': case '_': case '~': case ':': case '[': case ']': case '@': case '!':
+    case '$': case '\'': case '(': case ')': case '*': case '+': case ',': case '=': case '&':
+      return true;
+    default:
+      return false;
+  }
+}
+
+void append_escaped(std::string& out, std::span<const uint8_t> value, bool escape_all) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (uint8_t c : value) {
+    if (!escape_all && uri_safe(c)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+}
+
+}  // namespace
+
+std::string key_uri(const std::string& token_label, const std::string& manufacturer, const std::string& model,
+                    const std::string& serial, std::span<const uint8_t> cka_id, const std::string& object_label) {
+  std::string uri = "pkcs11:";
+  bool first = true;
+  auto attr = [&](std::string_view name, std::span<const uint8_t> value, bool escape_all) {
+    if (value.empty()) return;
+    if (!first) uri.push_back(';');
+    first = false;
+    uri.append(name);
+    uri.push_back('=');
+    append_escaped(uri, value, escape_all);
+  };
+  attr("model", key::as_bytes(model), false);
+  attr("manufacturer", key::as_bytes(manufacturer), false);
+  attr("serial", key::as_bytes(serial), false);
+  attr("token", key::as_bytes(token_label), false);
+  attr("id", cka_id, true);
+  attr("object", key::as_bytes(object_label), false);
+  if (uri.size() > kMaxUriBytes) uri.resize(kMaxUriBytes);
+  return uri;
+}
+
+Helper::Lease::~Lease() {
+  if (!token_) return;
+  std::lock_guard lock(token_->mu);
+  if (discard_ || token_->removed || !session_.valid()) {
+    Session closing = std::move(session_);  // closed here, outside nothing else
+    --token_->open_sessions;
+  } else {
+    token_->idle.push_back(std::move(session_));
+  }
+  token_->session_returned.notify_one();
+}
+
+Helper::Helper(std::unique_ptr<Module> module, std::optional<Failure> load_failure)
+    : module_(std::move(module)), load_failure_(std::move(load_failure)) {}
+
+Helper::~Helper() {
+  // Sessions close (and the login ends) before the module is finalized.
+  tokens_.clear();
+  module_.reset();
+}
+
+ReplyBody Helper::handle(const RequestBody& request) {
+  if (std::holds_alternative<Hello>(request)) return hello();
+  if (!module_) return error_reply(load_failure_.value_or(Failure{ErrorCode::kModuleError, "no module"}), nullptr);
+  if (std::holds_alternative<ListKeys>(request)) return list_keys();
+  if (auto* m = std::get_if<Login>(&request)) return login(*m);
+  if (auto* m = std::get_if<Logout>(&request)) return logout(*m);
+  return sign(std::get<Sign>(request));
+}
+
+ReplyBody Helper::hello() {
+  HelloReply reply;
+  reply.module = module_ ? module_->description() : std::string();
+  if (reply.module.size() > kMaxMessageTextBytes) reply.module.resize(kMaxMessageTextBytes);
+  return reply;
+}
+
+ErrorReply Helper::error_reply(const Failure& failure, Token* token) {
+  ErrorReply reply;
+  reply.code = failure.code;
+  reply.message = failure.message;
+  if (token != nullptr) {
+    if (!token->label.empty()) reply.message = "token '" + token->label + "': " + reply.message;
+    if (failure.code != ErrorCode::kTokenRemoved) reply.token_flags = token_flags(*token);
+  }
+  if (reply.message.size() > kMaxMessageTextBytes) reply.message.resize(kMaxMessageTextBytes);
+  return reply;
+}
+
+uint32_t Helper::token_flags(Token& token) {
+  uint32_t flags = 0;
+  CK_TOKEN_INFO info{};
+  if (module_->api()->C_GetTokenInfo(token.slot, &info) == CKR_OK) {
+    if (info.flags & CKF_USER_PIN_COUNT_LOW) flags |= kTokenPinCountLow;
+    if (info.flags & CKF_USER_PIN_FINAL_TRY) flags |= kTokenPinFinalTry;
+    if (info.flags & CKF_USER_PIN_LOCKED) flags |= kTokenPinLocked;
+    if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) flags |= kTokenProtectedAuthPath;
+    if (info.flags & CKF_LOGIN_REQUIRED) flags |= kTokenLoginRequired;
+  }
+  std::lock_guard lock(token.mu);
+  if (token.logged_in) flags |= kTokenLoggedIn;
+  return flags;
+}
+
+Outcome<std::vector<std::shared_ptr<Helper::Token>>> Helper::scan_tokens() {
+  std::lock_guard scan_lock(scan_mu_);
+  CK_FUNCTION_LIST_PTR api = module_->api();
+  std::vector<CK_SLOT_ID> slots;
+  for (int attempt = 0; attempt < 3; ++attempt) {  // the list may grow between the two calls
+    CK_ULONG count = 0;
+    CK_RV rv = api->C_GetSlotList(CK_TRUE, nullptr, &count);
+    if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetSlotList");
+    slots.resize(std::min<CK_ULONG>(count, 256));
+    count = static_cast<CK_ULONG>(slots.size());
+    rv = api->C_GetSlotList(CK_TRUE, slots.data(), &count);
+    if (rv == CKR_BUFFER_TOO_SMALL) continue;
+    if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetSlotList");
+    slots.resize(std::min<size_t>(count, slots.size()));
+    break;
+  }
+
+  std::vector<std::shared_ptr<Token>> present;
+  for (CK_SLOT_ID slot : slots) {
+    CK_SLOT_INFO slot_info{};
+    CK_TOKEN_INFO info{};
+    if (api->C_GetSlotInfo(slot, &slot_info) != CKR_OK || api->C_GetTokenInfo(slot, &info) != CKR_OK) continue;
+    if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
+    TokenId id{trim_field(info.serialNumber, sizeof info.serialNumber),
+               trim_field(slot_info.slotDescription, sizeof slot_info.slotDescription)};
+    std::shared_ptr<Token> token;
+    {
+      std::lock_guard lock(tokens_mu_);
+      auto it = tokens_.find(id);
+      if (it != tokens_.end() && it->second->slot == slot) token = it->second;
+    }
+    if (!token) {
+      token = std::make_shared<Token>();
+      token->slot = slot;
+      token->id = id;
+      token->label = trim_field(info.label, sizeof info.label);
+      token->manufacturer = trim_field(info.manufacturerID, sizeof info.manufacturerID);
+      token->model = trim_field(info.model, sizeof info.model);
+      CK_ULONG count = 0;
+      if (api->C_GetMechanismList(slot, nullptr, &count) == CKR_OK && count > 0 && count < 4096) {
+        std::vector<CK_MECHANISM_TYPE> mechanisms(count);
+        if (api->C_GetMechanismList(slot, mechanisms.data(), &count) == CKR_OK) {
+          mechanisms.resize(std::min<size_t>(count, mechanisms.size()));
+          token->mechanisms.insert(mechanisms.begin(), mechanisms.end());
+        }
+      }
+    }
+    present.push_back(token);
+  }
+
+  std::lock_guard lock(tokens_mu_);
+  std::map<TokenId, std::shared_ptr<Token>> now;
+  for (const auto& token : present) now.emplace(token->id, token);
+  for (auto& [id, token] : tokens_) {
+    if (now.count(id) == 0 || now[id] != token) {
+      std::lock_guard token_lock(token->mu);
+      token->removed = true;
+      token->idle.clear();
+    }
+  }
+  tokens_ = std::move(now);
+  return present;
+}
+
+Outcome<std::shared_ptr<Helper::Token>> Helper::find_token(const TokenId& id) {
+  {
+    std::lock_guard lock(tokens_mu_);
+    auto it = tokens_.find(id);
+    if (it != tokens_.end()) return it->second;
+  }
+  auto scanned = scan_tokens();
+  if (auto* f = failed(scanned)) return *f;
+  for (auto& token : std::get<0>(scanned)) {
+    if (token->id == id) return token;
+  }
+  return Failure{ErrorCode::kTokenNotFound,
+                 "no token with serial '" + id.serial + "' in slot '" + id.slot_description + "': insert it"};
+}
+
+Outcome<Helper::Lease> Helper::acquire(const std::shared_ptr<Token>& token) {
+  {
+    std::unique_lock lock(token->mu);
+    for (;;) {
+      if (token->removed) return Failure{ErrorCode::kTokenRemoved, "the token was removed: insert it again"};
+      if (!token->idle.empty()) {
+        Session session = std::move(token->idle.back());
+        token->idle.pop_back();
+        return Lease(token, std::move(session));
+      }
+      if (token->open_sessions < kMaxSessionsPerToken) break;
+      token->session_returned.wait(lock);
+    }
+    ++token->open_sessions;  // reserved; opened outside the lock
+  }
+  auto session = Session::open(module_->api(), token->slot);
+  if (auto* f = failed(session)) {
+    std::lock_guard lock(token->mu);
+    --token->open_sessions;
+    token->session_returned.notify_one();
+    return *f;
+  }
+  return Lease(token, std::move(std::get<0>(session)));
+}
+
+void Helper::forget(const std::shared_ptr<Token>& token) {
+  {
+    std::lock_guard lock(token->mu);
+    token->removed = true;
+    token->idle.clear();
+    token->keys.clear();
+    token->logged_in = false;
+  }
+  {
+    std::lock_guard login_lock(token->login_mu);
+    token->login_session = Session();
+  }
+  std::lock_guard lock(tokens_mu_);
+  auto it = tokens_.find(token->id);
+  if (it != tokens_.end() && it->second == token) tokens_.erase(it);
+}
+
+std::optional<Failure> Helper::refresh_keys(const std::shared_ptr<Token>& token, Lease& lease) {
+  CK_FUNCTION_LIST_PTR api = module_->api();
+  auto found = discover_keys(api, lease.handle());
+  if (auto* f = failed(found)) return *f;
+  std::map<Bytes, KeyRecord> keys;
+  for (auto& key : std::get<0>(found)) {
+    KeyRecord record{std::move(key.public_key), std::move(key.label), std::nullopt};
+    // A private object becomes visible once logged in; its CKA_ALWAYS_AUTHENTICATE is known from then on.
+    auto priv = find_private_key(api, lease.handle(), key.cka_id);
+    if (auto* f = failed(priv)) {
+      if (f->code != ErrorCode::kKeyNotFound) return *f;
+    } else {
+      record.private_key = std::get<0>(priv);
+    }
+    keys.emplace(std::move(key.cka_id), std::move(record));
+  }
+  std::lock_guard lock(token->mu);
+  token->keys = std::move(keys);
+  return std::nullopt;
+}
+
+ReplyBody Helper::list_keys() {
+  auto scanned = scan_tokens();
+  if (auto* f = failed(scanned)) return error_reply(*f, nullptr);
+  KeyList list;
+  for (const auto& token : std::get<0>(scanned)) {
+    auto lease = acquire(token);
+    std::optional<Failure> failure;
+    if (auto* f = failed(lease)) {
+      failure = *f;
+    } else {
+      failure = refresh_keys(token, std::get<0>(lease));
+      if (failure) std::get<0>(lease).discard();
+    }
+    if (failure) {
+      // One failing token does not hide the others' keys.
+      std::fprintf(stderr, "tessera-pkcs11-helper: token '%s': %s\n", token->label.c_str(),
+                   failure->message.c_str());
+      if (failure->code == ErrorCode::kTokenRemoved) forget(token);
+      continue;
+    }
+    const uint32_t flags = token_flags(*token);
+    std::lock_guard lock(token->mu);
+    for (const auto& [cka_id, record] : token->keys) {
+      if (list.keys.size() >= kMaxKeys) break;
+      KeyInfo info;
+      info.id = KeyId{token->id, cka_id};
+      info.token_label = token->label;
+      info.label = record.label;
+      info.uri = key_uri(token->label, token->manufacturer, token->model, token->id.serial, cka_id, record.label);
+      info.public_key = record.public_key.blob();
+      info.flags = flags;
+      if (record.private_key && record.private_key->always_authenticate) info.flags |= kKeyAlwaysAuthenticate;
+      list.keys.push_back(std::move(info));
+    }
+  }
+  return list;
+}
+
+ReplyBody Helper::login(const Login& request) {
+  auto found = find_token(request.token);
+  if (auto* f = failed(found)) return error_reply(*f, nullptr);
+  auto token = std::get<0>(found);
+  CK_FUNCTION_LIST_PTR api = module_->api();
+  std::lock_guard login_lock(token->login_mu);
+  if (!token->login_session.valid()) {
+    auto session = Session::open(api, token->slot);
+    if (auto* f = failed(session)) {
+      if (f->code == ErrorCode::kTokenRemoved) forget(token);
+      return error_reply(*f, token.get());
+    }
+    token->login_session = std::move(std::get<0>(session));
+  }
+  CK_RV rv;
+  if (request.pin) {
+    auto pin = request.pin->reveal();
+    rv = api->C_Login(token->login_session.handle(), CKU_USER, const_cast<CK_UTF8CHAR_PTR>(pin.data()),
+                      static_cast<CK_ULONG>(pin.size()));
+  } else {
+    // No PIN: the token's protected authentication path (PIN pad) asks for it.
+    rv = api->C_Login(token->login_session.handle(), CKU_USER, nullptr, 0);
+  }
+  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+    auto failure = failure_from_ckr(rv, "C_Login");
+    if (failure.code == ErrorCode::kTokenRemoved) {
+      forget(token);
+    } else {
+      token->login_session = Session();  // never logged in: nothing to log out
+    }
+    return error_reply(failure, token.get());
+  }
+  token->login_session.set_logout_on_close(true);
+  {
+    std::lock_guard lock(token->mu);
+    token->logged_in = true;
+  }
+  return Ok{};
+}
+
+ReplyBody Helper::logout(const Logout& request) {
+  std::shared_ptr<Token> token;
+  {
+    std::lock_guard lock(tokens_mu_);
+    auto it = tokens_.find(request.token);
+    if (it != tokens_.end()) token = it->second;
+  }
+  if (!token) return Ok{};  // nothing held for it
+  std::lock_guard login_lock(token->login_mu);
+  token->login_session = Session();  // C_Logout + C_CloseSession
+  std::lock_guard lock(token->mu);
+  token->logged_in = false;
+  for (auto& [id, record] : token->keys) record.private_key.reset();
+  return Ok{};
+}
+
+ReplyBody Helper::sign(const Sign& request) {
+  auto found = find_token(request.key.token);
+  if (auto* f = failed(found)) return error_reply(*f, nullptr);
+  auto token = std::get<0>(found);
+  CK_FUNCTION_LIST_PTR api = module_->api();
+
+  auto lease_or = acquire(token);
+  if (auto* f = failed(lease_or)) return error_reply(*f, token.get());
+  Lease& lease = std::get<0>(lease_or);
+  auto fail = [&](const Failure& failure) -> ReplyBody {
+    lease.discard();
+    if (failure.code == ErrorCode::kTokenRemoved) forget(token);
+    return error_reply(failure, token.get());
+  };
+
+  std::optional<key::PublicKey> public_key;
+  std::optional<PrivateKeyObject> private_key;
+  for (int attempt = 0; attempt < 2 && !public_key; ++attempt) {
+    {
+      std::lock_guard lock(token->mu);
+      auto it = token->keys.find(request.key.cka_id);
+      if (it != token->keys.end()) {
+        public_key = it->second.public_key;
+        private_key = it->second.private_key;
+        break;
+      }
+    }
+    if (attempt == 0) {
+      if (auto failure = refresh_keys(token, lease)) return fail(*failure);
+    }
+  }
+  if (!public_key) return fail({ErrorCode::kKeyNotFound, "no key with this CKA_ID on the token"});
+
+  auto plan = plan_signature(*public_key, request.algorithm, request.data, token->mechanisms);
+  if (auto* f = failed(plan)) return error_reply(*f, token.get());
+
+  if (!private_key) {
+    auto priv = find_private_key(api, lease.handle(), request.key.cka_id);
+    if (auto* f = failed(priv)) {
+      if (f->code == ErrorCode::kKeyNotFound && (token_flags(*token) & kTokenLoginRequired) &&
+          !(token_flags(*token) & kTokenLoggedIn)) {
+        return fail({ErrorCode::kNotLoggedIn, "log in to the token first (its private keys are hidden until then)"});
+      }
+      return fail(*f);
+    }
+    private_key = std::get<0>(priv);
+    std::lock_guard lock(token->mu);
+    auto it = token->keys.find(request.key.cka_id);
+    if (it != token->keys.end()) it->second.private_key = private_key;
+  }
+
+  const key::SecretBytes* context_pin = request.context_pin ? &*request.context_pin : nullptr;
+  auto raw = token_sign(api, lease.handle(), *private_key, std::get<0>(plan), context_pin);
+  if (auto* f = failed(raw)) {
+    if (f->code == ErrorCode::kKeyNotFound) {  // a stale handle: look it up again next time
+      std::lock_guard lock(token->mu);
+      auto it = token->keys.find(request.key.cka_id);
+      if (it != token->keys.end()) it->second.private_key.reset();
+    }
+    return fail(*f);
+  }
+  auto blob = ssh_signature(std::get<0>(plan), std::get<0>(raw));
+  if (auto* f = failed(blob)) return error_reply(*f, token.get());
+  return SignatureReply{std::move(std::get<0>(blob))};
+}
+
+}  // namespace tessera::pkcs11::helper

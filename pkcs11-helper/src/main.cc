@@ -1,0 +1,206 @@
+// tessera-pkcs11-helper [--threads N] MODULE
+//
+// One isolated process per PKCS#11 provider. Reads request frames on fd 0
+// and writes reply frames on fd 1 (the agent spawns it over a socketpair);
+// stderr carries diagnostics, never secrets. Requests run on a few worker
+// threads, so replies may come out of order; each carries its request's id.
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "helper.h"
+#include "tessera/pkcs11/protocol.h"
+
+namespace {
+
+using namespace tessera::pkcs11;
+using helper::Failure;
+using helper::Helper;
+
+inline constexpr unsigned kDefaultThreads = 4;
+inline constexpr unsigned kMaxThreads = 32;
+// Requests read but not yet started; beyond this the helper stops reading.
+inline constexpr size_t kMaxQueuedRequests = 256;
+
+class ReplyWriter {
+ public:
+  explicit ReplyWriter(int fd) : fd_(fd) {}
+  void send(const Reply& reply) {
+    const Bytes frame = frame_reply(reply);
+    std::lock_guard lock(mu_);
+    if (broken_) return;
+    size_t done = 0;
+    while (done < frame.size()) {
+      const ssize_t n = write(fd_, frame.data() + done, frame.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        // The agent is gone; reading fd 0 will see the end too.
+        broken_ = true;
+        return;
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  std::mutex mu_;
+  bool broken_ = false;
+};
+
+class Workers {
+ public:
+  Workers(Helper& helper, ReplyWriter& writer, unsigned count) : helper_(helper), writer_(writer) {
+    for (unsigned i = 0; i < count; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    ready_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  void submit(Request request) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < kMaxQueuedRequests; });
+    queue_.push_back(std::move(request));
+    ready_.notify_one();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      Request request;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // closing and drained
+        request = std::move(queue_.front());
+        queue_.pop_front();
+        room_.notify_one();
+      }
+      Reply reply{request.id, helper_.handle(request.body)};
+      // request (and any PIN in it) is wiped when it goes out of scope.
+      writer_.send(reply);
+    }
+  }
+
+  Helper& helper_;
+  ReplyWriter& writer_;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<Request> queue_;
+  bool closing_ = false;
+  std::vector<std::thread> threads_;
+};
+
+int usage() {
+  std::fprintf(stderr, "usage: tessera-pkcs11-helper [--threads N] MODULE\n");
+  return 2;
+}
+
+// Reads frames from fd until the end of input or a framing error; returns the exit status.
+int serve(int fd, Workers& workers, ReplyWriter& writer) {
+  // Input may hold PINs: the buffer wipes itself, and consumed bytes are wiped.
+  tessera::key::ZeroizingVector buffer;
+  buffer.reserve(64 * 1024);
+  uint8_t chunk[16 * 1024];
+  for (;;) {
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::fprintf(stderr, "tessera-pkcs11-helper: reading requests: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (n == 0) return buffer.empty() ? 0 : 1;
+    buffer.insert(buffer.end(), chunk, chunk + n);
+    tessera::key::secure_wipe(chunk, static_cast<size_t>(n));
+    size_t consumed = 0;
+    for (;;) {
+      std::span<const uint8_t> payload;
+      const auto status = peek_frame(std::span(buffer).subspan(consumed), &payload);
+      if (status == FrameStatus::kNeedMore) break;
+      if (status == FrameStatus::kBadLength) {
+        std::fprintf(stderr, "tessera-pkcs11-helper: bad frame length from the agent; exiting\n");
+        return 1;
+      }
+      auto request = parse_request(payload);
+      if (request.ok()) {
+        workers.submit(std::move(request).value());
+      } else {
+        auto id = peek_request_id(payload);
+        ErrorReply error{ErrorCode::kBadRequest, 0, "malformed request: " + request.error().message()};
+        writer.send(Reply{id.ok() ? *id : 0, error});
+      }
+      consumed += 4 + payload.size();
+    }
+    if (consumed > 0) {
+      tessera::key::secure_wipe(buffer.data(), consumed);
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(consumed));
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // No core dumps and no ptrace by other processes of the user: PINs pass through here.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit no_core {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  signal(SIGPIPE, SIG_IGN);
+
+  unsigned threads = kDefaultThreads;
+  std::string module_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--threads" && i + 1 < argc) {
+      char* end = nullptr;
+      const unsigned long value = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || value == 0 || value > kMaxThreads) return usage();
+      threads = static_cast<unsigned>(value);
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage();
+    } else if (module_path.empty()) {
+      module_path = arg;
+    } else {
+      return usage();
+    }
+  }
+  if (module_path.empty()) return usage();
+
+  auto loaded = helper::Module::load(module_path);
+  std::unique_ptr<helper::Module> module;
+  std::optional<Failure> load_failure;
+  if (auto* f = std::get_if<Failure>(&loaded)) {
+    // Keep serving, so that the agent gets the reason as an answer.
+    std::fprintf(stderr, "tessera-pkcs11-helper: %s\n", f->message.c_str());
+    load_failure = *f;
+  } else {
+    module = std::move(std::get<0>(loaded));
+  }
+
+  int status;
+  {
+    Helper helper(std::move(module), std::move(load_failure));
+    ReplyWriter writer(1);
+    Workers workers(helper, writer, threads);
+    status = serve(0, workers, writer);
+  }  // workers finish what was queued, then the helper closes sessions and finalizes the module
+  return status;
+}
