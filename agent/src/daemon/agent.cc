@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "daemon/log.h"
@@ -61,6 +62,14 @@ key::Result<int> listen_on_unix_socket(const std::string& path) {
   return fd;
 }
 
+std::string default_pkcs11_helper() {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "/usr/bin/tessera-pkcs11-helper";
+  std::string path(self, static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/') + 1) + "tessera-pkcs11-helper";
+}
+
 key::Result<std::unique_ptr<Agent>> Agent::create(AgentConfig config) {
   auto loop = EventLoop::create();
   if (!loop.ok()) return loop.error();
@@ -94,7 +103,8 @@ Agent::Agent(AgentConfig config, std::unique_ptr<EventLoop> loop, std::unique_pt
       audit_(std::move(audit)),
       signers_(config_.workers, "tessera-sign"),
       confirmer_(config_.askpass),
-      dispatcher_(DispatcherConfig{config_.default_lifetime, config_.fingerprint_hash, config_.allowed_providers},
+      dispatcher_(DispatcherConfig{config_.default_lifetime, config_.fingerprint_hash, config_.allowed_providers,
+                                   config_.allow_remote_pkcs11, config_.pkcs11},
                   *loop_, signers_, confirmer_, audit_.get()),
       listen_fd_(listen_fd),
       owns_socket_file_(owns_socket_file),
@@ -116,6 +126,7 @@ void Agent::run() {
   log_debug("serving on " + config_.socket_path + " with " + std::to_string(signers_.size()) +
             " signing threads");
   loop_->run();
+  dispatcher_.shutdown();
   confirmer_.shutdown();
   signers_.shutdown();
 }

@@ -36,6 +36,9 @@ inline constexpr std::chrono::seconds kParentCheckInterval{10};
 // Descriptors kept free for logging, askpass pipes and the like.
 inline constexpr size_t kReservedFds = 16;
 
+// tessera-pkcs11-helper beside the running program (/proc/self/exe).
+std::string default_pkcs11_helper();
+
 struct AgentConfig {
   std::string socket_path;  // where to listen, unless listen_fd is given
   int listen_fd = -1;       // a listening socket to serve (the agent takes it over)
@@ -43,6 +46,8 @@ struct AgentConfig {
   uint32_t default_lifetime = 0;
   key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;
   std::string allowed_providers{kDefaultAllowedProviders};
+  bool allow_remote_pkcs11 = false;
+  Pkcs11Settings pkcs11{.helper_program = default_pkcs11_helper()};
   AskpassConfig askpass = AskpassConfig::from_environment();
   std::optional<std::string> audit_log;
   bool audit_syslog = false;

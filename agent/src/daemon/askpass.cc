@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/log.h"
+#include "daemon/spawn.h"
 #include "tessera/key/secret.h"
 
 extern char** environ;
@@ -49,45 +50,35 @@ std::string confirmation_prompt(const std::string& comment, const std::string& f
 
 namespace {
 
-// The environment for the program: ours, with SSH_ASKPASS_PROMPT=confirm.
-std::vector<std::string> askpass_environment() {
+// The environment for the program: ours, with SSH_ASKPASS_PROMPT=confirm for
+// a yes/no question, and without it for a PIN or passphrase.
+std::vector<std::string> askpass_environment(bool confirm) {
   std::vector<std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     if (std::strncmp(*e, "SSH_ASKPASS_PROMPT=", 19) == 0) continue;
     env.emplace_back(*e);
   }
-  env.emplace_back("SSH_ASKPASS_PROMPT=confirm");
+  if (confirm) env.emplace_back("SSH_ASKPASS_PROMPT=confirm");
   return env;
 }
 
-}  // namespace
-
-bool ask_permission(const AskpassConfig& config, const std::string& prompt,
-                    const std::function<void(pid_t)>& on_spawn) {
+// Runs the program with the prompt and returns the first line it printed, or
+// nothing if it could not run or did not exit with status 0.
+std::optional<key::SecretBytes> run_askpass(const AskpassConfig& config, const std::string& prompt, bool confirm,
+                                            const std::function<void(pid_t)>& on_spawn) {
   if (!config.allowed()) {
-    log_verbose("cannot ask for confirmation: no askpass program may run (set DISPLAY, or SSH_ASKPASS_REQUIRE=force)");
-    return false;
+    log_verbose("cannot run askpass: no askpass program may run (set DISPLAY, or SSH_ASKPASS_REQUIRE=force)");
+    return std::nullopt;
   }
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     log_error(std::string("askpass: pipe: ") + std::strerror(errno));
-    return false;
+    return std::nullopt;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  // The agent ignores SIGPIPE and blocks nothing; the program gets defaults.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults, empty;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGINT, SIGHUP, SIGTERM, SIGCHLD}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  SpawnSettings spawn;
+  spawn.hand_over(pipe_fds[1], STDOUT_FILENO);
 
-  std::vector<std::string> env = askpass_environment();
+  std::vector<std::string> env = askpass_environment(confirm);
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -96,14 +87,12 @@ bool ask_permission(const AskpassConfig& config, const std::string& prompt,
   char* argv[] = {program.data(), argument.data(), nullptr};
 
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, program.c_str(), &actions, &attr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  int rc = ::posix_spawnp(&pid, program.c_str(), spawn.actions(), spawn.attributes(), argv, envp.data());
   ::close(pipe_fds[1]);
   if (rc != 0) {
     ::close(pipe_fds[0]);
     log_error("askpass: cannot run " + config.program + ": " + std::strerror(rc));
-    return false;
+    return std::nullopt;
   }
   if (on_spawn) on_spawn(pid);
 
@@ -121,11 +110,26 @@ bool ask_permission(const AskpassConfig& config, const std::string& prompt,
   while ((waited = ::waitpid(pid, &status, 0)) == -1 && errno == EINTR) {
   }
   if (on_spawn) on_spawn(-1);
-  if (waited == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return false;
+  if (waited == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
 
   std::string_view text = answer.reveal_text().substr(0, len);
   text = text.substr(0, text.find_first_of("\r\n"));
+  return key::SecretBytes::copy_of(text);
+}
+
+}  // namespace
+
+bool ask_permission(const AskpassConfig& config, const std::string& prompt,
+                    const std::function<void(pid_t)>& on_spawn) {
+  auto answer = run_askpass(config, prompt, /*confirm=*/true, on_spawn);
+  if (!answer) return false;
+  std::string_view text = answer->reveal_text();
   return text.empty() || (text.size() == 3 && ::strncasecmp(text.data(), "yes", 3) == 0);
+}
+
+std::optional<key::SecretBytes> ask_secret(const AskpassConfig& config, const std::string& prompt,
+                                           const std::function<void(pid_t)>& on_spawn) {
+  return run_askpass(config, prompt, /*confirm=*/false, on_spawn);
 }
 
 Confirmer::Confirmer(AskpassConfig config, unsigned threads)
@@ -133,20 +137,31 @@ Confirmer::Confirmer(AskpassConfig config, unsigned threads)
 
 Confirmer::~Confirmer() { shutdown(); }
 
+std::function<void(pid_t)> Confirmer::child_tracker(pid_t* mine) {
+  return [this, mine](pid_t pid) {
+    std::lock_guard<std::mutex> guard(children_mutex_);
+    if (pid > 0) {
+      *mine = pid;
+      children_.insert(pid);
+      if (stopping_) ::kill(pid, SIGTERM);  // spawned while shutting down
+    } else {
+      children_.erase(*mine);
+    }
+  };
+}
+
 void Confirmer::ask(uint64_t lane, std::string prompt, std::function<void(bool)> done) {
   pool_.submit(lane, [this, prompt = std::move(prompt), done = std::move(done)] {
     pid_t mine = -1;
-    bool allowed = ask_permission(config_, prompt, [this, &mine](pid_t pid) {
-      std::lock_guard<std::mutex> guard(children_mutex_);
-      if (pid > 0) {
-        mine = pid;
-        children_.insert(pid);
-        if (stopping_) ::kill(pid, SIGTERM);  // spawned while shutting down
-      } else {
-        children_.erase(mine);
-      }
-    });
-    done(allowed);
+    done(ask_permission(config_, prompt, child_tracker(&mine)));
+  });
+}
+
+void Confirmer::ask_pin(uint64_t lane, std::string prompt,
+                        std::function<void(std::optional<key::SecretBytes>)> done) {
+  pool_.submit(lane, [this, prompt = std::move(prompt), done = std::move(done)] {
+    pid_t mine = -1;
+    done(ask_secret(config_, prompt, child_tracker(&mine)));
   });
 }
 

@@ -1,8 +1,10 @@
-// Confirmation prompts for keys added with the confirm constraint, asked
-// through SSH_ASKPASS exactly as OpenSSH's ask_permission() (readpass.c) does:
-// the program gets the prompt as its only argument and SSH_ASKPASS_PROMPT=
-// confirm in its environment; an exit status of 0 with an empty answer or
-// "yes" (any case) allows, anything else refuses.
+// Prompts through SSH_ASKPASS: confirmation for keys added with the confirm
+// constraint, exactly as OpenSSH's ask_permission() (readpass.c) does (the
+// program gets the prompt as its only argument and SSH_ASKPASS_PROMPT=confirm
+// in its environment; an exit status of 0 with an empty answer or "yes" (any
+// case) allows, anything else refuses), and token PINs, asked as
+// read_passphrase() asks with RP_USE_ASKPASS (no SSH_ASKPASS_PROMPT; the first
+// line of the program's output is the answer).
 //
 // Prompts run on threads of their own (never the event loop, never the
 // signing workers): a dialog nobody answers holds only its own request.
@@ -14,10 +16,12 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "daemon/worker_pool.h"
+#include "tessera/key/secret.h"
 
 namespace tessera::agent::daemon {
 
@@ -53,7 +57,12 @@ std::string confirmation_prompt(const std::string& comment, const std::string& f
 bool ask_permission(const AskpassConfig& config, const std::string& prompt,
                     const std::function<void(pid_t)>& on_spawn = nullptr);
 
-// Runs confirmation prompts on its own threads.
+// Runs the program for a PIN or passphrase and waits for it. Blocking. Nothing
+// if the program may not run, fails or is cancelled.
+std::optional<key::SecretBytes> ask_secret(const AskpassConfig& config, const std::string& prompt,
+                                           const std::function<void(pid_t)>& on_spawn = nullptr);
+
+// Runs confirmation and PIN prompts on its own threads.
 class Confirmer {
  public:
   explicit Confirmer(AskpassConfig config, unsigned threads = kConfirmThreads);
@@ -62,12 +71,18 @@ class Confirmer {
   void start() { pool_.start(); }
   // `done` runs on a confirmation thread with the user's decision.
   void ask(uint64_t lane, std::string prompt, std::function<void(bool allowed)> done);
+  // `done` runs on a confirmation thread with the PIN, or nothing if the
+  // user cancelled or no askpass program could run.
+  void ask_pin(uint64_t lane, std::string prompt, std::function<void(std::optional<key::SecretBytes>)> done);
   // Ends open dialogs (SIGTERM) and waits for the threads.
   void shutdown();
 
   const AskpassConfig& config() const { return config_; }
 
  private:
+  // Records the program's pid (in *mine) while it runs, so shutdown() can end it.
+  std::function<void(pid_t)> child_tracker(pid_t* mine);
+
   AskpassConfig config_;
   std::mutex children_mutex_;
   std::set<pid_t> children_;

@@ -79,7 +79,12 @@ std::string seconds_text(std::chrono::milliseconds delay) {
 
 Dispatcher::Dispatcher(DispatcherConfig config, EventLoop& loop, WorkerPool& signers, Confirmer& confirmer,
                        AuditLog* audit)
-    : config_(std::move(config)), loop_(loop), signers_(signers), confirmer_(confirmer), audit_(audit) {}
+    : config_(std::move(config)),
+      loop_(loop),
+      signers_(signers),
+      confirmer_(confirmer),
+      audit_(audit),
+      providers_(config_.pkcs11, loop, confirmer, keys_, [this] { schedule_expiry(); }) {}
 
 Dispatcher::~Dispatcher() {
   if (expiry_timer_) loop_.cancel_timer(*expiry_timer_);
@@ -150,7 +155,7 @@ void Dispatcher::handle(Connection& connection, std::span<const uint8_t> payload
                    log_debug("removed all " + std::to_string(n) + " identities");
                    answer(*context, Response{Success{}});
                  },
-                 [&](SmartcardRequest& r) { answer(*context, smartcard(r)); },
+                 [&](SmartcardRequest& r) { smartcard(connection, context, std::move(r)); },
                  [&](LockRequest& r) {
                    if (r.lock) return answer(*context, lock(r));
                    unlock(context, std::make_shared<key::SecretBytes>(std::move(r.passphrase)));
@@ -227,7 +232,7 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
     });
     return;
   }
-  start_signing(context, job, id->shielded);
+  start_signing(context, job, *id);
 }
 
 void Dispatcher::after_confirmation(const Context& context, const std::shared_ptr<SignJob>& job, bool allowed) {
@@ -237,12 +242,14 @@ void Dispatcher::after_confirmation(const Context& context, const std::shared_pt
   expire_identities();
   const auto* id = keys_.find(job->key_blob);
   if (id == nullptr) return answer(*context, Refused{"key was removed while asking for confirmation"});
-  start_signing(context, job, id->shielded);
+  start_signing(context, job, *id);
 }
 
 void Dispatcher::start_signing(const Context& context, const std::shared_ptr<SignJob>& job,
-                               const key::ShieldedKey& key) {
+                               const StoredIdentity& identity) {
+  if (identity.token) return sign_on_token(context, job, identity);
   EventLoop* loop = &loop_;
+  const key::ShieldedKey& key = *identity.shielded;
   signers_.submit(context->connection_id, [this, loop, context, job, key] {
     key::Result<Bytes> signature = key.sign(job->data, job->algorithm);
     loop->post([this, context, signature = std::move(signature)] {
@@ -250,6 +257,18 @@ void Dispatcher::start_signing(const Context& context, const std::shared_ptr<Sig
       answer(*context, Response{SignResponse{*signature}});
     });
   });
+}
+
+void Dispatcher::sign_on_token(const Context& context, const std::shared_ptr<SignJob>& job,
+                               const StoredIdentity& identity) {
+  // The helper signs; the loop only waits for its answer.
+  providers_.sign(*identity.token, job->data, algorithm_name(identity.key, job->algorithm),
+                  [this, context](key::Result<Bytes> signature) {
+                    if (!signature.ok()) {
+                      return answer(*context, Faulted{"token signature failed: " + signature.error().message()});
+                    }
+                    answer(*context, Response{SignResponse{*signature}});
+                  });
 }
 
 Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIdentity request) {
@@ -292,6 +311,7 @@ Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIde
       .certificate = std::move(request.certificate),
       .comment = std::move(request.comment),
       .shielded = std::move(*shielded),
+      .token = std::nullopt,
       .expires = expires,
       .confirm = constraints.confirm,
       .destinations = std::move(request.constraints.destinations),
@@ -318,16 +338,44 @@ Dispatcher::Answer Dispatcher::remove_identity(const Connection& connection, con
   return Response{Success{}};
 }
 
-Dispatcher::Answer Dispatcher::smartcard(const SmartcardRequest& request) {
-  auto path = allowed_provider_path(request.provider, config_.allowed_providers);
+void Dispatcher::smartcard(const Connection& connection, const Context& context, SmartcardRequest request) {
   const char* verb = request.add ? "add" : "remove";
-  if (!path.ok()) {
-    return Refused{std::string("refusing PKCS#11 ") + verb + " of \"" + request.provider + "\": " +
-                   path.error().message()};
+  if (request.add && !config_.allow_remote_pkcs11 && !connection.bindings().hops().empty()) {
+    // As ssh-agent: a forwarded (session-bound) connection may not make the
+    // agent load a library unless -O allow-remote-pkcs11.
+    return answer(*context, Refused{"refusing PKCS#11 add of \"" + request.provider +
+                                    "\": remote addition of providers is disabled (-O allow-remote-pkcs11)"});
   }
-  log_info(std::string("cannot ") + verb + " PKCS#11 provider " + *path +
-           ": PKCS#11 providers arrive with tessera-pkcs11-helper");
-  return Refused{"PKCS#11 providers arrive with tessera-pkcs11-helper"};
+  auto spec = resolve_provider(request.provider, config_.allowed_providers);
+  if (!spec.ok()) {
+    return answer(*context, Refused{std::string("refusing PKCS#11 ") + verb + " of \"" + request.provider +
+                                    "\": " + spec.error().message()});
+  }
+  if (!request.add) {
+    auto removed = providers_.remove(spec->module_path);
+    if (!removed.ok()) return answer(*context, Refused{removed.error().message()});
+    log_debug("removed PKCS#11 provider " + spec->module_path);
+    return answer(*context, Response{Success{}});
+  }
+  const auto& constraints = request.constraints;
+  if (constraints.sk_provider) return answer(*context, Refused{"sk-provider constraint is invalid for smartcard keys"});
+  TokenKeyConstraints token_constraints;
+  uint32_t lifetime = constraints.lifetime_seconds.value_or(config_.default_lifetime);
+  if (constraints.lifetime_seconds || lifetime != 0) {
+    token_constraints.expires = Clock::now() + std::chrono::seconds(lifetime);
+  }
+  token_constraints.confirm = constraints.confirm;
+  token_constraints.destinations = std::move(request.constraints.destinations);
+  std::string path = spec->module_path;
+  log_debug("adding PKCS#11 provider " + path);
+  providers_.add(std::move(*spec), std::move(request.pin), std::move(token_constraints),
+                 [this, context, path](key::Result<size_t> added) {
+                   if (!added.ok()) {
+                     return answer(*context, Faulted{"PKCS#11 add of " + path + ": " + added.error().message()});
+                   }
+                   log_verbose("PKCS#11 provider " + path + ": " + std::to_string(*added) + " keys added");
+                   answer(*context, Response{Success{}});
+                 });
 }
 
 Dispatcher::Answer Dispatcher::lock(const LockRequest& request) {

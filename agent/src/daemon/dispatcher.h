@@ -22,6 +22,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/keystore.h"
 #include "daemon/lock.h"
+#include "daemon/pkcs11_providers.h"
 #include "daemon/worker_pool.h"
 #include "tessera/agent/protocol.h"
 #include "tessera/key/fingerprint.h"
@@ -38,6 +39,8 @@ struct DispatcherConfig {
   uint32_t default_lifetime = 0;  // seconds; 0: keys live until removed
   key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;
   std::string allowed_providers;  // -P
+  bool allow_remote_pkcs11 = false;  // -O allow-remote-pkcs11
+  Pkcs11Settings pkcs11;
 };
 
 class Dispatcher {
@@ -55,6 +58,10 @@ class Dispatcher {
 
   // Handles one request payload (type byte onwards) from the connection.
   void handle(Connection& connection, std::span<const uint8_t> payload, Reply reply);
+
+  // Ends the PKCS#11 helpers; their pending requests are answered with
+  // failure. Call while the connections still exist.
+  void shutdown() { providers_.shutdown(); }
 
   const KeyStore& keys() const { return keys_; }
   bool locked() const { return lock_.locked(); }
@@ -88,10 +95,11 @@ class Dispatcher {
   Answer list_identities(const Connection& connection);
   void sign(Connection& connection, const Context& context, SignRequest request);
   void after_confirmation(const Context& context, const std::shared_ptr<SignJob>& job, bool allowed);
-  void start_signing(const Context& context, const std::shared_ptr<SignJob>& job, const key::ShieldedKey& key);
+  void start_signing(const Context& context, const std::shared_ptr<SignJob>& job, const StoredIdentity& identity);
   Answer add_identity(const Connection& connection, AddIdentity request);
   Answer remove_identity(const Connection& connection, const RemoveIdentity& request);
-  Answer smartcard(const SmartcardRequest& request);
+  void smartcard(const Connection& connection, const Context& context, SmartcardRequest request);
+  void sign_on_token(const Context& context, const std::shared_ptr<SignJob>& job, const StoredIdentity& identity);
   Answer lock(const LockRequest& request);
   void unlock(const Context& context, const std::shared_ptr<key::SecretBytes>& passphrase);
   Answer session_bind(Connection& connection, const SessionBind& request);
@@ -107,6 +115,7 @@ class Dispatcher {
   Confirmer& confirmer_;
   AuditLog* audit_;
   KeyStore keys_;
+  Pkcs11Providers providers_;  // after keys_: its identities live there
   AgentLock lock_;
   Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this
   std::optional<EventLoop::TimerId> expiry_timer_;

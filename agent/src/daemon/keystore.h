@@ -1,5 +1,6 @@
 // The agent's identities: keys (or certificates) with their shielded private
-// halves and constraints, in the order they were added.
+// halves, or references to keys on PKCS#11 tokens, and their constraints, in
+// the order they were added.
 //
 // Owned and used by the event loop's thread only. Signing threads get copies
 // of the ShieldedKey (cheap, shared and immutable), never references.
@@ -18,15 +19,23 @@
 #include "tessera/key/cert.h"
 #include "tessera/key/key.h"
 #include "tessera/key/shield.h"
+#include "tessera/pkcs11/protocol.h"
 
 namespace tessera::agent::daemon {
+
+// A key that lives on a token, reached through its provider's helper.
+struct TokenKeyRef {
+  std::string provider;  // the provider's module path (Pkcs11Providers' key)
+  pkcs11::KeyId key;
+};
 
 struct StoredIdentity {
   Bytes blob;                                   // as listed: the public key blob or the certificate blob
   key::PublicKey key;                           // the key that signs (for a certificate: the certified key)
   std::optional<key::Certificate> certificate;  // set when blob is a certificate
   std::string comment;
-  key::ShieldedKey shielded;
+  std::optional<key::ShieldedKey> shielded;     // a key added with its private half
+  std::optional<TokenKeyRef> token;             // or a key on a PKCS#11 token
   std::optional<Clock::time_point> expires;     // lifetime constraint (or the agent's -t default)
   bool confirm = false;
   std::vector<DestinationConstraint> destinations;

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -175,6 +177,12 @@ int main(int argc, char** argv) {
   config.allowed_providers = options.allowed_providers;
   config.audit_log = options.audit_log;
   config.audit_syslog = options.audit_syslog;
+  config.allow_remote_pkcs11 = options.allow_remote_pkcs11;
+  if (options.pkcs11_helper) config.pkcs11.helper_program = *options.pkcs11_helper;
+  config.pkcs11.timeout = std::chrono::seconds(options.pkcs11_timeout);
+  config.pkcs11.pinpad_timeout = std::max<std::chrono::milliseconds>(config.pkcs11.timeout, std::chrono::minutes(2));
+  config.pkcs11.poll_interval = std::chrono::seconds(options.pkcs11_poll);
+  config.pkcs11.reuse_pin_for_always_authenticate = options.pkcs11_reuse_pin;
   if (!options.command.empty()) config.parent_pid = parent_pid;
   auto created = d::Agent::create(std::move(config));
   if (!created.ok()) {

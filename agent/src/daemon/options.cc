@@ -127,8 +127,9 @@ std::variant<Options, CommandLineError> parse_command_line(const std::vector<std
         value = name.substr(eq + 1);
         name.resize(eq);
       }
-      bool needs_value = name == "audit-log" || name == "workers";
-      bool known = needs_value || name == "audit-syslog" || name == "help";
+      bool needs_value = name == "audit-log" || name == "workers" || name == "pkcs11-helper" ||
+                         name == "pkcs11-timeout" || name == "pkcs11-poll";
+      bool known = needs_value || name == "audit-syslog" || name == "help" || name == "pkcs11-reuse-pin";
       if (!known) return usage_error("unknown option -- " + name);
       if (needs_value && !value) {
         if (i + 1 >= args.size()) return usage_error("option requires an argument -- " + name);
@@ -143,6 +144,15 @@ std::variant<Options, CommandLineError> parse_command_line(const std::vector<std
         auto n = parse_workers(*value);
         if (!n) return usage_error("--workers needs a number from 1 to " + std::to_string(kMaxWorkers));
         o.workers = *n;
+      } else if (name == "pkcs11-helper") {
+        if (value->empty() || (*value)[0] != '/') return usage_error("--pkcs11-helper needs an absolute path");
+        o.pkcs11_helper = *value;
+      } else if (name == "pkcs11-timeout" || name == "pkcs11-poll") {
+        auto seconds = parse_lifetime(*value);
+        if (!seconds || *seconds == 0) return usage_error("--" + name + " needs a time above zero (e.g. 30, 2m)");
+        (name == "pkcs11-timeout" ? o.pkcs11_timeout : o.pkcs11_poll) = *seconds;
+      } else if (name == "pkcs11-reuse-pin") {
+        o.pkcs11_reuse_pin = true;
       } else if (name == "audit-syslog") {
         o.audit_syslog = true;
       } else {
@@ -181,6 +191,8 @@ void print_usage(std::FILE* out) {
       "usage: tessera-agent [-c | -s] [-Dd] [-a bind_address] [-E fingerprint_hash]\n"
       "                     [-O option] [-P allowed_providers] [-t life]\n"
       "                     [--audit-log file] [--audit-syslog] [--workers n]\n"
+      "                     [--pkcs11-helper path] [--pkcs11-timeout time]\n"
+      "                     [--pkcs11-poll time] [--pkcs11-reuse-pin]\n"
       "       tessera-agent [-a bind_address] [-E fingerprint_hash] [-O option]\n"
       "                     [-P allowed_providers] [-t life] command [arg ...]\n"
       "       tessera-agent [-c | -s] -k\n"
@@ -208,6 +220,13 @@ void print_help(std::FILE* out) {
       "  --audit-log FILE  append one JSON line per sign request to FILE\n"
       "  --audit-syslog    send the same records to syslog (LOG_AUTH)\n"
       "  --workers N       signing threads (default: one per CPU)\n"
+      "  --pkcs11-helper PATH  the tessera-pkcs11-helper program (default: beside tessera-agent)\n"
+      "  --pkcs11-timeout TIME a PKCS#11 request that takes longer fails and its helper is\n"
+      "                        restarted (default 30s; PIN-pad logins get 2m or more)\n"
+      "  --pkcs11-poll TIME    how often tokens are looked for, to notice removal and return\n"
+      "                        (default 2s)\n"
+      "  --pkcs11-reuse-pin    sign with CKA_ALWAYS_AUTHENTICATE keys using the token's cached\n"
+      "                        PIN instead of asking for it at every signature\n"
       "  --help            this text\n",
       out);
 }

@@ -36,6 +36,10 @@ struct Options {
   std::optional<std::string> audit_log;  // --audit-log FILE
   bool audit_syslog = false;             // --audit-syslog
   unsigned workers = 0;                  // --workers N; 0 = one per CPU
+  std::optional<std::string> pkcs11_helper;  // --pkcs11-helper PATH
+  uint32_t pkcs11_timeout = 30;              // --pkcs11-timeout, seconds
+  uint32_t pkcs11_poll = 2;                  // --pkcs11-poll, seconds
+  bool pkcs11_reuse_pin = false;             // --pkcs11-reuse-pin
   std::vector<std::string> command;      // command [arg ...]
 };
 

@@ -1,0 +1,233 @@
+#include "daemon/pkcs11_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "daemon/log.h"
+#include "daemon/spawn.h"
+
+extern char** environ;
+
+namespace tessera::agent::daemon {
+
+namespace {
+
+// Bytes read from the helper at a time.
+constexpr size_t kReadChunk = 16 * 1024;
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(status));
+    return std::string("was killed by signal ") + (name ? std::string("SIG") + name : std::to_string(WTERMSIG(status)));
+  }
+  return "ended";
+}
+
+}  // namespace
+
+key::Result<std::unique_ptr<HelperProcess>> HelperProcess::spawn(EventLoop& loop, const std::string& helper_program,
+                                                                 const std::string& module_path, Exited on_exit) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return key::Error(key::Errc::kIo, std::string("socketpair: ") + std::strerror(errno));
+  }
+  // Its own process group: a terminal's ^C for the agent's foreground run
+  // is the agent's to handle, and the agent ends the helper itself.
+  SpawnSettings spawn(/*own_process_group=*/true);
+  // The copies lose close-on-exec.
+  spawn.hand_over(fds[1], STDIN_FILENO);
+  spawn.hand_over(fds[1], STDOUT_FILENO);
+
+  std::string program = helper_program;
+  std::string module = module_path;
+  char* argv[] = {program.data(), module.data(), nullptr};
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, program.c_str(), spawn.actions(), spawn.attributes(), argv, environ);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return key::Error(key::Errc::kIo, "cannot run " + helper_program + ": " + std::strerror(rc));
+  }
+  int flags = ::fcntl(fds[0], F_GETFL);
+  ::fcntl(fds[0], F_SETFL, flags | O_NONBLOCK);
+  std::unique_ptr<HelperProcess> process(new HelperProcess(loop, pid, fds[0], module_path, std::move(on_exit)));
+  HelperProcess* self = process.get();
+  process->watched_ = EPOLLIN;
+  auto status = loop.add_fd(fds[0], EPOLLIN, [self](uint32_t events) { self->on_event(events); });
+  if (!status.ok()) {
+    process->terminate("cannot watch the helper's socket: " + status.error().message(), false);
+    return status.error();
+  }
+  log_debug("started tessera-pkcs11-helper (pid " + std::to_string(pid) + ") for " + module_path);
+  return process;
+}
+
+HelperProcess::~HelperProcess() {
+  *alive_token_ = false;
+  if (fd_ >= 0) terminate("the provider was removed", false);
+}
+
+void HelperProcess::request(pkcs11::RequestBody body, Clock::duration timeout, Done done) {
+  if (fd_ < 0) {
+    done(key::Error(key::Errc::kIo, "the PKCS#11 helper for " + module_path_ + " is not running"));
+    return;
+  }
+  uint32_t id = next_id_++;
+  if (next_id_ == 0) next_id_ = 1;
+  key::SecretBytes frame = pkcs11::frame_request(pkcs11::Request{id, std::move(body)});
+  auto bytes = frame.reveal();
+  output_.insert(output_.end(), bytes.begin(), bytes.end());
+  EventLoop::TimerId timer = loop_.add_timer(Clock::now() + timeout, [this, id] { on_timeout(id); });
+  pending_.emplace(id, Pending{std::move(done), timer});
+  if (!write_pending()) return terminate("cannot write to the helper: " + std::string(std::strerror(errno)), true);
+  update_interest();
+}
+
+void HelperProcess::on_event(uint32_t events) {
+  auto alive = alive_token_;
+  if (events & EPOLLOUT) {
+    if (!write_pending()) return terminate("cannot write to the helper", true);
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (!read_available()) {
+      if (*alive && fd_ >= 0) terminate("", true);
+      return;
+    }
+  }
+  if (*alive && fd_ >= 0) update_interest();
+}
+
+bool HelperProcess::read_available() {
+  auto alive = alive_token_;
+  for (;;) {
+    size_t old = input_.size();
+    input_.resize(old + kReadChunk);
+    ssize_t n = ::read(fd_, input_.data() + old, kReadChunk);
+    if (n < 0) {
+      input_.resize(old);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return false;
+    }
+    input_.resize(old + static_cast<size_t>(n));
+    if (n == 0) return false;
+    if (static_cast<size_t>(n) < kReadChunk) break;
+  }
+  size_t offset = 0;
+  for (;;) {
+    std::span<const uint8_t> payload;
+    auto status = pkcs11::peek_frame(std::span<const uint8_t>(input_).subspan(offset), &payload);
+    if (status == pkcs11::FrameStatus::kNeedMore) break;
+    if (status == pkcs11::FrameStatus::kBadLength) {
+      log_error("tessera-pkcs11-helper for " + module_path_ + " sent a frame of impossible length");
+      return false;
+    }
+    const size_t frame_size = 4 + payload.size();
+    auto reply = pkcs11::parse_reply(payload);
+    offset += frame_size;
+    if (!reply.ok()) {
+      log_error("tessera-pkcs11-helper for " + module_path_ + " sent a malformed reply: " + reply.error().message());
+      return false;
+    }
+    auto it = pending_.find(reply->id);
+    if (it == pending_.end()) continue;  // answered after its timeout
+    Done done = std::move(it->second.done);
+    loop_.cancel_timer(it->second.timer);
+    pending_.erase(it);
+    done(std::move(reply->body));
+    if (!*alive || fd_ < 0) return true;  // destroyed or ended from the callback
+  }
+  input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(offset));
+  return true;
+}
+
+bool HelperProcess::write_pending() {
+  while (output_offset_ < output_.size()) {
+    ssize_t n = ::send(fd_, output_.data() + output_offset_, output_.size() - output_offset_, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      return false;
+    }
+    output_offset_ += static_cast<size_t>(n);
+  }
+  key::secure_wipe(output_.data(), output_.size());
+  output_.clear();
+  output_offset_ = 0;
+  return true;
+}
+
+void HelperProcess::update_interest() {
+  uint32_t want = EPOLLIN | (output_offset_ < output_.size() ? EPOLLOUT : 0u);
+  if (want == watched_) return;
+  watched_ = want;
+  (void)loop_.modify_fd(fd_, want);
+}
+
+void HelperProcess::on_timeout(uint32_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Done done = std::move(it->second.done);
+  pending_.erase(it);
+  auto alive = alive_token_;
+  done(key::Error(key::Errc::kIo, "the PKCS#11 module or token did not answer in time"));
+  if (!*alive || fd_ < 0) return;
+  // A module stuck in a call keeps its thread; a new helper starts clean.
+  log_error("tessera-pkcs11-helper for " + module_path_ + " did not answer in time: restarting it");
+  terminate("it was restarted after a request timed out", true);
+}
+
+std::string HelperProcess::reap() {
+  if (pid_ <= 0) return "ended";
+  int status = 0;
+  pid_t waited;
+  while ((waited = ::waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
+  }
+  pid_ = -1;
+  if (waited == -1) return "ended";
+  return describe_status(status);
+}
+
+void HelperProcess::terminate(const std::string& why, bool notify) {
+  if (fd_ >= 0) {
+    loop_.remove_fd(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  key::secure_wipe(output_.data(), output_.size());
+  output_.clear();
+  output_offset_ = 0;
+  // A helper that closed its end has exited or is about to; one we end
+  // ourselves gets SIGKILL, since a module may be stuck in a call.
+  std::string how;
+  if (pid_ > 0) {
+    if (!why.empty()) ::kill(pid_, SIGKILL);
+    how = reap();
+  }
+  std::string reason = why.empty() ? "the PKCS#11 helper for " + module_path_ + " " + how
+                                   : "the PKCS#11 helper for " + module_path_ + " stopped: " + why;
+  if (why.empty()) log_error(reason);
+  auto alive = alive_token_;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, p] : pending) {
+    if (*alive) loop_.cancel_timer(p.timer);
+    p.done(key::Error(key::Errc::kIo, reason));
+  }
+  if (notify && *alive && on_exit_) {
+    Exited on_exit = std::move(on_exit_);
+    on_exit(reason);
+  }
+}
+
+}  // namespace tessera::agent::daemon

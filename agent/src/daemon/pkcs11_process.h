@@ -1,0 +1,91 @@
+// One tessera-pkcs11-helper process, seen from the agent: spawned over a
+// socketpair, spoken to in the helper protocol (tessera/pkcs11/protocol.h)
+// from the event loop, never blocking it.
+//
+// Requests carry ids, so many can be in flight; each gets exactly one
+// answer through its callback, on the loop's thread: the helper's reply, or
+// an error when the request timed out or the helper died. A request that
+// times out means a hung module or token: the helper is killed (its other
+// requests fail too) so that no thread of it stays stuck, and the owner
+// starts a new one on the next use.
+#ifndef TESSERA_AGENT_DAEMON_PKCS11_PROCESS_H_
+#define TESSERA_AGENT_DAEMON_PKCS11_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "daemon/event_loop.h"
+#include "tessera/key/error.h"
+#include "tessera/key/secret.h"
+#include "tessera/pkcs11/protocol.h"
+
+namespace tessera::agent::daemon {
+
+class HelperProcess {
+ public:
+  // The reply, or a kIo error saying why there is none: the request timed
+  // out, or the helper died or broke its stream.
+  using Done = std::function<void(key::Result<pkcs11::ReplyBody>)>;
+  // Called once, on the loop, when the process is gone (after every pending
+  // request failed); `why` says how it ended. The object may be destroyed
+  // from inside this callback.
+  using Exited = std::function<void(const std::string& why)>;
+
+  // Starts `helper_program module_path` with the socket on its fd 0 and 1.
+  static key::Result<std::unique_ptr<HelperProcess>> spawn(EventLoop& loop, const std::string& helper_program,
+                                                           const std::string& module_path, Exited on_exit);
+  // Kills the process (if still running), reaps it and fails pending requests
+  // with kIo. Does not call on_exit.
+  ~HelperProcess();
+  HelperProcess(const HelperProcess&) = delete;
+  HelperProcess& operator=(const HelperProcess&) = delete;
+
+  void request(pkcs11::RequestBody body, Clock::duration timeout, Done done);
+
+  pid_t pid() const { return pid_; }
+  size_t pending() const { return pending_.size(); }
+  bool alive() const { return fd_ >= 0; }
+
+ private:
+  HelperProcess(EventLoop& loop, pid_t pid, int fd, std::string module_path, Exited on_exit)
+      : loop_(loop), pid_(pid), fd_(fd), module_path_(std::move(module_path)), on_exit_(std::move(on_exit)) {}
+
+  struct Pending {
+    Done done;
+    EventLoop::TimerId timer;
+  };
+
+  void on_event(uint32_t events);
+  bool read_available();   // false: end of stream or error
+  bool write_pending();    // false: error
+  void update_interest();
+  void on_timeout(uint32_t id);
+  // Ends the process and fails every pending request with `why`; runs
+  // on_exit if `notify`.
+  void terminate(const std::string& why, bool notify);
+  std::string reap();  // waits for the process; says how it ended
+
+  EventLoop& loop_;
+  pid_t pid_;
+  int fd_;
+  std::string module_path_;
+  Exited on_exit_;
+  uint32_t next_id_ = 1;
+  std::map<uint32_t, Pending> pending_;
+  key::ZeroizingVector output_;  // requests may hold PINs
+  size_t output_offset_ = 0;
+  key::Bytes input_;
+  uint32_t watched_ = 0;
+  // Set while a callback runs, so that the object knows not to touch itself
+  // after being destroyed from it.
+  std::shared_ptr<bool> alive_token_ = std::make_shared<bool>(true);
+};
+
+}  // namespace tessera::agent::daemon
+
+#endif  // TESSERA_AGENT_DAEMON_PKCS11_PROCESS_H_

@@ -1,0 +1,670 @@
+#include "daemon/pkcs11_providers.h"
+
+#include <set>
+#include <utility>
+
+#include "daemon/log.h"
+#include "daemon/pkcs11_process.h"
+
+namespace tessera::agent::daemon {
+
+using pkcs11::ErrorCode;
+using pkcs11::ErrorReply;
+using pkcs11::KeyId;
+using pkcs11::KeyInfo;
+using pkcs11::KeyList;
+using pkcs11::ReplyBody;
+using pkcs11::TokenId;
+
+namespace {
+
+// Confirmer lane for PIN prompts (connections use lanes from 1 up).
+constexpr uint64_t kPinPromptLane = 0;
+// A helper that dies sooner than this after starting is restarted by the
+// poller only after a growing pause (a module that crashes at once would
+// otherwise be restarted at every poll).
+constexpr std::chrono::seconds kStableHelperLifetime{10};
+constexpr std::chrono::seconds kMaxRestartBackoff{60};
+// A token missing from this many listings in a row is taken as removed. One
+// miss is not enough: some modules (SoftHSM2 while another process rewrites
+// the token's files) skip a token for a moment. An operation that fails with
+// CKR_DEVICE_REMOVED or CKR_TOKEN_NOT_PRESENT counts at once.
+constexpr unsigned kMissedListingsForRemoval = 2;
+
+constexpr uint32_t kTokenFlagMask = pkcs11::kTokenPinCountLow | pkcs11::kTokenPinFinalTry | pkcs11::kTokenPinLocked |
+                                    pkcs11::kTokenProtectedAuthPath | pkcs11::kTokenLoginRequired |
+                                    pkcs11::kTokenLoggedIn;
+
+std::string quoted(const std::string& label) { return "'" + label + "'"; }
+
+std::string pin_warning(const std::string& token_label, uint32_t flags) {
+  if (flags & pkcs11::kTokenPinFinalTry) {
+    return "WARNING: this is the LAST try: one more wrong PIN locks token " + quoted(token_label) + ".\n";
+  }
+  if (flags & pkcs11::kTokenPinCountLow) {
+    return "Note: a wrong PIN was entered for token " + quoted(token_label) + " before; few tries may be left.\n";
+  }
+  return {};
+}
+
+std::string blob_key(std::span<const uint8_t> blob) { return std::string(blob.begin(), blob.end()); }
+
+}  // namespace
+
+std::string pin_state_text(uint32_t flags) {
+  if (flags & pkcs11::kTokenPinLocked) {
+    return "the PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --unblock-pin)";
+  }
+  if (flags & pkcs11::kTokenPinFinalTry) return "one more wrong PIN will lock it";
+  if (flags & pkcs11::kTokenPinCountLow) return "a wrong PIN was entered before: few tries may be left";
+  return {};
+}
+
+std::string pin_prompt(const std::string& token_label, uint32_t token_flags) {
+  return pin_warning(token_label, token_flags) + "Enter PIN for " + quoted(token_label) + ": ";
+}
+
+std::string context_pin_prompt(const std::string& token_label, const std::string& key_label, uint32_t token_flags) {
+  return pin_warning(token_label, token_flags) + "Enter PIN for " + quoted(token_label) + " to sign with key " +
+         quoted(key_label) + " (this key asks for its PIN at every use): ";
+}
+
+// ---------------------------------------------------------------------------
+
+class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> {
+ public:
+  Provider(Pkcs11Providers& owner, ProviderSpec spec, TokenKeyConstraints constraints)
+      : owner_(owner), spec_(std::move(spec)), constraints_(std::move(constraints)) {}
+
+  ~Provider() {
+    if (poll_timer_) owner_.loop_.cancel_timer(*poll_timer_);
+    // Nobody may wait forever: fail what waits on this provider.
+    auto starting = std::move(start_waiters_);
+    for (auto& waiter : starting) waiter(gone_error());
+    for (auto& [id, token] : tokens_) {
+      auto waiters = std::move(token.login_waiters);
+      for (auto& waiter : waiters) waiter(gone_error());
+    }
+    helper_.reset();  // kills the helper; its pending requests fail
+  }
+
+  const std::string& path() const { return spec_.module_path; }
+
+  void start(key::SecretBytes pin, AddDone done) {
+    auto weak = weak_from_this();
+    auto shared_pin = std::make_shared<key::SecretBytes>(std::move(pin));
+    list([weak, shared_pin, done = std::move(done)](key::Status status) mutable {
+      auto self = weak.lock();
+      if (!self) return done(gone_error());
+      if (!status.ok()) return done(status.error());
+      if (self->keys_.empty()) {
+        return done(key::Error(key::Errc::kInvalidArgument,
+                               spec_text(self->spec_) + " has no keys (no token, or no key matches)"));
+      }
+      std::vector<TokenId> to_log_in;
+      if (!shared_pin->empty()) {
+        for (auto& [id, token] : self->tokens_) {
+          if (!(token.flags & pkcs11::kTokenLoginRequired)) continue;
+          token.pin = shared_pin->clone();
+          to_log_in.push_back(id);
+        }
+      }
+      self->login_each(std::move(to_log_in), 0, [weak, done = std::move(done)](key::Status login) {
+        auto provider = weak.lock();
+        if (!provider) return done(gone_error());
+        if (!login.ok()) return done(login.error());
+        provider->published_ = true;
+        for (const auto& [blob, info] : provider->keys_) provider->publish(info);
+        provider->owner_.changed_();
+        provider->schedule_poll();
+        done(provider->keys_.size());
+      });
+    });
+  }
+
+  void sign(const KeyId& key, Bytes data, std::string algorithm, SignDone done) {
+    auto call = std::make_shared<SignCall>();
+    call->key = key;
+    call->data = std::move(data);
+    call->algorithm = std::move(algorithm);
+    call->done = std::move(done);
+    auto weak = weak_from_this();
+    with_helper([weak, call](key::Status ready) {
+      auto self = weak.lock();
+      if (!self) return call->done(gone_error());
+      if (!ready.ok()) return call->done(ready.error());
+      Token* token = self->find_token(call->key.token);
+      if (token == nullptr) return call->done(self->absent_error(call->key));
+      // A PIN the agent holds but a new helper never saw: log in first.
+      if (token->pin && !token->logged_in) {
+        return self->login(call->key.token, [weak, call](key::Status login) {
+          auto provider = weak.lock();
+          if (!provider) return call->done(gone_error());
+          if (!login.ok()) return call->done(login.error());
+          provider->send_sign(call);
+        });
+      }
+      self->send_sign(call);
+    });
+  }
+
+  // Takes every key of this provider out of the key store.
+  void withdraw_all() {
+    for (const auto& [blob, info] : keys_) withdraw(info);
+    keys_.clear();
+    published_ = false;
+  }
+
+ private:
+  struct Token {
+    TokenId id;
+    std::string label;
+    uint32_t flags = 0;                    // kToken* bits, as last reported
+    std::optional<key::SecretBytes> pin;   // the user PIN, while the token is present
+    bool logged_in = false;                // in the running helper
+    bool login_running = false;
+    std::vector<std::function<void(key::Status)>> login_waiters;
+    unsigned missed_listings = 0;          // listings in a row without this token
+  };
+
+  struct SignCall {
+    KeyId key;
+    Bytes data;
+    std::string algorithm;
+    SignDone done;
+    std::optional<key::SecretBytes> context_pin;
+    bool logged_in_again = false;
+  };
+
+  using Ready = std::function<void(key::Status)>;
+  using Answer = std::function<void(key::Result<ReplyBody>)>;
+
+  static key::Error gone_error() {
+    return key::Error(key::Errc::kIo, "the PKCS#11 provider was removed");
+  }
+  static std::string spec_text(const ProviderSpec& spec) {
+    return "PKCS#11 provider " + spec.module_path + (spec.filter_uri.empty() ? "" : " (" + spec.filter_uri + ")");
+  }
+
+  Token* find_token(const TokenId& id) {
+    auto it = tokens_.find(id);
+    return it == tokens_.end() ? nullptr : &it->second;
+  }
+
+  std::string token_name(const TokenId& id) const {
+    auto it = tokens_.find(id);
+    std::string label = it != tokens_.end() ? it->second.label : std::string();
+    if (label.empty()) label = "serial " + id.serial;
+    return "token " + quoted(label);
+  }
+
+  key::Error absent_error(const KeyId& key) const {
+    return key::Error(key::Errc::kIo, token_name(key.token) + " is not present: insert it and try again");
+  }
+
+  // An error from the helper, in words for the user, with the PIN state.
+  key::Error helper_error(const TokenId* token, const ErrorReply& error) const {
+    std::string text = (token ? token_name(*token) + ": " : spec_text(spec_) + ": ") + error.message;
+    std::string state = pin_state_text(error.token_flags);
+    if (!state.empty()) text += " (" + state + ")";
+    return key::Error(key::Errc::kIo, text);
+  }
+
+  // Starts the helper unless it runs, then calls `ready`.
+  void with_helper(Ready ready) {
+    if (helper_ && helper_->alive() && helper_ready_) return ready(key::Status());
+    start_waiters_.push_back(std::move(ready));
+    if (starting_) return;
+    starting_ = true;
+    helper_.reset();
+    auto weak = weak_from_this();
+    auto spawned = HelperProcess::spawn(owner_.loop_, owner_.settings_.helper_program, spec_.module_path,
+                                        [weak](const std::string& why) {
+                                          if (auto self = weak.lock()) self->on_helper_exit(why);
+                                        });
+    if (!spawned.ok()) return started(spawned.error());
+    helper_ = std::move(*spawned);
+    started_at_ = Clock::now();
+    helper_->request(pkcs11::Hello{}, owner_.settings_.timeout, [weak](key::Result<ReplyBody> reply) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (!reply.ok()) return self->started(reply.error());
+      if (auto* hello = std::get_if<pkcs11::HelloReply>(&*reply)) {
+        if (hello->version != pkcs11::kProtocolVersion) {
+          return self->started(key::Error(key::Errc::kUnsupported, "tessera-pkcs11-helper speaks protocol version " +
+                                                                        std::to_string(hello->version)));
+        }
+        log_verbose("PKCS#11 provider " + self->spec_.module_path + ": " + hello->module);
+        self->helper_ready_ = true;
+        return self->started(key::Status());
+      }
+      if (auto* error = std::get_if<ErrorReply>(&*reply)) return self->started(self->helper_error(nullptr, *error));
+      self->started(key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper answered Hello out of turn"));
+    });
+  }
+
+  void started(key::Status status) {
+    starting_ = false;
+    if (!status.ok()) log_error(spec_text(spec_) + ": " + status.error().message());
+    auto waiters = std::move(start_waiters_);
+    start_waiters_.clear();
+    for (auto& waiter : waiters) waiter(status);
+  }
+
+  void on_helper_exit(const std::string& why) {
+    helper_ready_ = false;
+    for (auto& [id, token] : tokens_) token.logged_in = false;  // a new helper needs new logins
+    auto lived = Clock::now() - started_at_;
+    restart_backoff_ = lived < kStableHelperLifetime
+                           ? std::min<Clock::duration>(std::max<Clock::duration>(restart_backoff_ * 2,
+                                                                                 owner_.settings_.poll_interval),
+                                                       kMaxRestartBackoff)
+                           : Clock::duration(owner_.settings_.poll_interval);
+    restart_not_before_ = Clock::now() + restart_backoff_;
+    log_verbose(why + "; it starts again at the next use");
+  }
+
+  // Sends a request once the helper runs.
+  void request(pkcs11::RequestBody body, Clock::duration timeout, Answer answer) {
+    auto weak = weak_from_this();
+    auto shared_body = std::make_shared<pkcs11::RequestBody>(std::move(body));
+    with_helper([weak, shared_body, timeout, answer = std::move(answer)](key::Status ready) mutable {
+      auto self = weak.lock();
+      if (!self) return answer(gone_error());
+      if (!ready.ok()) return answer(ready.error());
+      self->helper_->request(std::move(*shared_body), timeout, std::move(answer));
+    });
+  }
+
+  // Lists the keys and brings the key store in line with them.
+  void list(Ready done) {
+    auto weak = weak_from_this();
+    request(pkcs11::ListKeys{}, owner_.settings_.timeout, [weak, done = std::move(done)](key::Result<ReplyBody> reply) {
+      auto self = weak.lock();
+      if (!self) return done(gone_error());
+      if (!reply.ok()) return done(reply.error());
+      if (auto* list = std::get_if<KeyList>(&*reply)) {
+        self->apply_listing(*list);
+        return done(key::Status());
+      }
+      if (auto* error = std::get_if<ErrorReply>(&*reply)) return done(self->helper_error(nullptr, *error));
+      done(key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper answered ListKeys out of turn"));
+    });
+  }
+
+  void apply_listing(const KeyList& list) {
+    std::map<std::string, KeyInfo> listed;
+    std::set<TokenId> present;
+    for (const auto& info : list.keys) {
+      if (!key_matches_uri(info, spec_.filter_uri)) continue;
+      if (!key::PublicKey::from_blob(info.public_key).ok()) continue;  // the helper checked it; be sure
+      present.insert(info.id.token);
+      Token& token = tokens_[info.id.token];
+      token.id = info.id.token;
+      token.label = info.token_label;
+      token.flags = info.flags & kTokenFlagMask;
+      token.missed_listings = 0;
+      listed.emplace(blob_key(info.public_key), info);
+    }
+    std::vector<TokenId> gone;
+    for (auto& [id, token] : tokens_) {
+      if (present.count(id)) continue;
+      if (++token.missed_listings >= kMissedListingsForRemoval) {
+        gone.push_back(id);
+        continue;
+      }
+      for (const auto& [blob, info] : keys_) {
+        if (info.id.token == id) listed.emplace(blob, info);  // kept until the next listing tells
+      }
+    }
+    for (const auto& id : gone) token_gone(id, "is no longer present");
+
+    bool changed = false;
+    for (const auto& [blob, info] : keys_) {
+      if (!listed.count(blob)) {
+        withdraw(info);
+        changed = true;
+      }
+    }
+    for (const auto& [blob, info] : listed) {
+      if (!keys_.count(blob)) {
+        publish(info);
+        changed = true;
+      }
+    }
+    keys_ = std::move(listed);
+    if (changed && published_) owner_.changed_();
+  }
+
+  void publish(const KeyInfo& info) {
+    if (!published_) return;
+    if (constraints_.expires && *constraints_.expires <= Clock::now()) return;
+    auto key = key::PublicKey::from_blob(info.public_key);
+    if (!key.ok()) return;
+    log_verbose("adding token key " + info.uri);
+    owner_.keys_.put(StoredIdentity{
+        .blob = info.public_key,
+        .key = std::move(*key),
+        .certificate = std::nullopt,
+        .comment = info.uri,
+        .shielded = std::nullopt,
+        .token = TokenKeyRef{spec_.module_path, info.id},
+        .expires = constraints_.expires,
+        .confirm = constraints_.confirm,
+        .destinations = constraints_.destinations,
+        .sk_provider = std::nullopt,
+    });
+  }
+
+  void withdraw(const KeyInfo& info) {
+    const StoredIdentity* stored = owner_.keys_.find(info.public_key);
+    if (stored == nullptr || !stored->token || stored->token->provider != spec_.module_path) return;
+    log_verbose("removing token key " + info.uri);
+    owner_.keys_.remove(info.public_key);
+  }
+
+  // The token went away: its keys leave the store, its PIN is wiped, and
+  // whoever waits for a login to it is told.
+  void token_gone(const TokenId& id, const std::string& why) {
+    auto it = tokens_.find(id);
+    if (it == tokens_.end()) return;
+    log_info(token_name(id) + " " + why + ": its keys are withdrawn and its PIN forgotten until it returns");
+    bool changed = false;
+    for (auto key = keys_.begin(); key != keys_.end();) {
+      if (key->second.id.token == id) {
+        withdraw(key->second);
+        key = keys_.erase(key);
+        changed = true;
+      } else {
+        ++key;
+      }
+    }
+    auto waiters = std::move(it->second.login_waiters);
+    std::string name = token_name(id);
+    tokens_.erase(it);  // the PIN is wiped with it
+    for (auto& waiter : waiters) waiter(key::Error(key::Errc::kIo, name + " was removed"));
+    if (changed && published_) owner_.changed_();
+  }
+
+  // Logs in to the tokens one after the other (with the PIN each holds);
+  // stops at the first failure so a wrong PIN is tried on one token only.
+  void login_each(std::vector<TokenId> tokens, size_t next, Ready done) {
+    if (next == tokens.size()) return done(key::Status());
+    auto weak = weak_from_this();
+    TokenId id = tokens[next];
+    login(id, [weak, tokens = std::move(tokens), next, done = std::move(done)](key::Status status) mutable {
+      auto self = weak.lock();
+      if (!self) return done(gone_error());
+      if (!status.ok()) return done(status);
+      self->login_each(std::move(tokens), next + 1, std::move(done));
+    });
+  }
+
+  // Logs in to a token: with its cached PIN, through its PIN pad, or with a
+  // PIN asked for now. Concurrent callers share one login.
+  void login(const TokenId& id, Ready done) {
+    Token* token = find_token(id);
+    if (token == nullptr) return done(key::Error(key::Errc::kIo, token_name(id) + " is not present"));
+    token->login_waiters.push_back(std::move(done));
+    if (token->login_running) return;
+    token->login_running = true;
+    if (token->pin) return send_login(id, token->pin->clone(), false);
+    if (token->flags & pkcs11::kTokenPinLocked) {
+      return finish_login(id, key::Error(key::Errc::kIo, token_name(id) + ": " + pin_state_text(token->flags)));
+    }
+    if (token->flags & pkcs11::kTokenProtectedAuthPath) {
+      log_info(token_name(id) + " has a PIN pad: enter the PIN on the reader's keypad");
+      return send_login(id, std::nullopt, false);
+    }
+    auto weak = weak_from_this();
+    EventLoop* loop = &owner_.loop_;
+    owner_.prompts_.ask_pin(kPinPromptLane, pin_prompt(token->label, token->flags),
+                            [weak, loop, id](std::optional<key::SecretBytes> pin) {
+                              auto shared = std::make_shared<std::optional<key::SecretBytes>>(std::move(pin));
+                              loop->post([weak, id, shared] {
+                                auto self = weak.lock();
+                                if (!self) return;
+                                if (!*shared) {
+                                  return self->finish_login(
+                                      id, key::Error(key::Errc::kIo, "no PIN was given for " + self->token_name(id) +
+                                                                         " (askpass was cancelled or cannot run)"));
+                                }
+                                self->send_login(id, std::move(**shared), true);
+                              });
+                            });
+  }
+
+  void send_login(const TokenId& id, std::optional<key::SecretBytes> pin, bool remember) {
+    auto weak = weak_from_this();
+    auto timeout = pin ? owner_.settings_.timeout : owner_.settings_.pinpad_timeout;
+    pkcs11::Login request{id, std::nullopt};
+    if (pin) request.pin = pin->clone();
+    auto kept = std::make_shared<std::optional<key::SecretBytes>>(remember ? std::move(pin) : std::nullopt);
+    this->request(std::move(request), timeout, [weak, id, kept](key::Result<ReplyBody> reply) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (!reply.ok()) return self->finish_login(id, reply.error());
+      Token* token = self->find_token(id);
+      if (token == nullptr) return;  // removed meanwhile: its waiters were told
+      if (std::holds_alternative<pkcs11::Ok>(*reply)) {
+        token->logged_in = true;
+        if (*kept) token->pin = std::move(**kept);
+        log_verbose("logged in to " + self->token_name(id));
+        // Keys hidden before the login (and their always-authenticate flag)
+        // show now.
+        return self->list([weak, id](key::Status) {
+          if (auto provider = weak.lock()) provider->finish_login(id, key::Status());
+        });
+      }
+      if (auto* error = std::get_if<ErrorReply>(&*reply)) {
+        if (error->code == ErrorCode::kTokenRemoved) {
+          self->token_gone(id, "was removed");
+          return;
+        }
+        token->flags = (token->flags & ~kTokenFlagMask) | (error->token_flags & kTokenFlagMask);
+        if (error->code == ErrorCode::kPinIncorrect || error->code == ErrorCode::kPinLocked ||
+            error->code == ErrorCode::kPinInvalid) {
+          token->pin.reset();  // never tried again by itself
+        }
+        return self->finish_login(id, self->helper_error(&id, *error));
+      }
+      self->finish_login(id, key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper answered Login out of turn"));
+    });
+  }
+
+  void finish_login(const TokenId& id, key::Status status) {
+    Token* token = find_token(id);
+    if (token == nullptr || !token->login_running) return;
+    token->login_running = false;
+    if (!status.ok()) log_error(status.error().message());
+    auto waiters = std::move(token->login_waiters);
+    token->login_waiters.clear();
+    for (auto& waiter : waiters) waiter(status);
+  }
+
+  const KeyInfo* find_key(const KeyId& id) const {
+    for (const auto& [blob, info] : keys_) {
+      if (info.id == id) return &info;
+    }
+    return nullptr;
+  }
+
+  void send_sign(const std::shared_ptr<SignCall>& call) {
+    auto weak = weak_from_this();
+    pkcs11::Sign request{call->key, call->data, call->algorithm, std::nullopt};
+    if (call->context_pin) request.context_pin = call->context_pin->clone();
+    call->context_pin.reset();
+    bool sent_context_pin = request.context_pin.has_value();
+    this->request(std::move(request), owner_.settings_.timeout,
+                  [weak, call, sent_context_pin](key::Result<ReplyBody> reply) {
+                    auto self = weak.lock();
+                    if (!self) return call->done(gone_error());
+                    if (!reply.ok()) return call->done(reply.error());
+                    if (auto* signature = std::get_if<pkcs11::SignatureReply>(&*reply)) {
+                      return call->done(std::move(signature->signature));
+                    }
+                    if (auto* error = std::get_if<ErrorReply>(&*reply)) {
+                      return self->sign_failed(call, *error, sent_context_pin);
+                    }
+                    call->done(key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper answered Sign out of turn"));
+                  });
+  }
+
+  void sign_failed(const std::shared_ptr<SignCall>& call, const ErrorReply& error, bool sent_context_pin) {
+    const TokenId& id = call->key.token;
+    if (error.code == ErrorCode::kTokenRemoved) {
+      std::string name = token_name(id);
+      token_gone(id, "was removed");
+      return call->done(key::Error(key::Errc::kIo, name + " was removed: insert it and try again"));
+    }
+    Token* token = find_token(id);
+    if (token == nullptr) return call->done(absent_error(call->key));
+    token->flags = (token->flags & ~kTokenFlagMask) | (error.token_flags & kTokenFlagMask);
+    if (error.code != ErrorCode::kNotLoggedIn) return call->done(helper_error(&id, error));
+
+    const KeyInfo* info = find_key(call->key);
+    bool always_authenticate = info != nullptr && (info->flags & pkcs11::kKeyAlwaysAuthenticate);
+    auto weak = weak_from_this();
+    if (always_authenticate && token->logged_in && !sent_context_pin) {
+      return context_pin(call, *token, info->label.empty() ? info->uri : info->label);
+    }
+    if (call->logged_in_again) return call->done(helper_error(&id, error));
+    // CKR_USER_NOT_LOGGED_IN: the login is gone (or never was): log in again
+    // and sign once more.
+    call->logged_in_again = true;
+    token->logged_in = false;
+    login(id, [weak, call](key::Status status) {
+      auto self = weak.lock();
+      if (!self) return call->done(gone_error());
+      if (!status.ok()) return call->done(status.error());
+      self->send_sign(call);
+    });
+  }
+
+  // The PIN for one signature with an always-authenticate key.
+  void context_pin(const std::shared_ptr<SignCall>& call, const Token& token, const std::string& key_label) {
+    if (owner_.settings_.reuse_pin_for_always_authenticate && token.pin) {
+      call->context_pin = token.pin->clone();
+      return send_sign(call);
+    }
+    auto weak = weak_from_this();
+    EventLoop* loop = &owner_.loop_;
+    std::string name = token_name(token.id);
+    owner_.prompts_.ask_pin(kPinPromptLane, context_pin_prompt(token.label, key_label, token.flags),
+                            [weak, loop, call, name](std::optional<key::SecretBytes> pin) {
+                              auto shared = std::make_shared<std::optional<key::SecretBytes>>(std::move(pin));
+                              loop->post([weak, call, shared, name] {
+                                auto self = weak.lock();
+                                if (!self) return call->done(gone_error());
+                                if (!*shared) {
+                                  return call->done(key::Error(
+                                      key::Errc::kIo, "no PIN was given to sign with a key of " + name +
+                                                          " that asks for its PIN at every use (askpass was "
+                                                          "cancelled or cannot run)"));
+                                }
+                                call->context_pin = std::move(**shared);
+                                self->send_sign(call);
+                              });
+                            });
+  }
+
+  void schedule_poll() {
+    auto weak = weak_from_this();
+    poll_timer_ = owner_.loop_.add_timer(Clock::now() + owner_.settings_.poll_interval, [weak] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->poll_timer_.reset();
+      self->poll();
+      self->schedule_poll();
+    });
+  }
+
+  void poll() {
+    if (listing_) return;
+    bool running = helper_ && helper_->alive() && helper_ready_;
+    if (!running && Clock::now() < restart_not_before_) return;
+    listing_ = true;
+    auto weak = weak_from_this();
+    list([weak](key::Status status) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->listing_ = false;
+      if (!status.ok()) log_verbose("polling " + spec_text(self->spec_) + ": " + status.error().message());
+    });
+  }
+
+  Pkcs11Providers& owner_;
+  ProviderSpec spec_;
+  TokenKeyConstraints constraints_;
+  std::unique_ptr<HelperProcess> helper_;
+  bool helper_ready_ = false;
+  bool starting_ = false;
+  std::vector<Ready> start_waiters_;
+  Clock::time_point started_at_{};
+  Clock::duration restart_backoff_{};
+  Clock::time_point restart_not_before_{};
+  std::map<TokenId, Token> tokens_;
+  std::map<std::string, KeyInfo> keys_;  // by public key blob: the last listing that matched the filter
+  bool published_ = false;               // keys_ are in the key store (after a successful add)
+  bool listing_ = false;                 // a poll's ListKeys is in flight
+  std::optional<EventLoop::TimerId> poll_timer_;
+};
+
+// ---------------------------------------------------------------------------
+
+Pkcs11Providers::Pkcs11Providers(Pkcs11Settings settings, EventLoop& loop, Confirmer& prompts, KeyStore& keys,
+                                 std::function<void()> changed)
+    : settings_(std::move(settings)), loop_(loop), prompts_(prompts), keys_(keys), changed_(std::move(changed)) {}
+
+Pkcs11Providers::~Pkcs11Providers() { shutdown(); }
+
+void Pkcs11Providers::add(ProviderSpec spec, key::SecretBytes pin, TokenKeyConstraints constraints, AddDone done) {
+  std::string path = spec.module_path;
+  if (providers_.count(path)) {
+    return done(key::Error(key::Errc::kInvalidArgument, "PKCS#11 provider " + path + " is already added"));
+  }
+  auto provider = std::make_shared<Provider>(*this, std::move(spec), std::move(constraints));
+  providers_.emplace(path, provider);
+  provider->start(std::move(pin), [this, path, done = std::move(done)](key::Result<size_t> result) {
+    if (!result.ok()) {
+      // Not from inside the provider's own call chain: drop it from the loop.
+      loop_.post([this, path] {
+        auto it = providers_.find(path);
+        if (it == providers_.end()) return;
+        it->second->withdraw_all();
+        providers_.erase(it);
+      });
+    }
+    done(std::move(result));
+  });
+}
+
+key::Status Pkcs11Providers::remove(const std::string& module_path) {
+  auto it = providers_.find(module_path);
+  if (it == providers_.end()) {
+    return key::Error(key::Errc::kInvalidArgument, "PKCS#11 provider " + module_path + " is not added");
+  }
+  auto provider = std::move(it->second);
+  providers_.erase(it);
+  provider->withdraw_all();
+  changed_();
+  return key::Status();
+}
+
+void Pkcs11Providers::sign(const TokenKeyRef& key, Bytes data, std::string algorithm, SignDone done) {
+  auto it = providers_.find(key.provider);
+  if (it == providers_.end()) {
+    return done(key::Error(key::Errc::kIo, "PKCS#11 provider " + key.provider + " is not added"));
+  }
+  auto provider = it->second;  // stays alive through the call even if removed meanwhile
+  provider->sign(key.key, std::move(data), std::move(algorithm), std::move(done));
+}
+
+void Pkcs11Providers::shutdown() {
+  auto providers = std::move(providers_);
+  providers_.clear();
+  for (auto& [path, provider] : providers) provider->withdraw_all();
+  providers.clear();
+}
+
+}  // namespace tessera::agent::daemon

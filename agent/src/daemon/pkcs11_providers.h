@@ -1,0 +1,108 @@
+// The agent's PKCS#11 providers: one tessera-pkcs11-helper process each, the
+// tokens and keys it reports, PINs, and the identities those keys are in the
+// key store. Everything runs on the event loop's thread; PIN prompts run on
+// the Confirmer's threads and come back through the loop.
+//
+// What it does for the user:
+//  - PIN at add time (ssh-add -s), or, if none was given, asked through
+//    SSH_ASKPASS at first use with the token's label in the prompt; a PIN pad
+//    (protected authentication path) logs in with no PIN.
+//  - CKA_ALWAYS_AUTHENTICATE keys: a PIN asked for every signature (or, if the
+//    agent allows it, the user PIN reused).
+//  - A wrong PIN is never retried: the cached PIN is wiped and the next use
+//    asks again. Prompts and errors tell the token's PIN state.
+//  - A token pulled out: its keys leave the identity list and its PIN is
+//    wiped; polled back in, its keys return (logging in again at next use).
+//  - A helper that crashes or hangs: its requests fail with a clear error, the
+//    helper is restarted at next use, and nothing else is held up.
+#ifndef TESSERA_AGENT_DAEMON_PKCS11_PROVIDERS_H_
+#define TESSERA_AGENT_DAEMON_PKCS11_PROVIDERS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/askpass.h"
+#include "daemon/event_loop.h"
+#include "daemon/keystore.h"
+#include "daemon/providers.h"
+#include "tessera/key/error.h"
+#include "tessera/key/secret.h"
+
+namespace tessera::agent::daemon {
+
+struct Pkcs11Settings {
+  std::string helper_program;  // path of tessera-pkcs11-helper
+  // How long a helper may take to answer a request before it is taken for
+  // hung (and restarted); logins through a PIN pad wait for a person.
+  std::chrono::milliseconds timeout{30'000};
+  std::chrono::milliseconds pinpad_timeout{120'000};
+  // How often tokens are looked for (removal and return; SoftHSM2 and many
+  // modules have no C_WaitForSlotEvent).
+  std::chrono::milliseconds poll_interval{2'000};
+  // Sign with CKA_ALWAYS_AUTHENTICATE keys using the cached user PIN instead
+  // of asking for it at every signature.
+  bool reuse_pin_for_always_authenticate = false;
+};
+
+// The constraints a provider's keys get (ADD_SMARTCARD_KEY_CONSTRAINED).
+struct TokenKeyConstraints {
+  std::optional<Clock::time_point> expires;
+  bool confirm = false;
+  std::vector<DestinationConstraint> destinations;
+};
+
+class Pkcs11Providers {
+ public:
+  using AddDone = std::function<void(key::Result<size_t>)>;  // keys added
+  using SignDone = std::function<void(key::Result<Bytes>)>;
+
+  // `changed` runs after identities were added to or removed from `keys`.
+  Pkcs11Providers(Pkcs11Settings settings, EventLoop& loop, Confirmer& prompts, KeyStore& keys,
+                  std::function<void()> changed);
+  ~Pkcs11Providers();
+  Pkcs11Providers(const Pkcs11Providers&) = delete;
+  Pkcs11Providers& operator=(const Pkcs11Providers&) = delete;
+
+  // Starts a helper for the provider, lists its keys, logs in to its tokens
+  // with `pin` if one is given (an empty PIN means: ask at first use) and
+  // adds the keys to the key store. Fails if the provider is already added,
+  // the PIN is wrong, or there are no keys.
+  void add(ProviderSpec spec, key::SecretBytes pin, TokenKeyConstraints constraints, AddDone done);
+  // Removes the provider's keys, wipes its PINs and ends its helper.
+  key::Status remove(const std::string& module_path);
+  // Signs with a token key. `algorithm` is the SSH signature algorithm.
+  void sign(const TokenKeyRef& key, Bytes data, std::string algorithm, SignDone done);
+  // Wipes every PIN and ends every helper (their requests fail).
+  void shutdown();
+
+  bool has(const std::string& module_path) const { return providers_.count(module_path) != 0; }
+
+  class Provider;
+
+ private:
+  Pkcs11Settings settings_;
+  EventLoop& loop_;
+  Confirmer& prompts_;
+  KeyStore& keys_;
+  std::function<void()> changed_;
+  std::map<std::string, std::shared_ptr<Provider>> providers_;
+};
+
+// The prompt for a token's user PIN, with its PIN state ("Enter PIN for
+// 'label': ", preceded by a warning when few tries are left or this is the
+// last one).
+std::string pin_prompt(const std::string& token_label, uint32_t token_flags);
+// The prompt for the PIN of an always-authenticate key, asked per signature.
+std::string context_pin_prompt(const std::string& token_label, const std::string& key_label, uint32_t token_flags);
+// What a token's PIN state means for the user, for errors ("" when nothing to say).
+std::string pin_state_text(uint32_t token_flags);
+
+}  // namespace tessera::agent::daemon
+
+#endif  // TESSERA_AGENT_DAEMON_PKCS11_PROVIDERS_H_

@@ -1,0 +1,458 @@
+// tessera-agent with keys on SoftHSM2 tokens (softhsm-fixtures/), reached
+// through tessera-pkcs11-helper: added with OpenSSH's ssh-add -s and with
+// tessera-add -s, used by ssh-add -T and by ssh logging in to sshd; PINs at
+// add time and at first use (a test askpass that records every prompt),
+// CKA_ALWAYS_AUTHENTICATE keys, wrong PINs; and, through the tessera-p11-fault
+// module, token removal and return, a PIN pad, PIN counters down to a locked
+// PIN, hung and crashing modules.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.h"
+
+namespace tessera::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr const char* kPin = "1234";
+// Keys of the fixture tokens (softhsm-fixtures/README.md).
+const std::vector<std::string> kMainKeys = {"rsa2048", "rsa3072", "ec256", "ec384", "ec521", "ed25519"};
+const std::vector<std::string> kAlwaysAuthKeys = {"aa-ec256", "aa-rsa2048"};
+
+size_t count_lines(const std::string& text, const std::string& needle = "") {
+  std::istringstream in(text);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return condition();
+}
+
+class AgentTokenTest : public ::testing::Test {
+ protected:
+  // The fixture tokens are made once for the build tree (the script is
+  // idempotent; flock keeps parallel test processes from racing on it).
+  static void SetUpTestSuite() {
+    if (!have_program("softhsm2-util") || !std::filesystem::exists(kSoftHsm) || !have_program("pkcs11-tool")) {
+      skip_ = "SoftHSM2 or OpenSC is not installed";
+      return;
+    }
+    const std::string dir =
+        (std::filesystem::path(tessera_bin("tessera-agent")).parent_path().parent_path() / "softhsm-tokens").string();
+    std::filesystem::create_directories(dir);
+    auto made = run({"flock", dir + ".lock", std::string(TESSERA_SOURCE_DIR) + "/softhsm-fixtures/make-tokens.sh", dir});
+    ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+    fixture_tokens_ = dir + "/tokens";
+  }
+
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    // Each test gets its own copy of the tokens: wrong PINs change a token's
+    // files, and tests run in parallel.
+    std::filesystem::copy(fixture_tokens_, dir_.file("tokens"), std::filesystem::copy_options::recursive);
+    softhsm_conf_ = dir_.file("softhsm2.conf");
+    write_file(softhsm_conf_, "directories.tokendir = " + dir_.file("tokens") +
+                                  "\nobjectstore.backend = file\nlog.level = ERROR\n");
+    socket_ = dir_.file("agent.sock");
+    askpass_log_ = dir_.file("askpass.log");
+    write_file(dir_.file("pin"), kPin);
+    write_file(askpass_log_, "");
+    write_file(control_path(), "");
+    // Records each prompt (one line, newlines folded) and answers with the
+    // contents of the pin file; "cancel" in it makes the dialog fail.
+    write_file(dir_.file("askpass"),
+               "#!/bin/sh\n"
+               "printf '%s\\n' \"$(printf '%s' \"$1\" | tr '\\n' '|')\" >> " + askpass_log_ + "\n" +
+                   "pin=$(cat " + dir_.file("pin") + ")\n" +
+                   "[ \"$pin\" = cancel ] && exit 1\n"
+                   "printf '%s\\n' \"$pin\"\n",
+               0755);
+  }
+
+  std::vector<std::string> agent_env() const {
+    return {"SOFTHSM2_CONF=" + softhsm_conf_, "SSH_ASKPASS=" + dir_.file("askpass"), "SSH_ASKPASS_REQUIRE=force",
+            "TESSERA_P11_FAULT_MODULE=" + std::string(kSoftHsm), "TESSERA_P11_FAULT_CONTROL=" + control_path()};
+  }
+
+  void start_agent(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {tessera_bin("tessera-agent"), "-d", "-a", socket_, "-P",
+                                     "/usr/lib*/*," + fault_module_dir() + "/*", "--pkcs11-poll", "1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    agent_ = std::make_unique<BackgroundProcess>(argv, dir_.file("agent.log"), agent_env());
+    ASSERT_TRUE(agent_->started());
+    ASSERT_TRUE(wait_for_unix_socket(socket_)) << agent_log();
+  }
+
+  static std::string fault_module_dir() {
+    return std::filesystem::canonical(std::filesystem::path(TESSERA_P11_FAULT_PATH).parent_path()).string();
+  }
+  std::string control_path() const { return dir_.file("control"); }
+  void control(const std::string& text) {
+    write_file(control_path(), text);
+    // The module re-reads a file changed in the last 0.5 s at every call.
+  }
+
+  // OpenSSH's ssh-add against the agent; PINs it asks for come from stdin.
+  CommandResult ssh_add(const std::vector<std::string>& args, const std::string& input = {}) {
+    std::vector<std::string> argv = {"ssh-add"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, input, {"SSH_AUTH_SOCK=" + socket_, "SSH_ASKPASS_REQUIRE=never", "DISPLAY="});
+  }
+  CommandResult tessera_add(const std::vector<std::string>& args, const std::string& input = {}) {
+    std::vector<std::string> argv = {tessera_bin("tessera-add")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, input, {"SSH_AUTH_SOCK=" + socket_, "SSH_ASKPASS_REQUIRE=never", "DISPLAY="});
+  }
+
+  void add_provider(const std::string& provider, const std::string& pin = kPin) {
+    auto added = ssh_add({"-s", provider}, pin + "\n");
+    ASSERT_EQ(added.exit_code, 0) << added.out << added.err << agent_log();
+    ASSERT_NE(added.err.find("Card added"), std::string::npos) << added.err;
+  }
+
+  std::string listed() { return ssh_add({"-L"}).out; }
+  size_t listed_count() { return count_lines(ssh_add({"-l"}).out, "pkcs11:"); }
+
+  // A file with the public key of the token key with this label, as ssh-add -L lists it.
+  std::string public_key_file(const std::string& label) {
+    std::istringstream in(listed());
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("object=" + label + ";") != std::string::npos ||
+          (line.size() >= label.size() + 7 &&
+           line.compare(line.size() - label.size() - 7, std::string::npos, "object=" + label) == 0)) {
+        std::string path = dir_.file(label + ".pub");
+        write_file(path, line + "\n");
+        return path;
+      }
+    }
+    ADD_FAILURE() << "no listed key " << label << " in:\n" << listed();
+    return {};
+  }
+
+  // ssh-add -T: the agent signs with the key and ssh-add verifies it.
+  CommandResult sign_with(const std::string& label) { return ssh_add({"-T", public_key_file(label)}); }
+
+  std::vector<std::string> prompts() {
+    std::vector<std::string> out;
+    std::istringstream in(read_file(askpass_log_));
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+  std::string agent_log() { return "\nagent log:\n" + read_file(dir_.file("agent.log")); }
+
+  static inline std::string skip_;
+  static inline std::string fixture_tokens_;
+  TempDir dir_;
+  std::string softhsm_conf_, socket_, askpass_log_;
+  std::unique_ptr<BackgroundProcess> agent_;
+};
+
+// ---- SoftHSM2 directly ----
+
+TEST_F(AgentTokenTest, OpenSshAddListsAndSignsWithEveryKeyType) {
+  start_agent();
+  add_provider(kSoftHsm);
+  auto list = ssh_add({"-l"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  for (const auto& label : kMainKeys) EXPECT_NE(list.out.find("object=" + label), std::string::npos) << label;
+  EXPECT_EQ(count_lines(list.out, "pkcs11:"), kMainKeys.size() + kAlwaysAuthKeys.size()) << list.out;
+  // RSA with each signature algorithm ssh-add -T asks for, ECDSA on three curves, Ed25519.
+  for (const auto& label : kMainKeys) {
+    auto signed_ok = sign_with(label);
+    EXPECT_EQ(signed_ok.exit_code, 0) << label << ": " << signed_ok.err << agent_log();
+  }
+  EXPECT_TRUE(prompts().empty()) << "the PIN given at add time is used";
+}
+
+TEST_F(AgentTokenTest, TesseraAddSmartcardAndTestEveryKey) {
+  start_agent();
+  auto added = tessera_add({"-s", kSoftHsm}, std::string(kPin) + "\n");
+  ASSERT_EQ(added.exit_code, 0) << added.err << agent_log();
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size());
+  // tessera-add -T with no key: every key signs and verifies, one line each.
+  auto tested = tessera_add({"-T"});
+  EXPECT_EQ(tested.exit_code, 0) << tested.out << tested.err << agent_log();
+  EXPECT_EQ(count_lines(tested.out, "pkcs11:"), kMainKeys.size() + kAlwaysAuthKeys.size()) << tested.out;
+  // The two always-authenticate keys asked for their PIN once each.
+  EXPECT_EQ(prompts().size(), 2u);
+  // -e removes the provider and its keys.
+  auto removed = tessera_add({"-e", kSoftHsm});
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(listed_count(), 0u);
+  // And it can be added again.
+  auto again = tessera_add({"-s", kSoftHsm}, std::string(kPin) + "\n");
+  EXPECT_EQ(again.exit_code, 0) << again.err << agent_log();
+}
+
+TEST_F(AgentTokenTest, PinAskedAtFirstUseWithTheTokenLabelThenKept) {
+  start_agent();
+  add_provider(kSoftHsm, "");  // no PIN: ask when needed
+  EXPECT_TRUE(prompts().empty());
+  ASSERT_EQ(sign_with("ec256").exit_code, 0) << agent_log();
+  ASSERT_EQ(prompts().size(), 1u);
+  EXPECT_NE(prompts()[0].find("Enter PIN for 'tessera-main'"), std::string::npos) << prompts()[0];
+  EXPECT_EQ(sign_with("ed25519").exit_code, 0);
+  EXPECT_EQ(sign_with("rsa3072").exit_code, 0);
+  EXPECT_EQ(prompts().size(), 1u) << "the PIN is kept for the token once it worked";
+}
+
+TEST_F(AgentTokenTest, AlwaysAuthenticateKeyAsksForThePinAtEverySignature) {
+  start_agent();
+  add_provider(kSoftHsm);
+  for (int i = 0; i < 3; ++i) {
+    auto r = sign_with("aa-ec256");
+    EXPECT_EQ(r.exit_code, 0) << r.err << agent_log();
+  }
+  EXPECT_EQ(sign_with("aa-rsa2048").exit_code, 0) << agent_log();
+  auto asked = prompts();
+  ASSERT_EQ(asked.size(), 4u);
+  EXPECT_NE(asked[0].find("to sign with key 'aa-ec256'"), std::string::npos) << asked[0];
+  EXPECT_NE(asked[3].find("to sign with key 'aa-rsa2048'"), std::string::npos) << asked[3];
+  // Cancelling the dialog fails that signature only.
+  write_file(dir_.file("pin"), "cancel");
+  EXPECT_NE(sign_with("aa-ec256").exit_code, 0);
+  EXPECT_EQ(sign_with("ec256").exit_code, 0) << "other keys of the token still sign";
+}
+
+TEST_F(AgentTokenTest, ReusePinOptionSignsAlwaysAuthenticateKeysWithoutPrompts) {
+  start_agent({"--pkcs11-reuse-pin"});
+  add_provider(kSoftHsm);
+  EXPECT_EQ(sign_with("aa-ec256").exit_code, 0) << agent_log();
+  EXPECT_EQ(sign_with("aa-rsa2048").exit_code, 0) << agent_log();
+  EXPECT_TRUE(prompts().empty());
+}
+
+TEST_F(AgentTokenTest, WrongPinAtAddTimeFailsAndLeavesNoKeys) {
+  start_agent();
+  auto added = ssh_add({"-s", kSoftHsm}, "0000\n");
+  EXPECT_NE(added.exit_code, 0);
+  EXPECT_EQ(listed_count(), 0u);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("PIN"), std::string::npos) << agent_log();
+  add_provider(kSoftHsm);  // the failed add left nothing behind
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size());
+}
+
+TEST_F(AgentTokenTest, WrongPinAtFirstUseIsNeverRetried) {
+  start_agent();
+  add_provider(kSoftHsm, "");
+  write_file(dir_.file("pin"), "0000");
+  EXPECT_NE(sign_with("ec256").exit_code, 0);
+  EXPECT_EQ(prompts().size(), 1u) << "one wrong PIN, one try";
+  // The next use asks again; the right PIN then works.
+  write_file(dir_.file("pin"), kPin);
+  EXPECT_EQ(sign_with("ec256").exit_code, 0) << agent_log();
+  EXPECT_EQ(prompts().size(), 2u);
+}
+
+TEST_F(AgentTokenTest, ProvidersByP11KitNameAndByUri) {
+  start_agent();
+  // softhsm2.module names the module: no path needed.
+  add_provider("softhsm2");
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size());
+  ASSERT_EQ(ssh_add({"-e", "softhsm2"}).exit_code, 0);
+  EXPECT_EQ(listed_count(), 0u);
+  // A URI selects a token...
+  add_provider("pkcs11:token=tessera-main?module-name=softhsm2");
+  EXPECT_EQ(listed_count(), kMainKeys.size());
+  EXPECT_EQ(sign_with("ed25519").exit_code, 0) << agent_log();
+  ASSERT_EQ(ssh_add({"-e", "pkcs11:?module-name=softhsm2"}).exit_code, 0);
+  // ... or one object.
+  add_provider(std::string("pkcs11:token=tessera-main;object=ec521?module-path=") + kSoftHsm);
+  EXPECT_EQ(listed_count(), 1u);
+  EXPECT_NE(listed().find("object=ec521"), std::string::npos);
+  ASSERT_EQ(ssh_add({"-e", std::string("pkcs11:?module-path=") + kSoftHsm}).exit_code, 0);
+  // No module named: p11-kit-proxy, which reaches SoftHSM2 through its .module file.
+  add_provider("pkcs11:token=tessera-always-auth");
+  EXPECT_EQ(listed_count(), kAlwaysAuthKeys.size());
+  // The path form of module-name is not RFC 7512: refused, not silently widened to every module.
+  EXPECT_NE(ssh_add({"-s", "pkcs11:module-name=softhsm2;token=tessera-main"}, "1234\n").exit_code, 0);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("belong in the query"), std::string::npos) << agent_log();
+}
+
+TEST_F(AgentTokenTest, ProviderOutsideTheAllowlistIsRefused) {
+  start_agent();
+  auto refused = ssh_add({"-s", fault_module_dir() + "/../../build/nonexistent.so"}, "1234\n");
+  EXPECT_NE(refused.exit_code, 0);
+  // A real module outside -P.
+  agent_.reset();
+  std::filesystem::remove(socket_);
+  agent_ = std::make_unique<BackgroundProcess>(
+      std::vector<std::string>{tessera_bin("tessera-agent"), "-d", "-a", socket_, "-P", "/opt/*"},
+      dir_.file("agent.log"), agent_env());
+  ASSERT_TRUE(wait_for_unix_socket(socket_));
+  EXPECT_NE(ssh_add({"-s", kSoftHsm}, "1234\n").exit_code, 0);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("not allowed by -P"), std::string::npos) << agent_log();
+  EXPECT_EQ(listed_count(), 0u);
+}
+
+// ---- faults, through tessera-p11-fault in front of SoftHSM2 ----
+
+TEST_F(AgentTokenTest, RemovedTokenKeysLeaveAndComeBack) {
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH);
+  size_t all = listed_count();
+  ASSERT_EQ(all, kMainKeys.size() + kAlwaysAuthKeys.size());
+  ASSERT_EQ(sign_with("ec256").exit_code, 0);
+  std::string ec256 = public_key_file("ec256");
+
+  control("removed=1\n");
+  EXPECT_TRUE(eventually([&] { return listed_count() == 0; })) << listed() << agent_log();
+  EXPECT_NE(ssh_add({"-T", ec256}).exit_code, 0);
+
+  control("removed=0\n");
+  EXPECT_TRUE(eventually([&] { return listed_count() == all; })) << listed() << agent_log();
+  // No -e/-s dance: the key signs again; the PIN was wiped, so it is asked.
+  EXPECT_EQ(ssh_add({"-T", ec256}).exit_code, 0) << agent_log();
+  ASSERT_EQ(prompts().size(), 1u);
+  EXPECT_NE(prompts()[0].find("tessera-main"), std::string::npos);
+}
+
+TEST_F(AgentTokenTest, PinPadLogsInWithoutAPin) {
+  control("pinpad=1\npinpad_pin=1234\n");
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH, "");
+  EXPECT_EQ(sign_with("ed25519").exit_code, 0) << agent_log();
+  EXPECT_TRUE(prompts().empty()) << "the PIN is typed on the PIN pad";
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("PIN pad"), std::string::npos) << agent_log();
+}
+
+TEST_F(AgentTokenTest, PinCounterStatesAreShownAndALockedPinIsNotTried) {
+  control("pin_tries=3\n");
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH, "");
+  write_file(dir_.file("pin"), "0000");
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // 3 -> 2 tries: count low
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // 2 -> 1: final try
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // 1 -> 0: locked
+  auto asked = prompts();
+  ASSERT_EQ(asked.size(), 3u) << agent_log();
+  EXPECT_EQ(asked[0].find("tries"), std::string::npos) << asked[0];
+  EXPECT_NE(asked[1].find("few tries may be left"), std::string::npos) << asked[1];
+  EXPECT_NE(asked[2].find("LAST try"), std::string::npos) << asked[2];
+  // Locked: no prompt at all, and the error says what to do.
+  write_file(dir_.file("pin"), kPin);
+  EXPECT_NE(sign_with("ec256").exit_code, 0);
+  EXPECT_EQ(prompts().size(), 3u);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("unblock it with the SO PIN"), std::string::npos) << agent_log();
+}
+
+TEST_F(AgentTokenTest, HungTokenTimesOutWithoutHoldingUpOtherKeys) {
+  start_agent({"--pkcs11-timeout", "2"});
+  add_provider(TESSERA_P11_FAULT_PATH);
+  ASSERT_EQ(sign_with("ec256").exit_code, 0);
+  std::string soft = dir_.file("soft");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", soft}).exit_code, 0);
+  ASSERT_EQ(ssh_add({soft}).exit_code, 0);
+
+  control("hang=C_Sign:forever\n");
+  std::string ec256 = public_key_file("ec256");
+  auto started = Clock::now();
+  CommandResult hung;
+  std::thread token_sign([&] { hung = ssh_add({"-T", ec256}); });
+  std::this_thread::sleep_for(300ms);
+  // While the token hangs: listing and the software key answer at once.
+  auto soft_started = Clock::now();
+  EXPECT_EQ(ssh_add({"-T", soft + ".pub"}).exit_code, 0);
+  EXPECT_EQ(count_lines(ssh_add({"-l"}).out), kMainKeys.size() + kAlwaysAuthKeys.size() + 1);
+  EXPECT_LT(Clock::now() - soft_started, 1500ms);
+  token_sign.join();
+  auto took = Clock::now() - started;
+  EXPECT_NE(hung.exit_code, 0);
+  EXPECT_GE(took, 1900ms);
+  EXPECT_LT(took, 8s);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("did not answer in time"), std::string::npos) << agent_log();
+
+  // The hang is over: a new helper signs, logging in with the kept PIN.
+  control("");
+  EXPECT_EQ(ssh_add({"-T", ec256}).exit_code, 0) << agent_log();
+  EXPECT_TRUE(prompts().empty());
+}
+
+TEST_F(AgentTokenTest, CrashedHelperFailsItsRequestAndRestartsAtNextUse) {
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH);
+  std::string soft = dir_.file("soft");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", soft}).exit_code, 0);
+  ASSERT_EQ(ssh_add({soft}).exit_code, 0);
+  std::string ed = public_key_file("ed25519");
+
+  control("crash=C_Sign\n");
+  EXPECT_NE(ssh_add({"-T", ed}).exit_code, 0);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("SIGABRT"), std::string::npos) << agent_log();
+  EXPECT_EQ(ssh_add({"-T", soft + ".pub"}).exit_code, 0) << "software keys are unaffected";
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size()) << "a crash is not a removal";
+
+  control("");
+  EXPECT_EQ(ssh_add({"-T", ed}).exit_code, 0) << agent_log();
+  EXPECT_TRUE(prompts().empty()) << "the new helper logs in with the kept PIN";
+}
+
+TEST_F(AgentTokenTest, UserNotLoggedInMeansLogInAgain) {
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH);
+  control("not_logged_in=C_Sign:once\n");
+  EXPECT_EQ(sign_with("rsa2048").exit_code, 0) << agent_log();
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size()) << "never hide the keys";
+  EXPECT_TRUE(prompts().empty());
+}
+
+// ---- OpenSSH's ssh logs in to sshd with a token key ----
+
+TEST_F(AgentTokenTest, SshLogsInToSshdWithATokenKey) {
+  constexpr const char* kSshd = "/usr/sbin/sshd";
+  if (access(kSshd, X_OK) != 0) GTEST_SKIP() << "openssh-server is not installed";
+  if (geteuid() != 0) GTEST_SKIP() << "sshd needs root for this test";
+  ::mkdir("/run/sshd", 0755);
+  ::chmod(dir_.path().c_str(), 0755);
+  start_agent();
+  add_provider(kSoftHsm);
+  std::string host_key = dir_.file("host_ed25519");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key}).exit_code, 0);
+  int port = free_tcp_port();
+  std::string config = dir_.file("sshd_config");
+  write_file(config,
+             "Port " + std::to_string(port) + "\nListenAddress 127.0.0.1\nHostKey " + host_key + "\nPidFile " +
+                 dir_.file("sshd.pid") + "\nAuthorizedKeysFile " + dir_.file("authorized_keys") +
+                 "\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                 "PermitRootLogin yes\nLogLevel DEBUG1\n",
+             0644);
+  BackgroundProcess sshd({kSshd, "-D", "-e", "-f", config}, dir_.file("sshd.log"));
+  ASSERT_TRUE(wait_for_tcp_port(port)) << read_file(dir_.file("sshd.log"));
+  for (const std::string label : {"ed25519", "ec384", "rsa2048"}) {
+    // Only this key is authorized, so the login proves the token signed.
+    write_file(dir_.file("authorized_keys"), read_file(public_key_file(label)), 0644);
+    auto r = run({"ssh", "-p", std::to_string(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                  "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o",
+                  "IdentityFile=" + public_key_file(label), "-o", "IdentityAgent=" + socket_,
+                  "-o", "LogLevel=ERROR", "root@127.0.0.1", "echo logged-in"});
+    EXPECT_EQ(r.exit_code, 0) << label << ": " << r.err << read_file(dir_.file("sshd.log")) << agent_log();
+    EXPECT_EQ(r.out, "logged-in\n") << label;
+  }
+}
+
+}  // namespace
+}  // namespace tessera::test
