@@ -14,10 +14,7 @@
 // tessera-agent, checking every signature, and reports the agent's RSS.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,102 +28,16 @@
 #include <thread>
 #include <vector>
 
+#include "bench_agent.h"
 #include "tessera/agent/protocol.h"
 #include "tessera/key/key.h"
 #include "tessera/key/shield.h"
 
-extern char** environ;
-
 namespace {
 
 using namespace tessera;
+using namespace tessera::bench;
 using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "agent_bench: %s\n", why.c_str());
-  std::exit(1);
-}
-
-bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = ::read(fd, p, n);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-int connect_to(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// One request, one response.
-agent::Response roundtrip(int fd, const agent::Request& req) {
-  key::Bytes framed = agent::frame(agent::serialize_request(req));
-  if (!write_all(fd, framed.data(), framed.size())) die("write to agent failed");
-  uint8_t len_buf[4];
-  if (!read_all(fd, len_buf, 4)) die("agent closed the connection");
-  uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
-  key::Bytes payload(len);
-  if (!read_all(fd, payload.data(), len)) die("short response");
-  auto resp = agent::parse_response(payload);
-  if (!resp.ok()) die("bad response: " + resp.error().message());
-  return std::move(*resp);
-}
-
-struct AgentProcess {
-  std::string name;
-  std::string socket;
-  pid_t pid = -1;
-
-  ~AgentProcess() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-    }
-  }
-};
-
-void start_agent(AgentProcess& a, const std::vector<std::string>& argv) {
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  for (auto& s : args) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  if (posix_spawn(&a.pid, cargv[0], &fa, nullptr, cargv.data(), environ) != 0) die("cannot start " + argv[0]);
-  posix_spawn_file_actions_destroy(&fa);
-  for (int i = 0; i < 500; ++i) {
-    int fd = connect_to(a.socket);
-    if (fd >= 0) {
-      ::close(fd);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  die(a.name + " did not start listening on " + a.socket);
-}
 
 void add_key(const std::string& socket, const key::PrivateKey& k) {
   int fd = connect_to(socket);
@@ -137,51 +48,9 @@ void add_key(const std::string& socket, const key::PrivateKey& k) {
   if (!std::holds_alternative<agent::Success>(resp)) die("agent refused the key");
 }
 
-struct RunResult {
-  double per_second = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-};
-
 RunResult run_signing(const std::string& socket, const key::PrivateKey& k, int connections, double seconds) {
-  key::Bytes blob = k.public_key().blob();
   uint32_t flags = k.type() == key::KeyType::kRsa ? agent::kSignFlagRsaSha256 : 0;
-  std::vector<std::vector<double>> latencies(static_cast<size_t>(connections));
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&, c] {
-      int fd = connect_to(socket);
-      if (fd < 0) die("connect " + socket);
-      key::Bytes data(64);
-      for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + static_cast<size_t>(c));
-      agent::SignRequest req{blob, data, flags};
-      while (!go.load()) std::this_thread::yield();
-      auto& lat = latencies[static_cast<size_t>(c)];
-      while (Clock::now() < deadline) {
-        auto t0 = Clock::now();
-        auto resp = roundtrip(fd, req);
-        auto t1 = Clock::now();
-        if (!std::holds_alternative<agent::SignResponse>(resp)) die("sign request refused");
-        lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      }
-      ::close(fd);
-    });
-  }
-  auto start = Clock::now();
-  go = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  RunResult r;
-  if (all.empty()) return r;
-  r.per_second = static_cast<double>(all.size()) / elapsed;
-  r.p50_us = all[all.size() / 2];
-  r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  return r;
+  return bench::run_signing(socket, k.public_key().blob(), flags, connections, seconds);
 }
 
 // Raw signatures per second with `threads` threads.
@@ -292,14 +161,10 @@ int main(int argc, char** argv) {
       return a == "--help" ? 0 : 2;
     }
   }
+  set_program_name("agent_bench");
   ::signal(SIGPIPE, SIG_IGN);
-  char tmpl[] = "/tmp/tessera-bench-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) die("mkdtemp");
-  std::string dir = tmpl;
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() { std::filesystem::remove_all(d); }
-  } cleanup{dir};
+  ScratchDir scratch("tessera-bench");
+  const std::string& dir = scratch.path();
   if (load) return load_run(dir);
 
   AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};

@@ -11,6 +11,7 @@ PACKAGES=(
   clang libclang-rt-14-dev                 # libFuzzer builds and clang sanitizer runtimes
   openssh-client openssh-server openssl    # interop peers: ssh, sshd, ssh-add, ssh-agent, ssh-keygen, openssl(1)
   softhsm2 opensc libp11-kit-dev p11-kit    # PKCS#11: SoftHSM2 tokens, pkcs11-tool, p11-kit
+  procps                                   # pkill, for the helper-kill test
 )
 
 missing=()

@@ -411,6 +411,22 @@ TEST_F(AgentTokenTest, CrashedHelperFailsItsRequestAndRestartsAtNextUse) {
   EXPECT_TRUE(prompts().empty()) << "the new helper logs in with the kept PIN";
 }
 
+TEST_F(AgentTokenTest, KilledHelperIsRestartedAtNextUse) {
+  start_agent();
+  add_provider(kSoftHsm);
+  ASSERT_EQ(sign_with("ec521").exit_code, 0);
+  // Kill this agent's helper (not those of tests running beside this one).
+  auto killed = run({"pkill", "-KILL", "-P", std::to_string(agent_->pid()), "-f", "tessera-pkcs11-helper"});
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  EXPECT_TRUE(eventually([&] {
+    return read_file(dir_.file("agent.log")).find("SIGKILL") != std::string::npos;
+  })) << agent_log();
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size());
+  EXPECT_EQ(sign_with("ec521").exit_code, 0) << agent_log();
+  EXPECT_EQ(sign_with("rsa3072").exit_code, 0) << agent_log();
+  EXPECT_TRUE(prompts().empty()) << "the new helper logs in with the kept PIN";
+}
+
 TEST_F(AgentTokenTest, UserNotLoggedInMeansLogInAgain) {
   start_agent();
   add_provider(TESSERA_P11_FAULT_PATH);

@@ -1,0 +1,211 @@
+// Token signatures through an agent: tessera-agent (tessera-pkcs11-helper,
+// several sessions per token) against OpenSSH's ssh-agent (ssh-pkcs11-helper,
+// one request at a time), with raw C_Sign on the same SoftHSM2 key in the
+// same run as the ceiling.
+//
+//   token_bench [--seconds S]
+//
+// The keys are the softhsm-fixtures tokens (made afresh in a temporary
+// directory): EC P-256 (CKA_ID 03) and RSA-3072 (CKA_ID 02) on tessera-main.
+// Each figure is signatures per second with 1 and with 4 connections sending
+// sign requests back to back for S seconds (default 3), and the share of the
+// raw one-session C_Sign rate that it reaches.
+#include <dlfcn.h>
+#include <p11-kit/pkcs11.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_agent.h"
+#include "tessera/agent/protocol.h"
+#include "tessera/key/key.h"
+
+namespace {
+
+using namespace tessera;
+using namespace tessera::bench;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr const char* kPin = "1234";
+constexpr const char* kToken = "tessera-main";
+
+void add_provider(const std::string& socket) {
+  int fd = connect_to(socket);
+  if (fd < 0) die("connect " + socket);
+  agent::SmartcardRequest add{true, kSoftHsm, key::SecretBytes::copy_of(std::string_view(kPin)), {}};
+  auto resp = roundtrip(fd, agent::Request{std::move(add)});
+  ::close(fd);
+  if (!std::holds_alternative<agent::Success>(resp)) die("the agent at " + socket + " refused the provider");
+}
+
+// The blob of the listed key whose comment names this object (tessera lists
+// PKCS#11 URIs), or, failing that, the one of this type and size.
+key::Bytes find_blob(const std::string& socket, const std::string& object, key::KeyType type, unsigned bits) {
+  int fd = connect_to(socket);
+  auto resp = roundtrip(fd, agent::RequestIdentities{});
+  ::close(fd);
+  auto* list = std::get_if<agent::IdentitiesAnswer>(&resp);
+  if (list == nullptr) die("no identities from " + socket);
+  for (const auto& id : list->identities) {
+    if (id.comment.find("object=" + object + ";") != std::string::npos ||
+        id.comment.ends_with("object=" + object)) {
+      return id.key_blob;
+    }
+  }
+  for (const auto& id : list->identities) {
+    auto k = key::PublicKey::from_blob(id.key_blob);
+    if (k.ok() && k->type() == type && (bits == 0 || k->bits() == bits)) return id.key_blob;
+  }
+  die("no " + object + " key in " + socket);
+}
+
+// Raw C_Sign on one session per thread, logged in once.
+class RawToken {
+ public:
+  RawToken() {
+    void* lib = ::dlopen(kSoftHsm, RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) die(std::string("dlopen: ") + ::dlerror());
+    auto get = reinterpret_cast<CK_C_GetFunctionList>(::dlsym(lib, "C_GetFunctionList"));
+    if (get == nullptr || get(&p11_) != CKR_OK) die("C_GetFunctionList");
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    if (p11_->C_Initialize(&args) != CKR_OK) die("C_Initialize");
+    CK_ULONG n = 0;
+    p11_->C_GetSlotList(CK_TRUE, nullptr, &n);
+    std::vector<CK_SLOT_ID> slots(n);
+    p11_->C_GetSlotList(CK_TRUE, slots.data(), &n);
+    for (CK_SLOT_ID slot : slots) {
+      CK_TOKEN_INFO info;
+      if (p11_->C_GetTokenInfo(slot, &info) != CKR_OK) continue;
+      std::string label(reinterpret_cast<char*>(info.label), sizeof info.label);
+      if (label.substr(0, label.find_last_not_of(' ') + 1) == kToken) slot_ = slot;
+    }
+    CK_SESSION_HANDLE login;
+    if (p11_->C_OpenSession(slot_, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &login) != CKR_OK) {
+      die("C_OpenSession");
+    }
+    CK_RV rv = p11_->C_Login(login, CKU_USER, reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>(kPin)), 4);
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) die("C_Login");
+  }
+
+  // Signatures per second with `threads` sessions signing in parallel.
+  double rate(uint8_t cka_id, CK_MECHANISM_TYPE mechanism, size_t input_size, int threads, double seconds) {
+    std::atomic<long> count{0};
+    std::vector<std::thread> ts;
+    auto start = Clock::now();
+    auto deadline = start + std::chrono::duration<double>(seconds);
+    for (int t = 0; t < threads; ++t) {
+      ts.emplace_back([&] {
+        CK_SESSION_HANDLE s;
+        if (p11_->C_OpenSession(slot_, CKF_SERIAL_SESSION, nullptr, nullptr, &s) != CKR_OK) die("C_OpenSession");
+        CK_OBJECT_HANDLE key = find_private_key(s, cka_id);
+        std::vector<uint8_t> input(input_size, 0x5a), sig(1024);
+        CK_MECHANISM mech{mechanism, nullptr, 0};
+        long n = 0;
+        while (Clock::now() < deadline) {
+          CK_ULONG len = sig.size();
+          if (p11_->C_SignInit(s, &mech, key) != CKR_OK ||
+              p11_->C_Sign(s, input.data(), input.size(), sig.data(), &len) != CKR_OK) {
+            die("raw C_Sign failed");
+          }
+          ++n;
+        }
+        count += n;
+        p11_->C_CloseSession(s);
+      });
+    }
+    for (auto& t : ts) t.join();
+    return static_cast<double>(count.load()) / std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+ private:
+  CK_OBJECT_HANDLE find_private_key(CK_SESSION_HANDLE s, uint8_t cka_id) {
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, &cka_id, 1}};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_ULONG found = 0;
+    p11_->C_FindObjectsInit(s, tmpl, 2);
+    p11_->C_FindObjects(s, &h, 1, &found);
+    p11_->C_FindObjectsFinal(s);
+    if (found != 1) die("no private key with CKA_ID " + std::to_string(cka_id));
+    return h;
+  }
+
+  CK_FUNCTION_LIST_PTR p11_ = nullptr;
+  CK_SLOT_ID slot_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  set_program_name("token_bench");
+  double seconds = 3;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::stod(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: token_bench [--seconds S]\n");
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  if (!std::filesystem::exists(kSoftHsm)) die("SoftHSM2 is not installed (scripts/install-deps.sh)");
+  ScratchDir scratch("tessera-token-bench");
+  const std::string& dir = scratch.path();
+
+  std::string make = std::string(TESSERA_SOURCE_DIR) + "/softhsm-fixtures/make-tokens.sh " + dir + " >/dev/null";
+  if (std::system(make.c_str()) != 0) die("softhsm-fixtures/make-tokens.sh failed");
+  std::string conf = dir + "/softhsm2.conf";
+  ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);  // for the raw run; the agents get it too
+
+  AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
+  AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
+  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
+  add_provider(tessera.socket);
+  add_provider(openssh.socket);
+  RawToken raw;
+
+  std::printf("SoftHSM2 token keys, %.1f s per figure; %% = share of raw C_Sign on one session\n\n", seconds);
+  std::printf("%-10s %5s | %-26s | %-26s | %8s | %s\n", "key", "conns", "tessera-agent /s p50 p99 %",
+              "ssh-agent /s p50 p99 %", "ratio", "raw C_Sign /s (1 session, 2 sessions)");
+  struct Case {
+    const char* name;
+    const char* object;
+    uint8_t cka_id;
+    key::KeyType type;
+    unsigned bits;
+    CK_MECHANISM_TYPE mechanism;
+    size_t input;
+    uint32_t flags;
+  };
+  for (const Case& c : {Case{"ec-p256", "ec256", 0x03, key::KeyType::kEcdsaP256, 0, CKM_ECDSA, 32, 0},
+                        Case{"rsa-3072", "rsa3072", 0x02, key::KeyType::kRsa, 3072, CKM_RSA_PKCS, 51,
+                             agent::kSignFlagRsaSha256}}) {
+    key::Bytes blob = find_blob(tessera.socket, c.object, c.type, c.bits);
+    double raw1 = raw.rate(c.cka_id, c.mechanism, c.input, 1, std::min(seconds, 2.0));
+    double raw2 = raw.rate(c.cka_id, c.mechanism, c.input, 2, std::min(seconds, 2.0));
+    for (int conns : {1, 4}) {
+      RunResult t = run_signing(tessera.socket, blob, c.flags, conns, seconds);
+      RunResult o = run_signing(openssh.socket, blob, c.flags, conns, seconds);
+      std::printf("%-10s %5d | %8.0f %6.0f %6.0f %4.0f%% | %8.0f %6.0f %6.0f %4.0f%% | %7.2fx | %8.0f %8.0f\n", c.name,
+                  conns, t.per_second, t.p50_us, t.p99_us, 100 * t.per_second / raw1, o.per_second, o.p50_us,
+                  o.p99_us, 100 * o.per_second / raw1, o.per_second > 0 ? t.per_second / o.per_second : 0.0, raw1,
+                  raw2);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
