@@ -268,6 +268,35 @@ TEST_F(AgentTokenTest, WrongPinAtFirstUseIsNeverRetried) {
   EXPECT_EQ(prompts().size(), 2u);
 }
 
+TEST_F(AgentTokenTest, AssociatedCertificatesJoinTheirTokenKeys) {
+  start_agent();
+  add_provider(kSoftHsm);
+  std::string ec256 = public_key_file("ec256");
+  ASSERT_EQ(ssh_add({"-e", kSoftHsm}).exit_code, 0);
+  std::string ca = dir_.file("ca");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ca}).exit_code, 0);
+  auto signed_cert = run({"ssh-keygen", "-q", "-s", ca, "-I", "token-user", "-n", "alice", ec256});
+  ASSERT_EQ(signed_cert.exit_code, 0) << signed_cert.err;
+  std::string cert = dir_.file("ec256-cert.pub");
+
+  // tessera-add -s PROVIDER CERT: the keys and the certificate of ec256.
+  auto added = tessera_add({"-s", kSoftHsm, cert}, std::string(kPin) + "\n");
+  ASSERT_EQ(added.exit_code, 0) << added.err << agent_log();
+  auto list = ssh_add({"-l"}).out;
+  EXPECT_EQ(count_lines(list, "pkcs11:"), kMainKeys.size() + kAlwaysAuthKeys.size() + 1) << list;
+  EXPECT_EQ(count_lines(list, "ECDSA-CERT"), 1u) << list;
+  auto used = ssh_add({"-T", cert});
+  EXPECT_EQ(used.exit_code, 0) << used.err << agent_log();
+
+  // -C: only the certificates.
+  ASSERT_EQ(ssh_add({"-e", kSoftHsm}).exit_code, 0);
+  auto only = tessera_add({"-C", "-s", kSoftHsm, cert}, std::string(kPin) + "\n");
+  ASSERT_EQ(only.exit_code, 0) << only.err << agent_log();
+  list = ssh_add({"-l"}).out;
+  EXPECT_EQ(count_lines(list, "pkcs11:"), 1u) << list;
+  EXPECT_EQ(count_lines(list, "ECDSA-CERT"), 1u) << list;
+}
+
 TEST_F(AgentTokenTest, ProvidersByP11KitNameAndByUri) {
   start_agent();
   // softhsm2.module names the module: no path needed.

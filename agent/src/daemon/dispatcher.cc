@@ -366,6 +366,10 @@ void Dispatcher::smartcard(const Connection& connection, const Context& context,
   }
   token_constraints.confirm = constraints.confirm;
   token_constraints.destinations = std::move(request.constraints.destinations);
+  if (request.constraints.associated_certs) {
+    token_constraints.certs = std::move(request.constraints.associated_certs->certs);
+    token_constraints.certs_only = request.constraints.associated_certs->certs_only;
+  }
   std::string path = spec->module_path;
   log_debug("adding PKCS#11 provider " + path);
   providers_.add(std::move(*spec), std::move(request.pin), std::move(token_constraints),

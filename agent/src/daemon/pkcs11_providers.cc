@@ -336,31 +336,49 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     if (changed && published_) owner_.changed_();
   }
 
+  // The identities a token key stands for: the key itself (unless
+  // certs_only) and the associated certificates that certify it.
+  std::vector<StoredIdentity> identities_of(const KeyInfo& info) const {
+    std::vector<StoredIdentity> out;
+    auto key = key::PublicKey::from_blob(info.public_key);
+    if (!key.ok()) return out;
+    auto identity = [&](Bytes blob, std::optional<key::Certificate> cert) {
+      return StoredIdentity{
+          .blob = std::move(blob),
+          .key = *key,
+          .certificate = std::move(cert),
+          .comment = info.uri,
+          .shielded = std::nullopt,
+          .token = TokenKeyRef{spec_.module_path, info.id},
+          .expires = constraints_.expires,
+          .confirm = constraints_.confirm,
+          .destinations = constraints_.destinations,
+          .sk_provider = std::nullopt,
+      };
+    };
+    if (!constraints_.certs_only) out.push_back(identity(info.public_key, std::nullopt));
+    for (const auto& cert : constraints_.certs) {
+      if (cert.key == *key) out.push_back(identity(cert.blob(), cert));
+    }
+    return out;
+  }
+
   void publish(const KeyInfo& info) {
     if (!published_) return;
     if (constraints_.expires && *constraints_.expires <= Clock::now()) return;
-    auto key = key::PublicKey::from_blob(info.public_key);
-    if (!key.ok()) return;
-    log_verbose("adding token key " + info.uri);
-    owner_.keys_.put(StoredIdentity{
-        .blob = info.public_key,
-        .key = std::move(*key),
-        .certificate = std::nullopt,
-        .comment = info.uri,
-        .shielded = std::nullopt,
-        .token = TokenKeyRef{spec_.module_path, info.id},
-        .expires = constraints_.expires,
-        .confirm = constraints_.confirm,
-        .destinations = constraints_.destinations,
-        .sk_provider = std::nullopt,
-    });
+    for (auto& identity : identities_of(info)) {
+      log_verbose("adding token " + std::string(identity.certificate ? "certificate " : "key ") + info.uri);
+      owner_.keys_.put(std::move(identity));
+    }
   }
 
   void withdraw(const KeyInfo& info) {
-    const StoredIdentity* stored = owner_.keys_.find(info.public_key);
-    if (stored == nullptr || !stored->token || stored->token->provider != spec_.module_path) return;
-    log_verbose("removing token key " + info.uri);
-    owner_.keys_.remove(info.public_key);
+    for (const auto& identity : identities_of(info)) {
+      const StoredIdentity* stored = owner_.keys_.find(identity.blob);
+      if (stored == nullptr || !stored->token || stored->token->provider != spec_.module_path) continue;
+      log_verbose("removing token " + std::string(identity.certificate ? "certificate " : "key ") + info.uri);
+      owner_.keys_.remove(identity.blob);
+    }
   }
 
   // The token went away: its keys leave the store, its PIN is wiped, and

@@ -55,6 +55,10 @@ struct TokenKeyConstraints {
   std::optional<Clock::time_point> expires;
   bool confirm = false;
   std::vector<DestinationConstraint> destinations;
+  // associated-certs-v00@openssh.com: certificates of token keys, listed
+  // beside (or, with certs_only, instead of) the keys they certify.
+  std::vector<key::Certificate> certs;
+  bool certs_only = false;
 };
 
 class Pkcs11Providers {
