@@ -217,17 +217,16 @@ void HelperProcess::terminate(const std::string& why, bool notify) {
   std::string reason = why.empty() ? "the PKCS#11 helper for " + module_path_ + " " + how
                                    : "the PKCS#11 helper for " + module_path_ + " stopped: " + why;
   if (why.empty()) log_error(reason);
-  auto alive = alive_token_;
   auto pending = std::move(pending_);
   pending_.clear();
-  for (auto& [id, p] : pending) {
-    if (*alive) loop_.cancel_timer(p.timer);
-    p.done(key::Error(key::Errc::kIo, reason));
-  }
-  if (notify && *alive && on_exit_) {
+  for (auto& [id, p] : pending) loop_.cancel_timer(p.timer);
+  // The owner learns first that the process is gone, so that what the failed
+  // requests' callbacks do next (start a new helper) sees it so.
+  if (notify && on_exit_) {
     Exited on_exit = std::move(on_exit_);
     on_exit(reason);
   }
+  for (auto& [id, p] : pending) p.done(key::Error(key::Errc::kIo, reason));
 }
 
 }  // namespace tessera::agent::daemon

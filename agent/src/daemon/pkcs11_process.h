@@ -31,9 +31,9 @@ class HelperProcess {
   // The reply, or a kIo error saying why there is none: the request timed
   // out, or the helper died or broke its stream.
   using Done = std::function<void(key::Result<pkcs11::ReplyBody>)>;
-  // Called once, on the loop, when the process is gone (after every pending
-  // request failed); `why` says how it ended. The object may be destroyed
-  // from inside this callback.
+  // Called once, on the loop, when the process is gone, just before its
+  // pending requests fail; `why` says how it ended. The owner must not
+  // destroy the object from inside this callback.
   using Exited = std::function<void(const std::string& why)>;
 
   // Starts `helper_program module_path` with the socket on its fd 0 and 1.

@@ -216,7 +216,12 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     start_waiters_.push_back(std::move(ready));
     if (starting_) return;
     starting_ = true;
-    helper_.reset();
+    if (helper_) {
+      // A new process holds no login, whatever the old one did.
+      for (auto& [id, token] : tokens_) token.logged_in = false;
+      helper_ready_ = false;
+      helper_.reset();
+    }
     auto weak = weak_from_this();
     auto spawned = HelperProcess::spawn(owner_.loop_, owner_.settings_.helper_program, spec_.module_path,
                                         [weak](const std::string& why) {
@@ -643,12 +648,14 @@ void Pkcs11Providers::add(ProviderSpec spec, key::SecretBytes pin, TokenKeyConst
   }
   auto provider = std::make_shared<Provider>(*this, std::move(spec), std::move(constraints));
   providers_.emplace(path, provider);
-  provider->start(std::move(pin), [this, path, done = std::move(done)](key::Result<size_t> result) {
+  Provider* started = provider.get();
+  provider->start(std::move(pin), [this, path, started, done = std::move(done)](key::Result<size_t> result) {
     if (!result.ok()) {
-      // Not from inside the provider's own call chain: drop it from the loop.
-      loop_.post([this, path] {
+      // Not from inside the provider's own call chain: drop it from the loop
+      // (unless it was removed, and maybe added again, meanwhile).
+      loop_.post([this, path, started] {
         auto it = providers_.find(path);
-        if (it == providers_.end()) return;
+        if (it == providers_.end() || it->second.get() != started) return;
         it->second->withdraw_all();
         providers_.erase(it);
       });
