@@ -238,6 +238,24 @@ TEST_F(AgentTokenTest, AlwaysAuthenticateKeyAsksForThePinAtEverySignature) {
   EXPECT_EQ(sign_with("ec256").exit_code, 0) << "other keys of the token still sign";
 }
 
+TEST_F(AgentTokenTest, PinentryAsksInsteadOfAskpass) {
+  std::string pinentry = dir_.file("pinentry");
+  write_file(pinentry,
+             "#!/bin/sh\necho OK\nwhile read -r cmd rest; do\n  case $cmd in\n"
+             "    SETDESC) printf '%s\\n' \"$rest\" >> " + dir_.file("pinentry.log") + "; echo OK ;;\n"
+             "    GETPIN) echo 'D 1234'; echo OK ;;\n    BYE) echo OK; exit 0 ;;\n    *) echo OK ;;\n  esac\ndone\n",
+             0755);
+  start_agent({"--pinentry", pinentry});
+  add_provider(kSoftHsm, "");
+  EXPECT_EQ(sign_with("ec256").exit_code, 0) << agent_log();
+  EXPECT_EQ(sign_with("aa-ec256").exit_code, 0) << agent_log();
+  EXPECT_TRUE(prompts().empty()) << "SSH_ASKPASS is not used";
+  std::string asked = read_file(dir_.file("pinentry.log"));
+  // The user PIN of each token, then the PIN for the always-authenticate signature.
+  EXPECT_EQ(count_lines(asked, "Enter PIN for"), 3u) << asked;
+  EXPECT_EQ(count_lines(asked, "to sign with key 'aa-ec256'"), 1u) << asked;
+}
+
 TEST_F(AgentTokenTest, ReusePinOptionSignsAlwaysAuthenticateKeysWithoutPrompts) {
   start_agent({"--pkcs11-reuse-pin"});
   add_provider(kSoftHsm);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon/log.h"
+#include "daemon/pinentry.h"
 #include "daemon/spawn.h"
 #include "tessera/key/secret.h"
 
@@ -161,6 +162,7 @@ void Confirmer::ask_pin(uint64_t lane, std::string prompt,
                         std::function<void(std::optional<key::SecretBytes>)> done) {
   pool_.submit(lane, [this, prompt = std::move(prompt), done = std::move(done)] {
     pid_t mine = -1;
+    if (!config_.pinentry.empty()) return done(ask_pinentry(config_.pinentry, prompt, child_tracker(&mine)));
     done(ask_secret(config_, prompt, child_tracker(&mine)));
   });
 }

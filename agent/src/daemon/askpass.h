@@ -36,6 +36,7 @@ struct AskpassConfig {
   std::string program = kDefaultAskpassProgram;  // SSH_ASKPASS
   std::string require;                           // SSH_ASKPASS_REQUIRE ("", "never", "prefer", "force")
   bool display = false;                          // DISPLAY or WAYLAND_DISPLAY set and non-empty
+  std::string pinentry;                          // --pinentry: PINs through this program, not SSH_ASKPASS
 
   // Reads SSH_ASKPASS, SSH_ASKPASS_REQUIRE, DISPLAY and WAYLAND_DISPLAY
   // through `getenv` (the process environment by default).
@@ -72,7 +73,8 @@ class Confirmer {
   // `done` runs on a confirmation thread with the user's decision.
   void ask(uint64_t lane, std::string prompt, std::function<void(bool allowed)> done);
   // `done` runs on a confirmation thread with the PIN, or nothing if the
-  // user cancelled or no askpass program could run.
+  // user cancelled or no program could run. Asked through the pinentry
+  // program if one is configured, else through SSH_ASKPASS.
   void ask_pin(uint64_t lane, std::string prompt, std::function<void(std::optional<key::SecretBytes>)> done);
   // Ends open dialogs (SIGTERM) and waits for the threads.
   void shutdown();

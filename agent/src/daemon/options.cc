@@ -128,7 +128,7 @@ std::variant<Options, CommandLineError> parse_command_line(const std::vector<std
         name.resize(eq);
       }
       bool needs_value = name == "audit-log" || name == "workers" || name == "pkcs11-helper" ||
-                         name == "pkcs11-timeout" || name == "pkcs11-poll";
+                         name == "pinentry" || name == "pkcs11-timeout" || name == "pkcs11-poll";
       bool known = needs_value || name == "audit-syslog" || name == "help" || name == "pkcs11-reuse-pin";
       if (!known) return usage_error("unknown option -- " + name);
       if (needs_value && !value) {
@@ -147,6 +147,9 @@ std::variant<Options, CommandLineError> parse_command_line(const std::vector<std
       } else if (name == "pkcs11-helper") {
         if (value->empty() || (*value)[0] != '/') return usage_error("--pkcs11-helper needs an absolute path");
         o.pkcs11_helper = *value;
+      } else if (name == "pinentry") {
+        if (value->empty()) return usage_error("--pinentry needs a program");
+        o.pinentry = *value;
       } else if (name == "pkcs11-timeout" || name == "pkcs11-poll") {
         auto seconds = parse_lifetime(*value);
         if (!seconds || *seconds == 0) return usage_error("--" + name + " needs a time above zero (e.g. 30, 2m)");
@@ -192,7 +195,7 @@ void print_usage(std::FILE* out) {
       "                     [-O option] [-P allowed_providers] [-t life]\n"
       "                     [--audit-log file] [--audit-syslog] [--workers n]\n"
       "                     [--pkcs11-helper path] [--pkcs11-timeout time]\n"
-      "                     [--pkcs11-poll time] [--pkcs11-reuse-pin]\n"
+      "                     [--pkcs11-poll time] [--pkcs11-reuse-pin] [--pinentry program]\n"
       "       tessera-agent [-a bind_address] [-E fingerprint_hash] [-O option]\n"
       "                     [-P allowed_providers] [-t life] command [arg ...]\n"
       "       tessera-agent [-c | -s] -k\n"
@@ -227,6 +230,8 @@ void print_help(std::FILE* out) {
       "                        (default 2s)\n"
       "  --pkcs11-reuse-pin    sign with CKA_ALWAYS_AUTHENTICATE keys using the token's cached\n"
       "                        PIN instead of asking for it at every signature\n"
+      "  --pinentry PROGRAM    ask token PINs through this pinentry program (e.g.\n"
+      "                        pinentry-gnome3) instead of SSH_ASKPASS\n"
       "  --help            this text\n",
       out);
 }
