@@ -9,22 +9,11 @@
 #include <vector>
 
 #include "tessera/key/wire.h"
+#include "test_keys.h"
 #include "test_support.h"
 
 namespace tessera::key {
 namespace {
-
-// Keys are slow to generate (RSA): one per type for the whole binary.
-const PrivateKey& test_key(KeyType type, int which = 0) {
-  static std::map<std::pair<KeyType, int>, PrivateKey> keys;
-  auto it = keys.find({type, which});
-  if (it == keys.end()) {
-    auto key = PrivateKey::generate(type, type == KeyType::kRsa ? 2048 : 0);
-    if (!key.ok()) std::abort();
-    it = keys.emplace(std::make_pair(type, which), std::move(key).value()).first;
-  }
-  return it->second;
-}
 
 PublicKey security_key(KeyType type) {
   KeyType base = type == KeyType::kSkEd25519 ? KeyType::kEd25519 : KeyType::kEcdsaP256;

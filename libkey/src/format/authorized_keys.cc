@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "format/option_text.h"
 #include "tessera/key/format.h"
 
 namespace tessera::key {
@@ -75,33 +76,19 @@ bool looks_like_key_type(std::string_view word) {
          word.starts_with("x509v3-") || word.find('@') != std::string_view::npos;
 }
 
-// Length of the options field: up to the first space or tab outside quotes
-// (sshkey_advance_past_options). Fails on an unterminated quote.
+// The options grammar lives in option_text.h; its errors get this file's prefix.
+constexpr std::string_view kOptionsContext = "authorized_keys options";
+
 Result<size_t> options_field_length(std::string_view s) {
-  bool quoted = false;
-  size_t i = 0;
-  for (; i < s.size() && (quoted || !is_blank(s[i])); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '"') {
-      ++i;
-    } else if (s[i] == '"') {
-      quoted = !quoted;
-    }
-  }
-  if (quoted) return Error(Errc::kMalformed, "authorized_keys options: missing end quote");
-  return i;
+  auto len = option_text::field_length(s);
+  if (!len.ok()) return len.error().with_context(kOptionsContext);
+  return len;
 }
 
-// Reads a quoted value starting at s[pos] == '"'; leaves pos after the closing quote.
 Result<std::string> dequote(std::string_view s, size_t& pos) {
-  std::string out;
-  size_t i = pos + 1;
-  while (i < s.size() && s[i] != '"') {
-    if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '"') ++i;
-    out += s[i++];
-  }
-  if (i >= s.size()) return Error(Errc::kMalformed, "authorized_keys options: missing end quote");
-  pos = i + 1;
-  return out;
+  auto value = option_text::dequote(s, pos);
+  if (!value.ok()) return value.error().with_context(kOptionsContext);
+  return value;
 }
 
 Result<std::vector<AuthorizedKeyOption>> parse_options(std::string_view field) {

@@ -17,6 +17,7 @@
 #include "crypto/key_cipher.h"
 #include "ossl.h"
 #include "tessera/key/encoding.h"
+#include "format/armor.h"
 #include "tessera/key/format.h"
 
 namespace tessera::key {
@@ -28,8 +29,6 @@ constexpr std::string_view kAuthMagic{"openssh-key-v1\0", 15};
 constexpr std::string_view kNoCipher = "none";
 constexpr std::string_view kKdfNone = "none";
 constexpr std::string_view kKdfBcrypt = "bcrypt";
-// Base64 line length of the armor, as OpenSSH writes it.
-constexpr size_t kArmorColumns = 70;
 // Salt length tessera writes, as OpenSSH.
 constexpr size_t kWriteSaltBytes = 16;
 // Limits on what a file may ask for. OpenSSH has none: a file asking for
@@ -58,25 +57,9 @@ Result<SecretBytes> unarmor(std::string_view text) {
   if (!text.starts_with(kBeginMarker)) {
     return Error(Errc::kMalformed, "not an OpenSSH private key: missing \"" + std::string(kBeginMarker) + "\"");
   }
-  text.remove_prefix(kBeginMarker.size());
-  if (text.starts_with("\r\n")) {
-    text.remove_prefix(2);
-  } else if (text.starts_with("\n")) {
-    text.remove_prefix(1);
-  } else {
-    return Error(Errc::kMalformed, "OpenSSH private key: text after the BEGIN line");
-  }
-  // The END line starts a line of its own.
-  size_t end = text.starts_with(kEndMarker) ? 0 : text.find(std::string("\n") + std::string(kEndMarker));
-  if (end == std::string_view::npos) {
-    return Error(Errc::kTruncated, "OpenSSH private key: missing \"" + std::string(kEndMarker) + "\"");
-  }
-  std::string_view body = text.substr(0, end);
-  std::string_view after = text.substr(text.find(kEndMarker, end) + kEndMarker.size());
-  if (!trim_leading_space(after).empty()) {
-    return Error(Errc::kTrailingData, "OpenSSH private key: text after the END line");
-  }
-  auto decoded = base64_decode_secret(body);
+  auto body = armor::body(text, kBeginMarker, kEndMarker);
+  if (!body.ok()) return body.error().with_context("OpenSSH private key");
+  auto decoded = base64_decode_secret(*body);
   if (!decoded.ok()) return decoded.error().with_context("OpenSSH private key");
   return std::move(decoded).value();
 }
@@ -186,21 +169,6 @@ Result<PrivateKeyWithComment> parse_private_section(const Container& c, std::spa
   return PrivateKeyWithComment{std::move(key).value(), std::string(*comment)};
 }
 
-std::string armor(std::span<const uint8_t> blob) {
-  std::string b64 = base64_encode(blob);
-  std::string out;
-  out.reserve(kBeginMarker.size() + kEndMarker.size() + b64.size() + b64.size() / kArmorColumns + 4);
-  out.append(kBeginMarker);
-  out.push_back('\n');
-  for (size_t i = 0; i < b64.size(); i += kArmorColumns) {
-    out.append(b64, i, kArmorColumns);
-    out.push_back('\n');
-  }
-  out.append(kEndMarker);
-  out.push_back('\n');
-  secure_wipe(b64.data(), b64.size());
-  return out;
-}
 
 Status random_bytes(std::span<uint8_t> out) {
   if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) return ossl::crypto_error("RAND_bytes failed");
@@ -319,7 +287,7 @@ Result<std::string> format_openssh_private_key(const PrivateKey& key, std::strin
   file.bytes(*sealed);
   // Unencrypted, sealed is the private key in clear.
   secure_wipe(sealed->data(), sealed->size());
-  return armor(file.data());
+  return armor::wrap(file.data(), kBeginMarker, kEndMarker);
 }
 
 }  // namespace tessera::key
