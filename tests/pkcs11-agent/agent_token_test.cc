@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "softhsm_tokens.h"
 #include "test_support.h"
 
 namespace tessera::test {
@@ -27,8 +28,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr const char* kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
-constexpr const char* kPin = "1234";
+constexpr const char* kSoftHsm = kSoftHsmModule;
+constexpr const char* kPin = kFixturePin;
 // Keys of the fixture tokens (softhsm-fixtures/README.md).
 const std::vector<std::string> kMainKeys = {"rsa2048", "rsa3072", "ec256", "ec384", "ec521", "ed25519"};
 const std::vector<std::string> kAlwaysAuthKeys = {"aa-ec256", "aa-rsa2048"};
@@ -53,29 +54,12 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 class AgentTokenTest : public ::testing::Test {
  protected:
-  // The fixture tokens are made once for the build tree (the script is
-  // idempotent; flock keeps parallel test processes from racing on it).
-  static void SetUpTestSuite() {
-    if (!have_program("softhsm2-util") || !std::filesystem::exists(kSoftHsm) || !have_program("pkcs11-tool")) {
-      skip_ = "SoftHSM2 or OpenSC is not installed";
-      return;
-    }
-    const std::string dir =
-        (std::filesystem::path(tessera_bin("tessera-agent")).parent_path().parent_path() / "softhsm-tokens").string();
-    std::filesystem::create_directories(dir);
-    auto made = run({"flock", dir + ".lock", std::string(TESSERA_SOURCE_DIR) + "/softhsm-fixtures/make-tokens.sh", dir});
-    ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
-    fixture_tokens_ = dir + "/tokens";
-  }
+  static void SetUpTestSuite() { skip_ = softhsm_missing(); }
 
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
-    // Each test gets its own copy of the tokens: wrong PINs change a token's
-    // files, and tests run in parallel.
-    std::filesystem::copy(fixture_tokens_, dir_.file("tokens"), std::filesystem::copy_options::recursive);
-    softhsm_conf_ = dir_.file("softhsm2.conf");
-    write_file(softhsm_conf_, "directories.tokendir = " + dir_.file("tokens") +
-                                  "\nobjectstore.backend = file\nlog.level = ERROR\n");
+    softhsm_conf_ = copy_fixture_tokens(dir_.path().string());
+    ASSERT_FALSE(softhsm_conf_.empty());
     socket_ = dir_.file("agent.sock");
     askpass_log_ = dir_.file("askpass.log");
     write_file(dir_.file("pin"), kPin);
@@ -165,7 +149,6 @@ class AgentTokenTest : public ::testing::Test {
   std::string agent_log() { return "\nagent log:\n" + read_file(dir_.file("agent.log")); }
 
   static inline std::string skip_;
-  static inline std::string fixture_tokens_;
   TempDir dir_;
   std::string softhsm_conf_, socket_, askpass_log_;
   std::unique_ptr<BackgroundProcess> agent_;
