@@ -26,13 +26,6 @@ namespace {
 // Longest line considered; a longer one cannot be a key and is skipped.
 constexpr size_t kMaxLineBytes = 64 * 1024;
 
-struct FileCloser {
-  void operator()(std::FILE* f) const {
-    if (f != stdin) std::fclose(f);
-  }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
 void print_key(const Options& options, const key::PublicKey& key, const std::optional<std::string>& comment) {
   std::string fp = options.bubblebabble ? key::bubblebabble(key) : key::fingerprint(key, options.fingerprint_hash);
   std::string line = std::to_string(key.bits()) + " " + fp + " " + (comment ? *comment : "no comment") + " (" +
@@ -119,13 +112,11 @@ bool fingerprint_armored(const Options& options, std::string_view text) {
 
 int run_fingerprint(const Options& options) {
   int status = kExitOk;
-  std::optional<std::string> file = input_file(options, &status);
-  if (!file) return status;
-  const bool from_stdin = *file == "-";
-  const std::string path = from_stdin ? "(stdin)" : *file;
-
-  FilePtr f(from_stdin ? stdin : std::fopen(file->c_str(), "re"));
-  if (!f) return fatal(std::string(kProgramName) + ": " + path + ": " + std::strerror(errno));
+  std::optional<TextInput> input = open_text_input(options, &status);
+  if (!input) return status;
+  const bool from_stdin = input->from_stdin;
+  const std::string path = input->name;
+  auto& f = input->file;
 
   bool found = false;
   bool armored = false;   // the first line opens an RFC 4716 or PEM public key block

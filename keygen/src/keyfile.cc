@@ -142,9 +142,16 @@ key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_
     return key::Error(key::Errc::kTooLarge,
                       "file larger than " + std::to_string(key::kMaxKeyFileBytes) + " bytes");
   }
-  key::SecretBytes contents(key::kMaxKeyFileBytes + 1);
+  // Sized to the file (one byte more, to see it end), grown to the limit only
+  // for files whose size stat does not tell (pipes, /proc): a batch of public
+  // keys must not allocate and wipe a megabyte each.
+  key::SecretBytes contents(static_cast<size_t>(st.st_size) + 1);
   size_t used = 0;
-  while (used < contents.size()) {
+  for (;;) {
+    if (used == contents.size()) {
+      if (contents.size() > key::kMaxKeyFileBytes) break;
+      contents.resize(key::kMaxKeyFileBytes + 1);
+    }
     ssize_t n = ::read(fd.get(), contents.reveal_mutable().data() + used, contents.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -159,6 +166,19 @@ key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_
   }
   contents.resize(used);
   return contents;
+}
+
+std::optional<TextInput> open_text_input(const Options& options, int* status) {
+  std::optional<std::string> file = input_file(options, status);
+  if (!file) return std::nullopt;
+  const bool from_stdin = *file == "-";
+  TextInput input{{from_stdin ? stdin : std::fopen(file->c_str(), "re"), FileCloser()},
+                   from_stdin ? "(stdin)" : *file, from_stdin};
+  if (!input.file) {
+    *status = fatal(std::string(kProgramName) + ": " + input.name + ": " + errno_text(errno));
+    return std::nullopt;
+  }
+  return input;
 }
 
 // ---- public keys in text ------------------------------------------------------------
@@ -181,6 +201,33 @@ std::optional<KeyText> read_key_text(std::string_view text) {
   bool ecdsa_short_name = named->file_stem == "ecdsa" && named->curve_bits == 0;
   if (parsed->type() != named_type || ecdsa_short_name) return std::nullopt;
   return KeyText{std::move(*parsed), skip_blanks(rest.substr(blob_end))};
+}
+
+key::Result<AnyKeyText> read_any_key_text(std::string_view text) {
+  auto invalid_format = [] { return key::Error(key::Errc::kMalformed, "invalid format"); };
+  size_t name_end = text.find_first_of(" \t");
+  if (name_end == std::string_view::npos) return invalid_format();
+  std::string_view name = text.substr(0, name_end);
+  if (key::find_certificate_type(name) == nullptr) {
+    std::optional<KeyText> plain = read_key_text(text);
+    if (!plain) return invalid_format();
+    return AnyKeyText{std::move(plain->key), std::nullopt, plain->rest};
+  }
+  std::string_view rest = skip_blanks(text.substr(name_end));
+  size_t blob_end = std::min(rest.find_first_of(" \t\r\n"), rest.size());
+  auto blob = key::base64_decode(rest.substr(0, blob_end));
+  if (!blob.ok() || blob->empty()) return invalid_format();
+  auto cert = key::Certificate::from_blob(*blob);
+  if (!cert.ok()) {
+    switch (cert.error().code()) {
+      case key::Errc::kTruncated: return key::Error(key::Errc::kTruncated, "incomplete message");
+      case key::Errc::kUnsupported: return key::Error(key::Errc::kUnsupported, "unknown or unsupported key type");
+      default: return invalid_format();
+    }
+  }
+  if (cert->type_name() != name) return invalid_format();
+  if (!cert->verify_signature().ok()) return key::Error(key::Errc::kBadSignature, "incorrect signature");
+  return AnyKeyText{std::nullopt, std::move(*cert), skip_blanks(rest.substr(blob_end))};
 }
 
 std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path) {
@@ -250,7 +297,8 @@ key::Result<std::string> encode_private_key(const key::PrivateKey& key, std::str
   return key::format_openssh_private_key(key, comment, passphrase, options.encryption());
 }
 
-key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode) {
+key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode,
+                                  Durability durability) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -267,6 +315,10 @@ key::Status write_file_atomically(const std::string& path, std::string_view data
   if (::fsync(fd.get()) != 0) return fail(errno);
   if (::close(fd.release()) != 0) return fail(errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno);
+  if (durability == Durability::kDirectory) {
+    Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) return key::Error(key::Errc::kIo, errno_text(errno));
+  }
   return {};
 }
 
@@ -279,14 +331,43 @@ key::Status save_private_key(const std::string& path, const key::PrivateKey& key
   return written;
 }
 
+namespace {
+
+// What follows "<type> <base64>" in a public key or certificate file: the
+// comment after a blank (when there is one) and the line break.
+std::string public_line_end(const std::optional<std::string>& comment) {
+  std::string end;
+  if (comment) {
+    end += ' ';
+    for (char c : *comment) end += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  end += '\n';
+  return end;
+}
+
+}  // namespace
+
 key::Status save_public_key(const std::string& path, const key::PublicKey& key, std::string_view comment) {
-  std::string line = key::format_public_key_line(key, "");
-  line += ' ';
-  for (char c : comment) line += (c == '\n' || c == '\r') ? ' ' : c;
-  line += '\n';
+  std::string line = key::format_public_key_line(key, "") + public_line_end(std::string(comment));
   mode_t mask = ::umask(0);
   ::umask(mask);
   return write_file_atomically(path, line, static_cast<mode_t>(0644 & ~mask));
+}
+
+key::Status save_certificate(const std::string& path, const key::Certificate& cert,
+                             const std::optional<std::string>& comment) {
+  std::string line(cert.type_name());
+  line += ' ';
+  line += key::base64_encode(cert.blob());
+  line += public_line_end(comment);
+  // As ssh-keygen's sshkey_save_public(): truncated and rewritten in place (an
+  // existing file keeps its inode and mode). A batch of thousands of
+  // certificates then costs no temporary files, renames or freed inodes.
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0 || !write_all(fd.get(), line) || ::close(fd.release()) != 0) {
+    return key::Error(key::Errc::kIo, errno_text(errno));
+  }
+  return {};
 }
 
 // ---- asking the user ---------------------------------------------------------------------

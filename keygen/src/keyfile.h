@@ -5,11 +5,14 @@
 
 #include <sys/types.h>
 
+#include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "options.h"
+#include "tessera/key/cert.h"
 #include "tessera/key/error.h"
 #include "tessera/key/format.h"
 #include "tessera/key/key.h"
@@ -57,6 +60,22 @@ bool file_exists(const std::string& path, bool with_program_name);
 key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_permissions,
                                             bool* bad_permissions = nullptr);
 
+// The file a mode that reads lines (-l, -L) reads: -f FILE (asked for when
+// not given), "-" for standard input, named "(stdin)" in messages. nullopt,
+// after printing "tessera-keygen: FILE: <strerror>", when it cannot be opened;
+// *status is then the exit status.
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f != stdin) std::fclose(f);
+  }
+};
+struct TextInput {
+  std::unique_ptr<std::FILE, FileCloser> file;
+  std::string name;
+  bool from_stdin;
+};
+std::optional<TextInput> open_text_input(const Options& options, int* status);
+
 // ---- public keys in text ------------------------------------------------------------
 
 // A key read from the start of text as OpenSSH's sshkey_read() reads it:
@@ -67,6 +86,16 @@ struct KeyText {
   std::string_view rest;
 };
 std::optional<KeyText> read_key_text(std::string_view text);
+
+// A line holding a plain key or a certificate, as OpenSSH's sshkey_read()
+// reads it: a certificate's signature is verified. The error's detail is
+// OpenSSH's words ("invalid format", "incorrect signature", ...).
+struct AnyKeyText {
+  std::optional<key::PublicKey> key;           // a plain key, or
+  std::optional<key::Certificate> certificate;  // a certificate
+  std::string_view rest;
+};
+key::Result<AnyKeyText> read_any_key_text(std::string_view text);
 
 struct PublicKeyWithComment {
   key::PublicKey key;
@@ -101,10 +130,17 @@ key::Result<LoadedPrivateKey> load_private_key(const std::string& path, const ke
 key::Result<std::string> encode_private_key(const key::PrivateKey& key, std::string_view comment,
                                             const key::SecretBytes& passphrase, const Options& options);
 
+// How far write_file_atomically() goes to make the new file survive a crash.
+enum class Durability : uint8_t {
+  kFile,       // fsync the file before the rename
+  kDirectory,  // also fsync the directory after the rename: the new file is on disk
+};
+
 // Writes data to path through a new file in the same directory that is
 // renamed over path: the file is never seen half-written, and it is created
 // with the given mode (never wider while it is written).
-key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode);
+key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode,
+                                  Durability durability = Durability::kFile);
 
 // Encodes and writes a private key file, mode 0600.
 key::Status save_private_key(const std::string& path, const key::PrivateKey& key, std::string_view comment,
@@ -112,6 +148,12 @@ key::Status save_private_key(const std::string& path, const key::PrivateKey& key
 // Writes "type base64 comment\n" (with the blank even when the comment is
 // empty, as ssh-keygen), mode 0644 less the umask.
 key::Status save_public_key(const std::string& path, const key::PublicKey& key, std::string_view comment);
+
+// Writes a certificate as ssh-keygen does: "type base64[ comment]\n", mode
+// 0644 less the umask for a new file, rewritten in place (not through a
+// temporary file, not synced) as ssh-keygen's.
+key::Status save_certificate(const std::string& path, const key::Certificate& cert,
+                             const std::optional<std::string>& comment);
 
 // ---- asking the user ---------------------------------------------------------------------
 

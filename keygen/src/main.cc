@@ -30,6 +30,8 @@ void sanitise_standard_fds() {
 int run(const tessera::keygen::Options& options) {
   using tessera::keygen::Operation;
   switch (options.operation) {
+    case Operation::kCertify: return tessera::keygen::run_certify(options);
+    case Operation::kShowCertificate: return tessera::keygen::run_show_certificate(options);
     case Operation::kFingerprint: return tessera::keygen::run_fingerprint(options);
     case Operation::kChangePassphrase: return tessera::keygen::run_change_passphrase(options);
     case Operation::kChangeComment: return tessera::keygen::run_change_comment(options);

@@ -14,6 +14,8 @@ int run_change_comment(const Options& options);     // change_comment.cc: -c
 int run_export(const Options& options);             // convert.cc: -e
 int run_import(const Options& options);             // convert.cc: -i
 int run_print_public(const Options& options);       // convert.cc: -y
+int run_certify(const Options& options);            // cert_sign.cc: -s
+int run_show_certificate(const Options& options);   // cert_show.cc: -L
 
 }  // namespace tessera::keygen
 

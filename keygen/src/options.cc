@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string_view>
 
 #include "output.h"
@@ -14,10 +15,14 @@ namespace tessera::keygen {
 namespace {
 
 // ssh-keygen 9.2's getopt string, split by what tessera-keygen does with each letter.
-constexpr std::string_view kFlags = "BXceilopqvy";               // implemented, no argument
-constexpr std::string_view kArgumentOptions = "CENPZabfmt";      // implemented, one argument
-constexpr std::string_view kOtherFlags = "AHKLQUghku";           // ssh-keygen's, not implemented yet
-constexpr std::string_view kOtherArgumentOptions = "DFIMORVYnrswz";
+constexpr std::string_view kFlags = "BLUXcehilopqvy";            // implemented, no argument
+constexpr std::string_view kArgumentOptions = "CDEINOPVZabfmnstz";  // implemented, one argument
+constexpr std::string_view kOtherFlags = "AHKQgku";               // ssh-keygen's, not implemented yet
+constexpr std::string_view kOtherArgumentOptions = "FMRYrw";
+
+// tessera-keygen's own long options, each with one argument (--name VALUE or --name=VALUE).
+constexpr std::string_view kSerialFileOption = "--serial-file";
+constexpr std::string_view kIssuanceLogOption = "--issuance-log";
 
 bool contains(std::string_view set, char c) { return set.find(c) != std::string_view::npos; }
 
@@ -64,6 +69,8 @@ struct ModeFlags {
   bool export_key = false;
   bool import_key = false;
   bool print_public = false;
+  bool show_certificate = false;
+  std::vector<std::string> cert_options;  // -O, applied after the command line is read, as ssh-keygen
 };
 
 CommandLineError usage_error(std::string message) { return {std::move(message), kExitFailure, true}; }
@@ -84,6 +91,42 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
     case 'q': o.quiet = true; break;
     case 'v': ++o.verbosity; break;
     case 'y': modes.print_public = true; break;
+    case 'L': modes.show_certificate = true; break;
+    case 'U': o.ca_in_agent = true; break;
+    case 'h':
+      o.host_certificate = true;
+      o.sections.clear_permissions();
+      break;
+    case 'D': o.pkcs11_provider = std::string(arg); break;
+    case 'I': o.key_id = std::string(arg); break;
+    case 'n': o.principals = std::string(arg); break;
+    case 'O': modes.cert_options.emplace_back(arg); break;
+    case 's': o.ca_key = std::string(arg); break;
+    case 'V': {
+      auto validity = parse_validity(arg, std::time(nullptr));
+      if (!validity.ok()) return fatal_error(validity.error().detail());
+      o.validity = *validity;
+      break;
+    }
+    case 'z': {
+      std::string_view text = arg;
+      if (text.starts_with('+')) {
+        o.serial_increments = true;
+        text.remove_prefix(1);
+      }
+      // As ssh-keygen: decimal digits only, no sign, no blanks, within 64 bits.
+      std::string digits(text);
+      errno = 0;
+      char* end = nullptr;
+      unsigned long long serial = std::strtoull(digits.c_str(), &end, 10);
+      if (digits.empty() || digits[0] < '0' || digits[0] > '9' || *end != '\0' ||
+          (errno == ERANGE && serial == ULLONG_MAX)) {
+        return fatal_error("Invalid serial number \"" + digits + "\"");
+      }
+      o.serial = serial;
+      o.serial_given = true;
+      break;
+    }
     case 'C': o.comment = std::string(arg); break;
     case 'E': {
       auto hash = key::parse_fingerprint_hash(arg);
@@ -168,6 +211,24 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
       o.show_help = true;
       continue;
     }
+    if (std::string_view(arg).starts_with("--")) {
+      std::string_view name = arg;
+      std::optional<std::string> value;
+      if (size_t eq = name.find('='); eq != std::string_view::npos) {
+        value = std::string(name.substr(eq + 1));
+        name = name.substr(0, eq);
+      }
+      if (name != kSerialFileOption && name != kIssuanceLogOption) {
+        return usage_error("unknown option " + std::string(name));
+      }
+      if (!value) {
+        if (index + 1 >= argc) return usage_error("option " + std::string(name) + " requires an argument");
+        value = std::string(argv[++index]);
+      }
+      if (value->empty()) return usage_error("option " + std::string(name) + " needs a file name");
+      (name == kSerialFileOption ? o.serial_file : o.issuance_log) = *value;
+      continue;
+    }
     for (size_t pos = 1; arg[pos] != '\0'; ++pos) {
       char opt = arg[pos];
       bool takes_argument = contains(kArgumentOptions, opt) || contains(kOtherArgumentOptions, opt);
@@ -199,10 +260,33 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
                                 "(see tessera-keygen --help)",
                             kExitFailure, false};
   }
-  if (index < argc) return usage_error("Too many arguments.");
+  if (o.ca_key) {
+    if (index >= argc) return usage_error("Too few arguments.");
+    o.files.assign(argv + index, argv + argc);
+  } else if (index < argc) {
+    return usage_error("Too many arguments.");
+  }
   if (modes.change_passphrase && modes.change_comment) return usage_error("Can only have one of -p and -c.");
+  if (!o.ca_key && (o.serial_file || o.issuance_log)) {
+    return usage_error(std::string(o.serial_file ? kSerialFileOption : kIssuanceLogOption) +
+                       " is for signing certificates (-s)");
+  }
 
-  if (modes.fingerprint || o.bubblebabble) {
+  if (o.ca_key) {
+    if (!o.key_id) return fatal_error("Must specify key id (-I) when certifying");
+    for (const std::string& cert_option : modes.cert_options) {
+      if (auto applied = o.sections.apply(cert_option); !applied.ok()) return fatal_error(applied.error().detail());
+    }
+    if (o.serial_file && o.serial_given) {
+      return fatal_error("tessera-keygen: -z and --serial-file both choose serial numbers: give one of them");
+    }
+    o.operation = Operation::kCertify;
+  } else if (modes.show_certificate) {
+    o.operation = Operation::kShowCertificate;
+  } else if (o.pkcs11_provider) {
+    return CommandLineError{"tessera-keygen: -D without -s (listing a token's keys) is not implemented yet",
+                            kExitFailure, false};
+  } else if (modes.fingerprint || o.bubblebabble) {
     o.operation = Operation::kFingerprint;
   } else if (modes.change_passphrase) {
     o.operation = Operation::kChangePassphrase;
@@ -233,6 +317,11 @@ void print_usage(std::FILE* out) {
       "       tessera-keygen -c [-a rounds] [-C comment] [-f keyfile] [-P passphrase]\n"
       "       tessera-keygen -l [-v] [-E fingerprint_hash] [-f input_keyfile]\n"
       "       tessera-keygen -B [-f input_keyfile]\n"
+      "       tessera-keygen -I certificate_identity -s ca_key [-hU] [-D pkcs11_provider]\n"
+      "                      [-n principals] [-O option] [-V validity_interval]\n"
+      "                      [-z serial_number] [--serial-file path] [--issuance-log path]\n"
+      "                      file ...\n"
+      "       tessera-keygen -L [-f input_keyfile]\n"
       "       tessera-keygen --help\n",
       out);
 }
@@ -254,6 +343,8 @@ void print_help(std::FILE* out) {
       "  -c         change the comment of a private key file and its .pub file\n"
       "  -e         export a key as RFC 4716 (default), PKCS8 or PEM public key\n"
       "  -i         import an RFC 4716, PKCS8 or PEM public key as an OpenSSH line\n"
+      "  -s ca_key  sign each public key file with the CA key: writes <name>-cert.pub\n"
+      "  -L         print the certificates in a file (-f) as ssh-keygen -L does\n"
       "\n"
       "Options:\n"
       "  -t type    key type to generate: ed25519, ecdsa, rsa (default rsa, as\n"
@@ -272,7 +363,32 @@ void print_help(std::FILE* out) {
       "             OpenSSH format, as in ssh-keygen 9.2)\n"
       "  -E hash    md5 | sha256 (default) fingerprints\n"
       "  -v         with -l: also draw the randomart picture\n"
-      "  -q         quiet: no progress messages when generating\n"
+      "  -q         quiet: no progress messages when generating or signing\n"
+      "\n"
+      "Certificates (with -s):\n"
+      "  -I key_id  the certificate's key identity (required)\n"
+      "  -h         a host certificate (default: a user certificate)\n"
+      "  -n names   principals, comma-separated (user or host names)\n"
+      "  -V range   validity: +52w, -1d:+4w, 20250101:20260101, 202501011200Z:forever,\n"
+      "             always:forever, 0x<seconds>:0x<seconds> (default forever)\n"
+      "  -z serial  serial number; -z +N gives N, N+1, ... to the files in turn\n"
+      "  -O option  clear, force-command=CMD, source-address=CIDR[,...], verify-required,\n"
+      "             no-touch-required, no-/permit- x11-forwarding, agent-forwarding,\n"
+      "             port-forwarding, pty, user-rc; critical:NAME[=VALUE],\n"
+      "             extension:NAME[=VALUE]\n"
+      "  -t alg     the CA signature: rsa-sha2-512 (default for RSA CAs), rsa-sha2-256\n"
+      "             or ssh-rsa\n"
+      "  -U         the CA private key is in the agent ($SSH_AUTH_SOCK); -s names its\n"
+      "             public key\n"
+      "  -D lib     (not yet: a CA key on a PKCS#11 token; meanwhile add the token to\n"
+      "             tessera-agent with tessera-add -s and sign with -U)\n"
+      "  --serial-file path\n"
+      "             take serial numbers from a state file: each certificate gets the\n"
+      "             next one; concurrent runs never share a serial, a crashed run may\n"
+      "             skip some but none is ever issued twice\n"
+      "  --issuance-log path\n"
+      "             append one JSON line per certificate issued (serial, key id,\n"
+      "             principals, type, validity, key and CA fingerprints)\n"
       "\n"
       "Exit status: 0 on success; 1 for bad usage, a declined overwrite, mismatched\n"
       "passphrases or a key that could not be saved; 255 for other errors (a missing\n"

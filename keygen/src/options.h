@@ -9,7 +9,9 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "cert_options.h"
 #include "tessera/key/fingerprint.h"
 #include "tessera/key/format.h"
 #include "tessera/key/secret.h"
@@ -19,6 +21,8 @@ namespace tessera::keygen {
 // What one run does. When several mode flags are given, the first in this
 // order wins, as in ssh-keygen's main().
 enum class Operation : uint8_t {
+  kCertify,           // -s: sign public keys with a CA key
+  kShowCertificate,   // -L
   kFingerprint,       // -l / -B
   kChangePassphrase,  // -p
   kChangeComment,     // -c
@@ -49,6 +53,22 @@ struct Options {
   std::optional<std::string> cipher;         // -Z
   KeyFormat format = KeyFormat::kRfc4716;    // -m
   bool format_given = false;
+
+  // Certificates (-s ... file ...).
+  std::optional<std::string> ca_key;           // -s: the CA private key (with -U, its public key)
+  std::optional<std::string> key_id;           // -I
+  bool host_certificate = false;               // -h
+  std::optional<std::string> principals;       // -n, as typed (comma-separated)
+  Validity validity;                           // -V
+  uint64_t serial = 0;                         // -z
+  bool serial_increments = false;              // -z +N: one more for each certificate
+  bool serial_given = false;
+  CertificateSections sections;                // -h and -O
+  bool ca_in_agent = false;                    // -U
+  std::optional<std::string> pkcs11_provider;  // -D
+  std::optional<std::string> serial_file;      // --serial-file
+  std::optional<std::string> issuance_log;     // --issuance-log
+  std::vector<std::string> files;              // the public keys to certify
 
   // The openssh-key-v1 encryption settings from -Z and -a.
   key::OpensshKeyEncryption encryption() const;

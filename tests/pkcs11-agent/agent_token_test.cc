@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "softhsm_tokens.h"
+#include "sshd.h"
 #include "test_support.h"
 
 namespace tessera::test {
@@ -469,33 +470,19 @@ TEST_F(AgentTokenTest, UserNotLoggedInMeansLogInAgain) {
 // ---- OpenSSH's ssh logs in to sshd with a token key ----
 
 TEST_F(AgentTokenTest, SshLogsInToSshdWithATokenKey) {
-  constexpr const char* kSshd = "/usr/sbin/sshd";
-  if (access(kSshd, X_OK) != 0) GTEST_SKIP() << "openssh-server is not installed";
-  if (geteuid() != 0) GTEST_SKIP() << "sshd needs root for this test";
-  ::mkdir("/run/sshd", 0755);
-  ::chmod(dir_.path().c_str(), 0755);
+  if (auto why = Sshd::unavailable(); !why.empty()) GTEST_SKIP() << why;
   start_agent();
   add_provider(kSoftHsm);
-  std::string host_key = dir_.file("host_ed25519");
-  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key}).exit_code, 0);
-  int port = free_tcp_port();
-  std::string config = dir_.file("sshd_config");
-  write_file(config,
-             "Port " + std::to_string(port) + "\nListenAddress 127.0.0.1\nHostKey " + host_key + "\nPidFile " +
-                 dir_.file("sshd.pid") + "\nAuthorizedKeysFile " + dir_.file("authorized_keys") +
-                 "\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                 "PermitRootLogin yes\nLogLevel DEBUG1\n",
-             0644);
-  BackgroundProcess sshd({kSshd, "-D", "-e", "-f", config}, dir_.file("sshd.log"));
-  ASSERT_TRUE(wait_for_tcp_port(port)) << read_file(dir_.file("sshd.log"));
+  Sshd sshd({.dir = dir_.path().string(), .host_key = "", .extra = "LogLevel DEBUG1\n"});
+  ASSERT_TRUE(sshd.started()) << sshd.log();
   for (const std::string label : {"ed25519", "ec384", "rsa2048"}) {
     // Only this key is authorized, so the login proves the token signed.
-    write_file(dir_.file("authorized_keys"), read_file(public_key_file(label)), 0644);
-    auto r = run({"ssh", "-p", std::to_string(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                  "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o",
-                  "IdentityFile=" + public_key_file(label), "-o", "IdentityAgent=" + socket_,
-                  "-o", "LogLevel=ERROR", "root@127.0.0.1", "echo logged-in"});
-    EXPECT_EQ(r.exit_code, 0) << label << ": " << r.err << read_file(dir_.file("sshd.log")) << agent_log();
+    write_file(sshd.authorized_keys(), read_file(public_key_file(label)), 0644);
+    auto r = run({"ssh", "-p", std::to_string(sshd.port()), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                  "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o",
+                  "IdentityFile=" + public_key_file(label), "-o", "IdentityAgent=" + socket_, "-o", "LogLevel=ERROR",
+                  "root@127.0.0.1", "echo logged-in"});
+    EXPECT_EQ(r.exit_code, 0) << label << ": " << r.err << sshd.log() << agent_log();
     EXPECT_EQ(r.out, "logged-in\n") << label;
   }
 }

@@ -2,48 +2,27 @@
 // config) with keys held by tessera-agent: every key type, agent forwarding
 // on the far side, and a destination-restricted key (ssh-add -h) that is
 // usable for its destination and refused for another user.
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
+#include "sshd.h"
 #include "test_support.h"
 
 namespace tessera::test {
 namespace {
 
-constexpr const char* kSshd = "/usr/sbin/sshd";
-
 class SshdLogin : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kSshd, X_OK) != 0) GTEST_SKIP() << "openssh-server is not installed";
-    if (geteuid() != 0) GTEST_SKIP() << "sshd needs root for these tests";
-    ::mkdir("/run/sshd", 0755);
-    // sshd reads authorized_keys as the user logging in: "nobody" must be able to.
-    ::chmod(dir_.path().c_str(), 0755);
-    host_key_ = dir_.file("host_ed25519");
-    ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key_}).exit_code, 0);
-    authorized_keys_ = dir_.file("authorized_keys");
-    write_file(authorized_keys_, "", 0644);
-    port_ = free_tcp_port();
-    std::string config = dir_.file("sshd_config");
-    write_file(config,
-               "Port " + std::to_string(port_) + "\n" +
-                   "ListenAddress 127.0.0.1\n"
-                   "HostKey " + host_key_ + "\n" +
-                   "PidFile " + dir_.file("sshd.pid") + "\n" +
-                   "AuthorizedKeysFile " + authorized_keys_ + "\n" +
-                   "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                   "AllowAgentForwarding yes\nPermitRootLogin yes\nLogLevel DEBUG1\n",
-               0644);
-    sshd_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{kSshd, "-D", "-e", "-f", config}, dir_.file("sshd.log"));
-    ASSERT_TRUE(sshd_->started());
-    ASSERT_TRUE(wait_for_tcp_port(port_)) << read_file(dir_.file("sshd.log"));
+    if (std::string why = Sshd::unavailable(); !why.empty()) GTEST_SKIP() << why;
+    sshd_ = std::make_unique<Sshd>(SshdConfig{.dir = dir_.path().string(), .host_key = {},
+                                              .extra = "AllowAgentForwarding yes\nLogLevel DEBUG1\n"});
+    ASSERT_TRUE(sshd_->started()) << sshd_->log();
+    host_key_ = sshd_->host_key();
+    authorized_keys_ = sshd_->authorized_keys();
+    port_ = sshd_->port();
 
     agent_socket_ = dir_.file("agent.sock");
     agent_ = std::make_unique<BackgroundProcess>(
@@ -81,12 +60,13 @@ class SshdLogin : public ::testing::Test {
     return run(argv, {}, agent_env());
   }
 
-  std::string logs() { return "sshd:\n" + read_file(dir_.file("sshd.log")) + "\nagent:\n" + read_file(dir_.file("agent.log")); }
+  std::string logs() { return "sshd:\n" + sshd_->log() + "\nagent:\n" + read_file(dir_.file("agent.log")); }
 
   TempDir dir_;
   std::string host_key_, authorized_keys_, agent_socket_;
   int port_ = 0;
-  std::unique_ptr<BackgroundProcess> sshd_, agent_;
+  std::unique_ptr<Sshd> sshd_;
+  std::unique_ptr<BackgroundProcess> agent_;
 };
 
 TEST_F(SshdLogin, EveryKeyTypeLogsIn) {

@@ -7,6 +7,7 @@
 #define TESSERA_KEY_CERT_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -65,6 +66,62 @@ struct Certificate {
 
 // The certificate blob's contents up to (not including) the signature: what the CA signs.
 Bytes certificate_signed_data(const Certificate& cert);
+
+// ---- issuing certificates ----------------------------------------------------
+
+// Bytes of random nonce a new certificate carries (as ssh-keygen: 32).
+inline constexpr size_t kCertNonceBytes = 32;
+
+// Where a CA's private key lives: a file (PrivateKeySigner below), an agent,
+// or a token. sign_certificate() asks it for one signature per certificate.
+class CertificateSigner {
+ public:
+  virtual ~CertificateSigner() = default;
+  // The CA public key; the certificate names it as its signature key.
+  virtual const PublicKey& public_key() const = 0;
+  // The SSH signature blob (string algorithm, string signature) over data,
+  // made with `algorithm` (one that certificate_algorithm_allowed() accepts).
+  // Errors are the signer's own (a refused agent request, a missing token).
+  virtual Result<Bytes> sign(std::span<const uint8_t> data, std::string_view algorithm) = 0;
+  // Whether sign() may be called from several threads at once (a key in
+  // memory: yes; one agent connection or token session: no).
+  virtual bool concurrent() const { return false; }
+};
+
+// A CA private key held in memory.
+class PrivateKeySigner final : public CertificateSigner {
+ public:
+  explicit PrivateKeySigner(PrivateKey key) : key_(std::move(key)) {}
+  const PublicKey& public_key() const override { return key_.public_key(); }
+  Result<Bytes> sign(std::span<const uint8_t> data, std::string_view algorithm) override;
+  bool concurrent() const override { return true; }  // OpenSSL signs with one key from many threads
+
+ private:
+  PrivateKey key_;
+};
+
+// The algorithm a CA key signs with when none is asked for: rsa-sha2-512 for
+// RSA (as ssh-keygen 9.2), the key type's own algorithm otherwise.
+std::string_view default_certificate_algorithm(const PublicKey& ca);
+
+// Whether `algorithm` is a signature a CA key of this type can make:
+// ssh-rsa, rsa-sha2-256 or rsa-sha2-512 for RSA; the key's own name otherwise.
+// kInvalidArgument (RSA) or kUnsupported (others) with the reason if not.
+Status certificate_algorithm_allowed(const PublicKey& ca, std::string_view algorithm);
+
+// Sorts a section (critical options or extensions) by name as PROTOCOL.certkeys
+// requires; kInvalidArgument if a name occurs twice or there are more than
+// kMaxCertPrincipals entries. `what` names the section in the error.
+Status sort_certificate_options(std::vector<CertOption>& options, std::string_view what);
+
+// Signs `cert` as the CA `signer` holds: sets a fresh random nonce, the CA key
+// and the signature over everything else in `cert` (which must already carry
+// the certified key, serial, type, key id, principals, validity, options and
+// extensions; options and extensions are sorted here). Checks the algorithm,
+// the principal count, and that the signer answered with a signature blob of
+// that algorithm (it does not verify the signature: a signer that does not
+// trust its source checks it itself). On failure `cert` keeps no signature.
+Status sign_certificate(Certificate& cert, CertificateSigner& signer, std::string_view algorithm);
 
 // The private key of a certified key in the form PROTOCOL.agent (and
 // sshkey_private_serialize) uses for certificates: string cert-type-name,

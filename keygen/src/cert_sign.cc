@@ -1,0 +1,404 @@
+// -s: sign public keys with a CA key, as ssh-keygen 9.2's do_ca_sign():
+// for each file, <name>-cert.pub (".pub" dropped from the name first) and,
+// unless -q, one line on stderr:
+//   Signed user key id_ed25519-cert.pub: id "alice" serial 7 for alice valid forever
+//
+// The CA key is loaded once per run (one passphrase prompt, one agent
+// connection) and stays where it lives: a key file, the agent (-U) or, later,
+// a PKCS#11 token (-D): each is a key::CertificateSigner.
+//
+// Beyond ssh-keygen: --serial-file (serial_state.h) and --issuance-log
+// (issuance_log.h).
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "issuance_log.h"
+#include "keyfile.h"
+#include "modes.h"
+#include "output.h"
+#include "serial_state.h"
+#include "tessera/agent/client.h"
+#include "tessera/key/cert.h"
+#include "tessera/key/fingerprint.h"
+
+namespace tessera::keygen {
+namespace {
+
+// Certificates loaded, then signed together, then written: big enough to keep
+// every core busy, small enough that output follows input closely.
+constexpr size_t kSigningBatch = 256;
+// Most threads that sign at once.
+constexpr size_t kMaxSigningThreads = 8;
+
+// -U: the CA private key stays in the agent; each certificate is one sign request.
+class AgentSigner final : public key::CertificateSigner {
+ public:
+  AgentSigner(agent::AgentClient client, key::PublicKey ca)
+      : client_(std::move(client)), ca_(std::move(ca)), ca_blob_(ca_.blob()) {}
+
+  const key::PublicKey& public_key() const override { return ca_; }
+
+  key::Result<key::Bytes> sign(std::span<const uint8_t> data, std::string_view algorithm) override {
+    TESSERA_TRY(key::certificate_algorithm_allowed(ca_, algorithm));
+    uint32_t flags = algorithm == "rsa-sha2-256"   ? agent::kSignFlagRsaSha256
+                     : algorithm == "rsa-sha2-512" ? agent::kSignFlagRsaSha512
+                                                   : 0;
+    TESSERA_ASSIGN_OR_RETURN(key::Bytes signature, client_.sign(ca_blob_, data, flags));
+    // The agent is another process: a certificate is only written if its
+    // signature is the CA's.
+    TESSERA_TRY(ca_.verify(signature, data));
+    return signature;
+  }
+
+ private:
+  agent::AgentClient client_;
+  key::PublicKey ca_;
+  key::Bytes ca_blob_;
+};
+
+// ssh-keygen's tilde_expand_filename(): "~/x" and "~user/x".
+std::optional<std::string> expand_tilde(const std::string& path, int* status) {
+  if (!path.starts_with('~')) return path;
+  size_t slash = path.find('/');
+  std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  std::string rest = slash == std::string::npos ? std::string() : path.substr(slash);
+  const passwd* pw = user.empty() ? ::getpwuid(::getuid()) : ::getpwnam(user.c_str());
+  if (pw == nullptr) {
+    *status = fatal("tilde_expand_filename: No such user " + user);
+    return std::nullopt;
+  }
+  return std::string(pw->pw_dir) + rest;
+}
+
+// The CA key from a private key file, as ssh-keygen's load_identity().
+std::unique_ptr<key::CertificateSigner> load_file_ca(const Options& o, const std::string& path, int* status) {
+  const key::SecretBytes* passphrase = o.passphrase ? &*o.passphrase : nullptr;
+  auto loaded = load_private_key(path, passphrase, "Enter passphrase: ");
+  if (!loaded.ok()) {
+    *status = fatal("Load key \"" + path + "\": " + describe(loaded.error()));
+    return nullptr;
+  }
+  return std::make_unique<key::PrivateKeySigner>(std::move(loaded->key));
+}
+
+// -U: `path` names the CA public key, which the agent must hold.
+std::unique_ptr<key::CertificateSigner> load_agent_ca(const std::string& path, int* status) {
+  std::optional<PublicKeyWithComment> ca = load_public_key(path);
+  if (!ca) {
+    *status = fatal("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
+    return nullptr;
+  }
+  const char* socket = std::getenv(std::string(agent::kAuthSockEnv).c_str());
+  if (socket == nullptr || *socket == '\0') {
+    *status = fatal("Cannot use public key for CA signature: agent not present");
+    return nullptr;
+  }
+  auto client = agent::AgentClient::connect(socket);
+  if (!client.ok()) {
+    *status = fatal("Cannot use public key for CA signature: " + client.error().message());
+    return nullptr;
+  }
+  auto identities = client->list_identities();
+  if (!identities.ok() || identities->empty()) {
+    *status = fatal("Retrieve agent key list: " +
+                    (identities.ok() ? std::string("agent contains no identities") : identities.error().message()));
+    return nullptr;
+  }
+  const key::Bytes ca_blob = ca->key.blob();
+  bool found = false;
+  for (const agent::Identity& id : *identities) found = found || id.key_blob == ca_blob;
+  if (!found) {
+    *status = fatal("CA key " + path + " not found in agent");
+    return nullptr;
+  }
+  return std::make_unique<AgentSigner>(std::move(*client), std::move(ca->key));
+}
+
+// -D: the hook for a CA key on a PKCS#11 token. The token signer will go
+// through tessera-pkcs11-helper, as the agent's do; until then the agent
+// route (tessera-add -s, then -U) signs with token keys.
+std::unique_ptr<key::CertificateSigner> load_token_ca(const Options& o, const std::string&, int* status) {
+  *status = failure("tessera-keygen: -D " + *o.pkcs11_provider +
+                    ": CA keys on PKCS#11 tokens are not implemented yet; add the token to "
+                    "tessera-agent (tessera-add -s PROVIDER) and sign with -U -s CA.pub");
+  return nullptr;
+}
+
+std::unique_ptr<key::CertificateSigner> load_ca(const Options& o, int* status) {
+  std::optional<std::string> path = expand_tilde(*o.ca_key, status);
+  if (!path) return nullptr;
+  if (o.pkcs11_provider) return load_token_ca(o, *path, status);
+  if (o.ca_in_agent) return load_agent_ca(*path, status);
+  return load_file_ca(o, *path, status);
+}
+
+// -t with -s names the CA's signature algorithm; it must name the CA key's
+// type as sshkey_type_from_name() does (any ECDSA curve names "ECDSA").
+bool names_key_type(std::string_view name, const key::PublicKey& ca) {
+  std::optional<NamedKeyType> named = parse_key_type_name(name);
+  if (!named || !named->type) return false;
+  auto family = [](key::KeyType t) {
+    bool ecdsa = t == key::KeyType::kEcdsaP256 || t == key::KeyType::kEcdsaP384 || t == key::KeyType::kEcdsaP521;
+    return ecdsa ? key::KeyType::kEcdsaP256 : t;
+  };
+  return family(*named->type) == family(ca.type());
+}
+
+// libkey's signing errors in ssh-keygen's words.
+std::string signing_problem(const key::Error& error) {
+  if (agent::is_agent_refusal(error)) return std::string(agent::kAgentRefusedText);
+  switch (error.code()) {
+    case key::Errc::kInvalidArgument: return "invalid argument";
+    case key::Errc::kUnsupported: return "signature algorithm not supported";
+    default: return error.message();
+  }
+}
+
+// Where serial numbers come from: -z (fixed, or +N incrementing) or --serial-file.
+class SerialSource {
+ public:
+  static std::optional<SerialSource> open(const Options& o, int* status) {
+    SerialSource source(o);
+    if (o.serial_file) {
+      auto state = SerialState::open(*o.serial_file, o.files.size());
+      if (!state.ok()) {
+        *status = fatal(state.error().message());
+        return std::nullopt;
+      }
+      source.state_.emplace(std::move(*state));
+    }
+    return source;
+  }
+
+  key::Result<uint64_t> next() {
+    if (state_) return state_->next();
+    uint64_t serial = serial_;
+    if (increments_) ++serial_;
+    return serial;
+  }
+
+  key::Status finish() { return state_ ? state_->finish() : key::Status(); }
+
+ private:
+  explicit SerialSource(const Options& o) : serial_(o.serial), increments_(o.serial_increments) {}
+  uint64_t serial_;
+  bool increments_;
+  std::optional<SerialState> state_;
+};
+
+// The public key to certify, as ssh-keygen's sshkey_load_public(); a
+// certificate, or a file without a key, ends the run.
+std::optional<PublicKeyWithComment> load_subject(const std::string& path, int* status) {
+  if (auto found = load_public_key(path)) return found;
+  auto contents = read_key_file(path, false);
+  if (!contents.ok()) {
+    *status = fatal("load pubkey \"" + path + "\": " + contents.error().message());
+    return std::nullopt;
+  }
+  std::string_view text = contents->reveal_text();
+  text.remove_prefix(std::min(text.find_first_not_of(" \t\r\n"), text.size()));
+  if (auto any = read_any_key_text(text); any.ok() && any->certificate) {
+    *status = fatal("do_ca_sign: key \"" + path + "\" type " +
+                    std::string(any->certificate->key.info().display_name) + "-CERT cannot be certified");
+    return std::nullopt;
+  }
+  *status = fatal("load pubkey \"" + path + "\": invalid format");
+  return std::nullopt;
+}
+
+// "<path without .pub>-cert.pub".
+std::string certificate_path(const std::string& path) {
+  size_t dot = path.rfind('.');
+  bool pub = dot != std::string::npos && path.compare(dot, std::string::npos, ".pub") == 0;
+  return (pub ? path.substr(0, dot) : path) + "-cert.pub";
+}
+
+// What every certificate of the run says.
+struct CertificateForm {
+  key::CertType type = key::CertType::kUser;
+  std::vector<std::string> principals;
+  std::vector<key::CertOption> critical_options;
+  std::vector<key::CertOption> extensions;
+};
+
+struct Run {
+  const Options& options;
+  key::CertificateSigner& signer;
+  std::string algorithm;
+  CertificateForm form;
+  SerialSource serials;
+  std::optional<IssuanceLog> log;
+  std::string ca_fingerprint;
+};
+
+// One certificate of the run, from its key file to its -cert.pub.
+struct Pending {
+  std::string path;                    // the key file, ~ expanded
+  std::optional<std::string> comment;  // the key file's comment, kept in the certificate file
+  key::Certificate cert;
+  key::Status signed_ok;
+};
+
+// Loads the key and gives it its serial; the certificate is not signed yet.
+std::optional<Pending> prepare(Run& run, const std::string& file, int* status) {
+  std::optional<std::string> path = expand_tilde(file, status);
+  if (!path) return std::nullopt;
+  std::optional<PublicKeyWithComment> subject = load_subject(*path, status);
+  if (!subject) return std::nullopt;
+  auto serial = run.serials.next();
+  if (!serial.ok()) {
+    *status = fatal(serial.error().message());
+    return std::nullopt;
+  }
+  return Pending{
+      .path = *path,
+      .comment = std::move(subject->comment),
+      .cert = key::Certificate{
+          .key = std::move(subject->key),
+          .nonce = {},
+          .serial = *serial,
+          .type = run.form.type,
+          .key_id = *run.options.key_id,
+          .principals = run.form.principals,
+          .valid_after = run.options.validity.valid_after,
+          .valid_before = run.options.validity.valid_before,
+          .critical_options = run.form.critical_options,
+          .extensions = run.form.extensions,
+          .reserved = {},
+          .signature_key = run.signer.public_key(),
+          .signature = {},
+      },
+      .signed_ok = {},
+  };
+}
+
+// Signs a batch: on every core when the signer allows it (a key in memory),
+// one by one otherwise (an agent connection takes one request at a time).
+void sign_all(Run& run, std::vector<Pending>& batch) {
+  auto sign_one = [&](Pending& p) { p.signed_ok = key::sign_certificate(p.cert, run.signer, run.algorithm); };
+  size_t threads = run.signer.concurrent() ? std::min<size_t>({std::thread::hardware_concurrency(), kMaxSigningThreads,
+                                                              batch.size()})
+                                           : 1;
+  if (threads <= 1) {
+    for (Pending& p : batch) sign_one(p);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < batch.size();) sign_one(batch[i]);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+// Logs, writes and reports one signed certificate (or why it could not be signed).
+int finish(Run& run, const Pending& p) {
+  if (!p.signed_ok.ok()) {
+    std::string how = run.options.ca_in_agent ? "Couldn't certify " + p.path + " via agent: "
+                                              : "Couldn't certify key " + p.path + ": ";
+    return fatal(how + signing_problem(p.signed_ok.error()));
+  }
+  const key::Certificate& cert = p.cert;
+  const std::string out = certificate_path(p.path);
+  // Logged before the file is written: the log never misses a certificate
+  // that reached its holder.
+  if (run.log) {
+    if (auto logged = run.log->append(cert, run.ca_fingerprint, out); !logged.ok()) {
+      return fatal(logged.error().message());
+    }
+  }
+  if (auto saved = save_certificate(out, cert, p.comment); !saved.ok()) {
+    return fatal("Unable to save public key to " + out + ": " + saved.error().message());
+  }
+  if (!run.options.quiet) {
+    const std::string& principals = run.options.principals.value_or("");
+    print_error(printable("Signed " + std::string(cert.type == key::CertType::kHost ? "host" : "user") + " key " +
+                          out + ": id \"" + cert.key_id + "\" serial " + std::to_string(cert.serial) +
+                          (run.options.principals ? " for " + principals : std::string()) + " valid " +
+                          format_validity(cert.valid_after, cert.valid_before)));
+  }
+  return kExitOk;
+}
+
+// Certifies the files in order, a batch at a time. As with ssh-keygen, the
+// first file that fails ends the run; every certificate before it is written.
+int certify_files(Run& run, const std::vector<std::string>& files) {
+  for (size_t start = 0; start < files.size(); start += kSigningBatch) {
+    std::vector<Pending> batch;
+    int load_status = kExitOk;
+    for (size_t i = start; i < std::min(files.size(), start + kSigningBatch); ++i) {
+      std::optional<Pending> p = prepare(run, files[i], &load_status);
+      if (!p) break;
+      batch.push_back(std::move(*p));
+    }
+    sign_all(run, batch);
+    for (const Pending& p : batch) {
+      if (int status = finish(run, p); status != kExitOk) return status;
+    }
+    if (load_status != kExitOk) return load_status;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_certify(const Options& options) {
+  int status = kExitOk;
+  std::unique_ptr<key::CertificateSigner> signer = load_ca(options, &status);
+  if (!signer) return status;
+  const key::PublicKey& ca = signer->public_key();
+
+  std::string algorithm(key::default_certificate_algorithm(ca));
+  if (options.key_type_name) {
+    if (!names_key_type(*options.key_type_name, ca)) {
+      return fatal("CA key type " + std::string(ca.ssh_name()) + " doesn't match specified " + *options.key_type_name);
+    }
+    algorithm = *options.key_type_name;
+  }
+
+  CertificateForm form;
+  form.type = options.host_certificate ? key::CertType::kHost : key::CertType::kUser;
+  if (options.principals) {
+    auto principals = split_principals(*options.principals);
+    if (!principals.ok()) return fatal(principals.error().detail());
+    form.principals = std::move(*principals);
+  }
+  if (auto built = options.sections.build(form.critical_options, form.extensions); !built.ok()) {
+    return fatal("Cannot certify: " + built.error().detail() + " (a certificate carries each name once)");
+  }
+
+  std::optional<SerialSource> serials = SerialSource::open(options, &status);
+  if (!serials) return status;
+  Run run{options, *signer, algorithm, std::move(form), std::move(*serials), std::nullopt, {}};
+  if (options.issuance_log) {
+    auto log = IssuanceLog::open(*options.issuance_log);
+    if (!log.ok()) return fatal(log.error().message());
+    run.log.emplace(std::move(*log));
+    run.ca_fingerprint = key::fingerprint(ca, key::FingerprintHash::kSha256);
+  }
+
+  status = certify_files(run, options.files);
+  // Whether the run ended early or not, what was issued is recorded.
+  if (auto finished = run.serials.finish(); !finished.ok() && status == kExitOk) {
+    status = fatal(finished.error().message());
+  }
+  if (run.log) {
+    if (auto closed = run.log->close(); !closed.ok() && status == kExitOk) status = fatal(closed.error().message());
+  }
+  return status;
+}
+
+}  // namespace tessera::keygen

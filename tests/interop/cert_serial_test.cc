@@ -1,0 +1,204 @@
+// tessera-keygen's --serial-file and --issuance-log (beyond ssh-keygen):
+// serials increase across runs, a run killed (SIGKILL) half-way leaves the
+// next run's serials above every serial it issued, concurrent runs never
+// share a serial, and every certificate issued has its JSON log line.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cert_cli.h"
+#include "tessera/key/fingerprint.h"
+
+namespace tessera::certtest {
+namespace {
+
+using test::read_file;
+using test::TempDir;
+
+namespace fs = std::filesystem;
+
+// `count` ed25519 public key files under dir/sub (made in-process: fast).
+std::vector<std::string> public_keys(const TempDir& dir, const std::string& sub, size_t count) {
+  fs::create_directories(dir.path() / sub);
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < count; ++i) {
+    auto k = key::PrivateKey::generate(key::KeyType::kEd25519);
+    std::string path = (dir.path() / sub / ("k" + std::to_string(i) + ".pub")).string();
+    test::write_file(path, key::format_public_key_line(k->public_key(), "k" + std::to_string(i)) + "\n", 0644);
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+std::string cert_of(const std::string& pub) { return pub.substr(0, pub.size() - 4) + "-cert.pub"; }
+
+// The serials of the certificates that exist for these keys.
+std::vector<uint64_t> issued_serials(const std::vector<std::string>& pubs) {
+  std::vector<uint64_t> serials;
+  for (const auto& pub : pubs) {
+    // A certificate being written when the run was killed may be empty or partial.
+    if (!fs::exists(cert_of(pub)) || read_file(cert_of(pub)).find('\n') == std::string::npos) continue;
+    serials.push_back(read_cert(cert_of(pub)).serial);
+  }
+  return serials;
+}
+
+class CertSerial : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ca_ = make_key(dir_, "ca", "ed25519");
+    state_ = dir_.file("serial");
+  }
+  std::vector<std::string> sign_args(const std::vector<std::string>& pubs, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"-q", "-s", ca_, "-I", "batch", "--serial-file", state_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), pubs.begin(), pubs.end());
+    return args;
+  }
+  TempDir dir_;
+  std::string ca_, state_;
+};
+
+TEST_F(CertSerial, SerialsIncreaseAcrossRuns) {
+  auto first = public_keys(dir_, "a", 3);
+  auto second = public_keys(dir_, "b", 2);
+  ASSERT_EQ(tessera_keygen(sign_args(first)).exit_code, 0);
+  EXPECT_EQ(issued_serials(first), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_NE(read_file(state_).find("next 4\n"), std::string::npos) << read_file(state_);
+  ASSERT_EQ(tessera_keygen(sign_args(second, {"--serial-file=" + state_})).exit_code, 0);
+  EXPECT_EQ(issued_serials(second), (std::vector<uint64_t>{4, 5}));
+  EXPECT_NE(read_file(state_).find("next 6\n"), std::string::npos);
+  EXPECT_EQ(read_file(state_ + ".lock"), "");
+}
+
+// Batches are signed on several threads: the certificates and the lines on
+// stderr still follow the order of the files, as with ssh-keygen.
+TEST_F(CertSerial, LargeBatchesKeepTheOrderOfTheFiles) {
+  auto pubs = public_keys(dir_, "a", 700);
+  std::vector<std::string> args = {"-s", ca_, "-I", "order", "-z", "+1000"};
+  args.insert(args.end(), pubs.begin(), pubs.end());
+  CommandResult r = tessera_keygen(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string expected;
+  for (size_t i = 0; i < pubs.size(); ++i) {
+    EXPECT_EQ(read_cert(cert_of(pubs[i])).serial, 1000 + i);
+    expected += "Signed user key " + cert_of(pubs[i]) + ": id \"order\" serial " + std::to_string(1000 + i) +
+                " valid forever\n";
+  }
+  EXPECT_EQ(r.err, expected);
+}
+
+// A run that ends on an error records what it issued: nothing is skipped.
+TEST_F(CertSerial, AFailedRunRecordsWhatItIssued) {
+  auto pubs = public_keys(dir_, "a", 2);
+  pubs.insert(pubs.begin() + 1, dir_.file("missing.pub"));
+  CommandResult r = tessera_keygen(sign_args(pubs));
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(read_file(state_).find("next 2\n"), std::string::npos) << read_file(state_);
+}
+
+TEST_F(CertSerial, KilledRunNeverLeadsToARepeatedSerial) {
+  auto batch = public_keys(dir_, "batch", 3000);
+  test::BackgroundProcess run([&] {
+    auto args = sign_args(batch);
+    args.insert(args.begin(), test::tessera_bin("tessera-keygen"));
+    return args;
+  }(), dir_.file("batch.log"));
+  ASSERT_TRUE(run.started());
+  // Kill it once it is well under way.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(cert_of(batch[200])) && std::chrono::steady_clock::now() < deadline && run.running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(::kill(run.pid(), SIGKILL), 0);
+  run.stop();
+  std::vector<uint64_t> before = issued_serials(batch);
+  ASSERT_GE(before.size(), 200u);
+  EXPECT_LT(before.size(), batch.size()) << "the run finished before it was killed: make the batch larger";
+  uint64_t highest = *std::max_element(before.begin(), before.end());
+
+  auto next = public_keys(dir_, "next", 20);
+  CommandResult r = tessera_keygen(sign_args(next));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (uint64_t serial : issued_serials(next)) EXPECT_GT(serial, highest);
+  std::vector<uint64_t> after = issued_serials(next);
+  EXPECT_TRUE(std::is_sorted(after.begin(), after.end()));
+}
+
+TEST_F(CertSerial, ConcurrentRunsNeverShareASerial) {
+  constexpr int kRuns = 4;
+  std::vector<std::vector<std::string>> batches;
+  for (int i = 0; i < kRuns; ++i) batches.push_back(public_keys(dir_, "run" + std::to_string(i), 150));
+  std::vector<std::thread> threads;
+  std::vector<int> status(kRuns, -1);
+  for (int i = 0; i < kRuns; ++i) {
+    threads.emplace_back([&, i] { status[static_cast<size_t>(i)] = tessera_keygen(sign_args(batches[static_cast<size_t>(i)])).exit_code; });
+  }
+  for (auto& t : threads) t.join();
+  std::set<uint64_t> seen;
+  size_t total = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    EXPECT_EQ(status[static_cast<size_t>(i)], 0);
+    for (uint64_t serial : issued_serials(batches[static_cast<size_t>(i)])) {
+      EXPECT_TRUE(seen.insert(serial).second) << "serial " << serial << " issued twice";
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, kRuns * 150u);
+}
+
+TEST_F(CertSerial, BrokenStateFileIsRefusedNamingIt) {
+  auto pubs = public_keys(dir_, "a", 1);
+  test::write_file(state_, "next lots\n", 0600);
+  CommandResult r = tessera_keygen(sign_args(pubs));
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(state_), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cert_of(pubs[0])));
+
+  r = tessera_keygen({"-s", ca_, "-I", "x", "-z", "5", "--serial-file", state_, pubs[0]});
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find("-z"), std::string::npos) << r.err;
+  r = tessera_keygen({"--serial-file", state_, "-l", "-f", pubs[0]});
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST_F(CertSerial, IssuanceLogHasALinePerCertificate) {
+  auto pubs = public_keys(dir_, "a", 3);
+  const std::string log = dir_.file("issued.jsonl");
+  CommandResult r = tessera_keygen(sign_args(pubs, {"--issuance-log", log, "-n", "alice,b\"ob", "-h", "-V",
+                                                    "20250101:20260101"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string text = read_file(log);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
+  std::string ca_fp = line_with(ssh_keygen({"-l", "-f", ca_ + ".pub"}).out, "256");
+  ca_fp = ca_fp.substr(4, ca_fp.find(' ', 4) - 4);
+  for (size_t i = 0; i < pubs.size(); ++i) {
+    std::string line = line_with(text, "{\"serial\":" + std::to_string(i + 1) + ",");
+    ASSERT_FALSE(line.empty()) << text;
+    key::Certificate cert = read_cert(cert_of(pubs[i]));
+    std::string fp = key::fingerprint(cert.key, key::FingerprintHash::kSha256);
+    EXPECT_NE(line.find("\"key_id\":\"batch\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"principals\":[\"alice\",\"b\\\"ob\"]"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"type\":\"host\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"valid_after\":1735689600,\"valid_before\":1767225600"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"key_fingerprint\":\"" + fp + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"ca_fingerprint\":\"" + ca_fp + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"certificate\":\"" + cert_of(pubs[i]) + "\""), std::string::npos) << line;
+  }
+  // Appended, not replaced.
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[0]}, {"--issuance-log", log})).exit_code, 0);
+  text = read_file(log);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 4);
+  EXPECT_FALSE(line_with(text, "{\"serial\":4,").empty()) << text;
+}
+
+}  // namespace
+}  // namespace tessera::certtest
