@@ -88,8 +88,6 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     helper_.reset();  // kills the helper; its pending requests fail
   }
 
-  const std::string& path() const { return spec_.module_path; }
-
   void start(key::SecretBytes pin, AddDone done) {
     auto weak = weak_from_this();
     auto shared_pin = std::make_shared<key::SecretBytes>(std::move(pin));

@@ -85,8 +85,6 @@ class Pkcs11Providers {
   // Wipes every PIN and ends every helper (their requests fail).
   void shutdown();
 
-  bool has(const std::string& module_path) const { return providers_.count(module_path) != 0; }
-
   class Provider;
 
  private:
