@@ -1,5 +1,6 @@
-// KRL build, size and query: libkey against OpenSSH's ssh-keygen, in the
-// same run, for large sets of revoked certificate serials.
+// KRL build, size and query: libkey and the tessera-keygen command line
+// against OpenSSH's ssh-keygen, in the same run, for large sets of revoked
+// certificate serials.
 //
 //   krl_bench [--serials N] [--runs R]
 //
@@ -10,7 +11,9 @@
 // one certificate checked against the file, reading the file included:
 // Krl::parse + is_revoked for libkey, `ssh-keygen -Q -f krl cert.pub` for
 // OpenSSH (the median of R runs, default 3). Each tool also reads the other's
-// file, when it can.
+// file, when it can. tessera-keygen runs as ssh-keygen does, one process per
+// run: `tessera-keygen -k` from the same spec file and `tessera-keygen -Q`;
+// its ratios are against ssh-keygen.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -141,12 +144,16 @@ std::optional<double> libkey_query(const std::string& path, const Certificate& c
   return median(times);
 }
 
-std::optional<double> keygen_query(const Setup& s, const std::string& path, int runs, bool* revoked,
-                                   std::string* refusal) {
+// The tessera-keygen program beside this build's.
+const std::string kTesseraKeygen = std::string(TESSERA_BIN_DIR) + "/tessera-keygen";
+
+// One query by a command line tool (ssh-keygen or tessera-keygen), one process per run.
+std::optional<double> keygen_query(const std::string& program, const Setup& s, const std::string& path, int runs,
+                                   bool* revoked, std::string* refusal) {
   std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
     auto start = Clock::now();
-    RunResult r = run({"ssh-keygen", "-Q", "-f", path, s.cert_path}, s.dir + "/err");
+    RunResult r = run({program, "-Q", "-f", path, s.cert_path}, s.dir + "/err");
     times.push_back(seconds_since(start));
     if (r.exit_code != 0 && r.exit_code != 1) {
       *refusal = r.err;
@@ -164,8 +171,9 @@ std::string millis_text(const std::optional<double>& seconds) {
   return buf;
 }
 
-void report(const char* title, size_t count, const Figures& ours, const Figures& theirs,
-            const std::optional<double>& ours_reads_theirs, const std::optional<double>& theirs_reads_ours) {
+void report(const char* title, size_t count, const Figures& ours, const Figures& theirs, const Figures& cli,
+            const std::optional<double>& ours_reads_theirs, const std::optional<double>& theirs_reads_ours,
+            const std::optional<double>& theirs_reads_cli) {
   std::printf("\n%s (%zu serials)\n", title, count);
   std::printf("  %-36s %14s %14s %9s\n", "", "tessera", "ssh-keygen", "ratio");
   std::printf("  %-36s %12.3f s %12.3f s %8.3fx\n", "build", ours.build, theirs.build, ours.build / theirs.build);
@@ -176,15 +184,31 @@ void report(const char* title, size_t count, const Figures& ours, const Figures&
   if (ours.query && theirs.query) std::printf(" %8.4fx", *ours.query / *theirs.query);
   std::printf("\n  %-36s %14s %14s\n", "one query, the other's file", millis_text(ours_reads_theirs).c_str(),
               millis_text(theirs_reads_ours).c_str());
+  std::printf("  %-36s %14s %14s %9s\n", "", "tessera-keygen", "ssh-keygen", "ratio");
+  std::printf("  %-36s %12.3f s %12.3f s %8.3fx\n", "build (-k, one process)", cli.build, theirs.build,
+              cli.build / theirs.build);
+  std::printf("  %-36s %12zu B %12zu B %8.3fx\n", "file size", cli.size, theirs.size,
+              static_cast<double>(cli.size) / static_cast<double>(theirs.size));
+  std::printf("  %-36s %14s %14s", "one query (-Q, one process)", millis_text(cli.query).c_str(),
+              millis_text(theirs.query).c_str());
+  if (cli.query && theirs.query) std::printf(" %8.4fx", *cli.query / *theirs.query);
+  // The same file for both (ssh-keygen may refuse its own).
+  std::printf("\n  %-36s %14s %14s", "one query (-Q), tessera-keygen's file", millis_text(cli.query).c_str(),
+              millis_text(theirs_reads_cli).c_str());
+  if (cli.query && theirs_reads_cli) std::printf(" %8.4fx", *cli.query / *theirs_reads_cli);
+  std::printf("\n");
   if (!theirs.refusal.empty()) std::printf("  ssh-keygen -Q on its own file: %s\n", theirs.refusal.c_str());
+  if (!cli.refusal.empty()) std::printf("  tessera-keygen -Q on its own file: %s\n", cli.refusal.c_str());
   if (ours.query && theirs.query && ours.revoked != theirs.revoked) std::printf("  ANSWERS DIFFER\n");
+  if (ours.query && cli.query && ours.revoked != cli.revoked) std::printf("  TESSERA-KEYGEN ANSWERS DIFFER\n");
 }
 
 void bench_set(const Setup& s, const char* title, const std::vector<uint64_t>& serials, int runs) {
   const std::string ours_path = s.dir + "/tessera.krl";
   const std::string theirs_path = s.dir + "/ssh-keygen.krl";
   const std::string spec_path = s.dir + "/spec";
-  Figures ours, theirs;
+  const std::string cli_path = s.dir + "/tessera-keygen.krl";
+  Figures ours, theirs, cli;
 
   auto start = Clock::now();
   KrlBuilder builder;
@@ -206,8 +230,15 @@ void bench_set(const Setup& s, const char* title, const std::vector<uint64_t>& s
   if (made.exit_code != 0) die("ssh-keygen -k failed: " + made.err);
   theirs.size = std::filesystem::file_size(theirs_path);
 
+  start = Clock::now();
+  made = run({kTesseraKeygen, "-q", "-k", "-f", cli_path, "-s", s.ca_pub, spec_path}, s.dir + "/err");
+  cli.build = seconds_since(start);
+  if (made.exit_code != 0) die("tessera-keygen -k failed: " + made.err);
+  cli.size = std::filesystem::file_size(cli_path);
+
   ours.query = libkey_query(ours_path, s.cert, runs, &ours.revoked);
-  theirs.query = keygen_query(s, theirs_path, runs, &theirs.revoked, &theirs.refusal);
+  theirs.query = keygen_query("ssh-keygen", s, theirs_path, runs, &theirs.revoked, &theirs.refusal);
+  cli.query = keygen_query(kTesseraKeygen, s, cli_path, runs, &cli.revoked, &cli.refusal);
   bool ignored = false;
   std::string refusal;
   auto ours_reads_theirs = libkey_query(theirs_path, s.cert, 1, &ignored);
@@ -215,8 +246,9 @@ void bench_set(const Setup& s, const char* title, const std::vector<uint64_t>& s
     // ssh-keygen's over-long bitmaps, which OpenSSH itself refuses: read them anyway.
     ours_reads_theirs = libkey_query(theirs_path, s.cert, 1, &ignored, KrlParseOptions{.max_bitmap_bits = 1ull << 24});
   }
-  auto theirs_reads_ours = keygen_query(s, ours_path, 1, &ignored, &refusal);
-  report(title, serials.size(), ours, theirs, ours_reads_theirs, theirs_reads_ours);
+  auto theirs_reads_ours = keygen_query("ssh-keygen", s, ours_path, 1, &ignored, &refusal);
+  auto theirs_reads_cli = keygen_query("ssh-keygen", s, cli_path, runs, &ignored, &refusal);
+  report(title, serials.size(), ours, theirs, cli, ours_reads_theirs, theirs_reads_ours, theirs_reads_cli);
 }
 
 }  // namespace
@@ -253,7 +285,8 @@ int main(int argc, char** argv) {
   write_file(s.ca_pub, format_public_key_line(s.ca.public_key(), "bench-ca") + "\n");
   write_file(s.cert_path, std::string(s.cert.type_name()) + " " + base64_encode(s.cert.blob()) + "\n");
 
-  std::printf("krl_bench: KRL of revoked certificate serials, tessera (libkey) vs OpenSSH ssh-keygen\n");
+  std::printf("krl_bench: KRL of revoked certificate serials, tessera (libkey and tessera-keygen) vs OpenSSH "
+              "ssh-keygen\n");
   bench_set(s, "random 40-bit serials", random40, runs);
   bench_set(s, "random half of 1..N", half, runs);
   std::filesystem::remove_all(tmpl);

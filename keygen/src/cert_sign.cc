@@ -9,7 +9,6 @@
 //
 // Beyond ssh-keygen: --serial-file (serial_state.h) and --issuance-log
 // (issuance_log.h).
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,20 +65,6 @@ class AgentSigner final : public key::CertificateSigner {
   key::PublicKey ca_;
   key::Bytes ca_blob_;
 };
-
-// ssh-keygen's tilde_expand_filename(): "~/x" and "~user/x".
-std::optional<std::string> expand_tilde(const std::string& path, int* status) {
-  if (!path.starts_with('~')) return path;
-  size_t slash = path.find('/');
-  std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  std::string rest = slash == std::string::npos ? std::string() : path.substr(slash);
-  const passwd* pw = user.empty() ? ::getpwuid(::getuid()) : ::getpwnam(user.c_str());
-  if (pw == nullptr) {
-    *status = fatal("tilde_expand_filename: No such user " + user);
-    return std::nullopt;
-  }
-  return std::string(pw->pw_dir) + rest;
-}
 
 // The CA key from a private key file, as ssh-keygen's load_identity().
 std::unique_ptr<key::CertificateSigner> load_file_ca(const Options& o, const std::string& path, int* status) {

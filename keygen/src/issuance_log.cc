@@ -5,8 +5,11 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <optional>
 #include <utility>
 
 #include "tessera/key/fingerprint.h"
@@ -113,6 +116,170 @@ key::Status IssuanceLog::close() {
   int err = errno;
   if (::close(fd) != 0 || !synced) return log_error(path_, std::strerror(synced ? errno : err));
   return {};
+}
+
+// ---- reading a log back --------------------------------------------------------------
+
+namespace {
+
+// A cursor over one log line: the subset of JSON that IssuanceLog writes
+// (objects of strings, unsigned numbers and arrays of strings).
+class JsonLine {
+ public:
+  explicit JsonLine(std::string_view text) : s_(text) {}
+
+  bool take(char c) {
+    skip_space();
+    if (s_.empty() || s_.front() != c) return false;
+    s_.remove_prefix(1);
+    return true;
+  }
+  bool at_end() {
+    skip_space();
+    return s_.empty();
+  }
+
+  std::optional<std::string> string() {
+    if (!take('"')) return std::nullopt;
+    std::string out;
+    while (!s_.empty()) {
+      char c = s_.front();
+      s_.remove_prefix(1);
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) return std::nullopt;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (s_.empty()) return std::nullopt;
+      char e = s_.front();
+      s_.remove_prefix(1);
+      switch (e) {
+        case '"': case '\\': case '/': out += e; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          if (s_.size() < 4) return std::nullopt;
+          unsigned code = 0;
+          for (char h : s_.substr(0, 4)) {
+            int v = h >= '0' && h <= '9'   ? h - '0'
+                    : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                    : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                           : -1;
+            if (v < 0) return std::nullopt;
+            code = code * 16 + static_cast<unsigned>(v);
+          }
+          s_.remove_prefix(4);
+          if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd;  // the writer never pairs surrogates
+          append_utf8(out, code);
+          break;
+        }
+        default: return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<uint64_t> number() {
+    skip_space();
+    size_t digits = 0;
+    while (digits < s_.size() && s_[digits] >= '0' && s_[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 20) return std::nullopt;
+    std::string text(s_.substr(0, digits));
+    errno = 0;
+    unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+    if (errno == ERANGE) return std::nullopt;
+    s_.remove_prefix(digits);
+    return value;
+  }
+
+  // Any value IssuanceLog writes, discarded.
+  bool skip_value() {
+    skip_space();
+    if (s_.empty()) return false;
+    if (s_.front() == '"') return string().has_value();
+    if (s_.front() != '[') return number().has_value();
+    take('[');
+    if (take(']')) return true;
+    do {
+      if (!string()) return false;
+    } while (take(','));
+    return take(']');
+  }
+
+ private:
+  void skip_space() {
+    while (!s_.empty() && (s_.front() == ' ' || s_.front() == '\t' || s_.front() == '\r')) s_.remove_prefix(1);
+  }
+  static void append_utf8(std::string& out, unsigned code) {
+    if (code < 0x80) {
+      out += static_cast<char>(code);
+    } else if (code < 0x800) {
+      out += static_cast<char>(0xc0 | (code >> 6));
+      out += static_cast<char>(0x80 | (code & 0x3f));
+    } else {
+      out += static_cast<char>(0xe0 | (code >> 12));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+      out += static_cast<char>(0x80 | (code & 0x3f));
+    }
+  }
+  std::string_view s_;
+};
+
+std::optional<IssuedCertificate> parse_log_line(std::string_view line) {
+  JsonLine json(line);
+  IssuedCertificate issued;
+  bool have_serial = false, have_id = false, have_ca = false;
+  if (!json.take('{')) return std::nullopt;
+  if (!json.take('}')) {
+    do {
+      std::optional<std::string> name = json.string();
+      if (!name || !json.take(':')) return std::nullopt;
+      if (*name == "serial") {
+        auto serial = json.number();
+        if (!serial) return std::nullopt;
+        issued.serial = *serial;
+        have_serial = true;
+      } else if (*name == "key_id" || *name == "ca_fingerprint") {
+        auto value = json.string();
+        if (!value) return std::nullopt;
+        (*name == "key_id" ? issued.key_id : issued.ca_fingerprint) = std::move(*value);
+        (*name == "key_id" ? have_id : have_ca) = true;
+      } else if (!json.skip_value()) {
+        return std::nullopt;
+      }
+    } while (json.take(','));
+    if (!json.take('}')) return std::nullopt;
+  }
+  if (!json.at_end() || !have_serial || !have_id || !have_ca) return std::nullopt;
+  return issued;
+}
+
+}  // namespace
+
+key::Result<std::vector<IssuedCertificate>> read_issuance_log(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return log_error(path, std::strerror(errno));
+  std::vector<IssuedCertificate> entries;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    if (line.size() > kMaxIssuanceLogLineBytes) {
+      return key::Error(key::Errc::kTooLarge,
+                        "issuance log " + path + ":" + std::to_string(number) + ": line too long");
+    }
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::optional<IssuedCertificate> issued = parse_log_line(line);
+    if (!issued) {
+      return key::Error(key::Errc::kMalformed, "issuance log " + path + ":" + std::to_string(number) +
+                                                   ": not a certificate record (serial, key_id, ca_fingerprint)");
+    }
+    entries.push_back(std::move(*issued));
+  }
+  if (in.bad()) return log_error(path, std::strerror(errno));
+  return entries;
 }
 
 }  // namespace tessera::keygen

@@ -9,8 +9,10 @@
 #ifndef TESSERA_KEYGEN_ISSUANCE_LOG_H_
 #define TESSERA_KEYGEN_ISSUANCE_LOG_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tessera/key/cert.h"
 #include "tessera/key/error.h"
@@ -41,6 +43,24 @@ class IssuanceLog {
 // A JSON string literal (with the quotes) for arbitrary bytes: invalid UTF-8
 // becomes U+FFFD, control characters are escaped.
 std::string json_string(std::string_view bytes);
+
+// ---- reading a log back (tessera-keygen -k --revoke-from-log) -----------------------
+
+// What revocation needs from one line of the log.
+struct IssuedCertificate {
+  uint64_t serial = 0;
+  std::string key_id;
+  std::string ca_fingerprint;  // "SHA256:..."
+};
+
+// Longest log line read: far beyond any certificate's (principals included).
+inline constexpr size_t kMaxIssuanceLogLineBytes = 1 << 20;
+
+// Reads every line of a log written by IssuanceLog (flat JSON objects; other
+// members are skipped). Blank lines are skipped. kIo if the file cannot be
+// read; kMalformed, naming "<path>:<line>", for a line that is not such an
+// object or lacks serial, key_id or ca_fingerprint.
+key::Result<std::vector<IssuedCertificate>> read_issuance_log(const std::string& path);
 
 }  // namespace tessera::keygen
 

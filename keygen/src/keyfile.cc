@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <type_traits>
+#include <utility>
 
 #include "output.h"
 #include "tessera/agent/readpass.h"
@@ -230,7 +232,13 @@ key::Result<AnyKeyText> read_any_key_text(std::string_view text) {
   return AnyKeyText{std::nullopt, std::move(*cert), skip_blanks(rest.substr(blob_end))};
 }
 
-std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path) {
+namespace {
+
+// The first line of a public key file that `parse` takes (a key line:
+// "type base64[ comment]"), with its comment (the file name when it has none).
+template <typename Parse>
+auto first_key_line(const std::string& path, Parse parse)
+    -> std::optional<std::pair<std::remove_cvref_t<decltype(*parse(std::string_view()))>, std::string>> {
   auto contents = read_key_file(path, false);
   if (!contents.ok()) return std::nullopt;
   std::string_view text = contents->reveal_text();
@@ -244,13 +252,20 @@ std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path
     if (line.starts_with("-----BEGIN") || line.starts_with("SSH PRIVATE KEY FILE")) break;
     std::string_view cp = skip_blanks(line);
     if (cp.empty()) continue;
-    if (auto parsed = read_key_text(cp)) {
+    if (auto parsed = parse(cp)) {
       std::string_view comment = parsed->rest.substr(0, parsed->rest.find_first_of("\r\n"));
-      return PublicKeyWithComment{std::move(parsed->key),
-                                  comment.empty() ? path : std::string(comment)};
+      return std::pair{std::move(*parsed), comment.empty() ? path : std::string(comment)};
     }
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path) {
+  auto found = first_key_line(path, read_key_text);
+  if (!found) return std::nullopt;
+  return PublicKeyWithComment{std::move(found->first.key), std::move(found->second)};
 }
 
 std::optional<PublicKeyWithComment> load_public_key(const std::string& path) {
@@ -261,6 +276,23 @@ std::optional<PublicKeyWithComment> load_public_key(const std::string& path) {
   auto info = key::inspect_openssh_private_key(contents->reveal_text());
   if (!info.ok()) return std::nullopt;
   return PublicKeyWithComment{std::move(info->public_key), std::nullopt};
+}
+
+std::optional<KeyOrCertificateWithComment> load_key_or_certificate(const std::string& path) {
+  auto any_key = [](std::string_view text) -> std::optional<AnyKeyText> {
+    auto read = read_any_key_text(text);
+    return read.ok() ? std::optional<AnyKeyText>(std::move(*read)) : std::nullopt;
+  };
+  for (const std::string& candidate : {path, path + ".pub"}) {
+    if (auto found = first_key_line(candidate, any_key)) {
+      return KeyOrCertificateWithComment{std::move(found->first.key), std::move(found->first.certificate),
+                                         std::move(found->second)};
+    }
+  }
+  if (auto from_private = load_public_key(path)) {
+    return KeyOrCertificateWithComment{std::move(from_private->key), std::nullopt, from_private->comment};
+  }
+  return std::nullopt;
 }
 
 // ---- private keys ---------------------------------------------------------------------
@@ -409,6 +441,19 @@ std::optional<std::string> ask_filename(const std::string& default_path, std::st
   if (!line) return std::nullopt;
   if (line->empty()) return default_path;
   return line;
+}
+
+std::optional<std::string> expand_tilde(const std::string& path, int* status) {
+  if (!path.starts_with('~')) return path;
+  size_t slash = path.find('/');
+  std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  std::string rest = slash == std::string::npos ? std::string() : path.substr(slash);
+  const passwd* pw = user.empty() ? ::getpwuid(::getuid()) : ::getpwnam(user.c_str());
+  if (pw == nullptr) {
+    *status = fatal("tilde_expand_filename: No such user " + user);
+    return std::nullopt;
+  }
+  return std::string(pw->pw_dir) + rest;
 }
 
 std::optional<std::string> input_file(const Options& options, int* status) {

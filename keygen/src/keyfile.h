@@ -110,6 +110,17 @@ std::optional<PublicKeyWithComment> try_load_public_file(const std::string& path
 // unencrypted header of an openssh-key-v1 file at path (no comment).
 std::optional<PublicKeyWithComment> load_public_key(const std::string& path);
 
+// A public key file that may hold a certificate (ssh-keygen -Q's
+// sshkey_load_public()): path, then path.pub (the first key or certificate
+// line, a certificate's signature verified), then the unencrypted header of
+// an openssh-key-v1 file at path. Exactly one of key and certificate is set.
+struct KeyOrCertificateWithComment {
+  std::optional<key::PublicKey> key;
+  std::optional<key::Certificate> certificate;
+  std::optional<std::string> comment;  // nullopt: the file had none to offer
+};
+std::optional<KeyOrCertificateWithComment> load_key_or_certificate(const std::string& path);
+
 // ---- private keys ---------------------------------------------------------------------
 
 struct LoadedPrivateKey {
@@ -174,6 +185,10 @@ key::Result<std::string> default_key_path(const Options& options, const UserInfo
 // ssh-keygen's ask_filename(): prints "<prompt> (<default>): " on stdout and
 // reads a name; an empty line takes the default. nullopt at end of input.
 std::optional<std::string> ask_filename(const std::string& default_path, std::string_view prompt);
+
+// ssh-keygen's tilde_expand_filename(): "~/x" and "~user/x". nullopt (after
+// printing the error) for an unknown user; *status is then the exit status.
+std::optional<std::string> expand_tilde(const std::string& path, int* status);
 
 // The key file for a mode that reads one: -f, or asked for. nullopt (after
 // printing any message) when the run must end; *status is then its exit status.

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -15,14 +16,23 @@ namespace tessera::keygen {
 namespace {
 
 // ssh-keygen 9.2's getopt string, split by what tessera-keygen does with each letter.
-constexpr std::string_view kFlags = "BLUXcehilopqvy";            // implemented, no argument
+constexpr std::string_view kFlags = "BLQUXcehiklopquvy";         // implemented, no argument
 constexpr std::string_view kArgumentOptions = "CDEINOPVZabfmnstz";  // implemented, one argument
-constexpr std::string_view kOtherFlags = "AHKQgku";               // ssh-keygen's, not implemented yet
+constexpr std::string_view kOtherFlags = "AHKg";                  // ssh-keygen's, not implemented yet
 constexpr std::string_view kOtherArgumentOptions = "FMRYrw";
 
 // tessera-keygen's own long options, each with one argument (--name VALUE or --name=VALUE).
 constexpr std::string_view kSerialFileOption = "--serial-file";
 constexpr std::string_view kIssuanceLogOption = "--issuance-log";
+// Key revocation lists (-k, -Q).
+constexpr std::string_view kSignKrlOption = "--sign-krl";
+constexpr std::string_view kVerifyKrlOption = "--verify-krl";
+constexpr std::string_view kRevokeFromLogOption = "--revoke-from-log";
+constexpr std::string_view kRevokeIdOption = "--revoke-id";
+constexpr std::string_view kRevokeSerialOption = "--revoke-serial";
+constexpr std::string_view kLongOptions[] = {kSerialFileOption, kIssuanceLogOption, kSignKrlOption,
+                                             kVerifyKrlOption,  kRevokeFromLogOption, kRevokeIdOption,
+                                             kRevokeSerialOption};
 
 bool contains(std::string_view set, char c) { return set.find(c) != std::string_view::npos; }
 
@@ -70,6 +80,8 @@ struct ModeFlags {
   bool import_key = false;
   bool print_public = false;
   bool show_certificate = false;
+  bool gen_krl = false;    // -k
+  bool check_krl = false;  // -Q
   std::vector<std::string> cert_options;  // -O, applied after the command line is read, as ssh-keygen
 };
 
@@ -92,6 +104,9 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
     case 'v': ++o.verbosity; break;
     case 'y': modes.print_public = true; break;
     case 'L': modes.show_certificate = true; break;
+    case 'k': modes.gen_krl = true; break;
+    case 'Q': modes.check_krl = true; break;
+    case 'u': o.update_krl = true; break;
     case 'U': o.ca_in_agent = true; break;
     case 'h':
       o.host_certificate = true;
@@ -185,6 +200,62 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
   return std::nullopt;
 }
 
+// Applies one of tessera-keygen's long options (all take a value).
+std::optional<CommandLineError> apply_long(Options& o, std::string_view name, const std::string& value) {
+  const std::string option(name);
+  if (name == kRevokeIdOption) {
+    o.revoke_ids.push_back(value);
+    return std::nullopt;
+  }
+  if (name == kRevokeSerialOption) {
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long serial = std::strtoull(value.c_str(), &end, 0);
+    if (value.empty() || value[0] < '0' || value[0] > '9' || *end != '\0' || serial == 0 ||
+        (errno == ERANGE && serial == ULLONG_MAX)) {
+      return fatal_error("Invalid serial number \"" + value + "\" for " + option + " (1 to 2^64-1)");
+    }
+    o.revoke_serials.push_back(serial);
+    return std::nullopt;
+  }
+  if (value.empty()) return usage_error("option " + option + " needs a file name");
+  if (name == kSerialFileOption) o.serial_file = value;
+  if (name == kIssuanceLogOption) o.issuance_log = value;
+  if (name == kSignKrlOption) o.krl_signing_key = value;
+  if (name == kVerifyKrlOption) o.krl_verify_key = value;
+  if (name == kRevokeFromLogOption) o.revoke_from_log = value;
+  return std::nullopt;
+}
+
+// -k and -Q, which take precedence over -s (there the CA public key for
+// "serial:" and "id:" lines) and every other mode but -Y.
+std::variant<Options, CommandLineError> krl_operation(Options o, const ModeFlags& modes) {
+  const bool generate = modes.gen_krl;
+  auto misplaced = [](std::string_view option, std::string_view mode) {
+    return usage_error(std::string(option) + " is for " + std::string(mode));
+  };
+  if (o.serial_file || o.issuance_log) {
+    return misplaced(o.serial_file ? kSerialFileOption : kIssuanceLogOption, "signing certificates (-s)");
+  }
+  if (!generate) {
+    if (o.krl_signing_key) return misplaced(kSignKrlOption, "making a KRL (-k)");
+    if (o.revoke_from_log) return misplaced(kRevokeFromLogOption, "making a KRL (-k)");
+    if (!o.revoke_ids.empty()) return misplaced(kRevokeIdOption, "making a KRL (-k)");
+    if (!o.revoke_serials.empty()) return misplaced(kRevokeSerialOption, "making a KRL (-k)");
+  }
+  if (generate && o.krl_verify_key) return misplaced(kVerifyKrlOption, "checking a KRL (-Q)");
+  if (o.revoke_from_log.has_value() != (!o.revoke_ids.empty() || !o.revoke_serials.empty())) {
+    return usage_error(o.revoke_from_log ? "--revoke-from-log needs --revoke-id or --revoke-serial"
+                                         : "--revoke-id and --revoke-serial need --revoke-from-log");
+  }
+  if (o.revoke_from_log && !o.ca_key) {
+    return usage_error("--revoke-from-log needs the CA public key (-s) whose certificates the log records");
+  }
+  o.print_krl = modes.fingerprint;
+  o.operation = generate ? Operation::kGenerateKrl : Operation::kQueryKrl;
+  return o;
+}
+
 }  // namespace
 
 key::OpensshKeyEncryption Options::encryption() const {
@@ -218,15 +289,14 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
         value = std::string(name.substr(eq + 1));
         name = name.substr(0, eq);
       }
-      if (name != kSerialFileOption && name != kIssuanceLogOption) {
+      if (std::find(std::begin(kLongOptions), std::end(kLongOptions), name) == std::end(kLongOptions)) {
         return usage_error("unknown option " + std::string(name));
       }
       if (!value) {
         if (index + 1 >= argc) return usage_error("option " + std::string(name) + " requires an argument");
         value = std::string(argv[++index]);
       }
-      if (value->empty()) return usage_error("option " + std::string(name) + " needs a file name");
-      (name == kSerialFileOption ? o.serial_file : o.issuance_log) = *value;
+      if (auto error = apply_long(o, name, *value)) return *error;
       continue;
     }
     for (size_t pos = 1; arg[pos] != '\0'; ++pos) {
@@ -260,13 +330,22 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
                                 "(see tessera-keygen --help)",
                             kExitFailure, false};
   }
+  const bool krl_mode = modes.gen_krl || modes.check_krl;
   if (o.ca_key) {
-    if (index >= argc) return usage_error("Too few arguments.");
+    if (index >= argc && !modes.gen_krl) return usage_error("Too few arguments.");
     o.files.assign(argv + index, argv + argc);
-  } else if (index < argc) {
+  } else if (index < argc && !krl_mode) {
     return usage_error("Too many arguments.");
   }
   if (modes.change_passphrase && modes.change_comment) return usage_error("Can only have one of -p and -c.");
+  if (krl_mode) {
+    o.files.assign(argv + index, argv + argc);
+    return krl_operation(std::move(o), modes);
+  }
+  if (o.krl_signing_key || o.krl_verify_key || o.revoke_from_log || !o.revoke_ids.empty() ||
+      !o.revoke_serials.empty()) {
+    return usage_error("--sign-krl, --verify-krl and --revoke-* are for key revocation lists (-k, -Q)");
+  }
   if (!o.ca_key && (o.serial_file || o.issuance_log)) {
     return usage_error(std::string(o.serial_file ? kSerialFileOption : kIssuanceLogOption) +
                        " is for signing certificates (-s)");
@@ -322,6 +401,10 @@ void print_usage(std::FILE* out) {
       "                      [-z serial_number] [--serial-file path] [--issuance-log path]\n"
       "                      file ...\n"
       "       tessera-keygen -L [-f input_keyfile]\n"
+      "       tessera-keygen -k -f krl_file [-u] [-s ca_public] [-z version_number]\n"
+      "                      [--sign-krl ca_key] [--revoke-from-log log\n"
+      "                      --revoke-id key_id | --revoke-serial serial ...] file ...\n"
+      "       tessera-keygen -Q [-l] -f krl_file [--verify-krl ca_public] [file ...]\n"
       "       tessera-keygen --help\n",
       out);
 }
@@ -345,6 +428,11 @@ void print_help(std::FILE* out) {
       "  -i         import an RFC 4716, PKCS8 or PEM public key as an OpenSSH line\n"
       "  -s ca_key  sign each public key file with the CA key: writes <name>-cert.pub\n"
       "  -L         print the certificates in a file (-f) as ssh-keygen -L does\n"
+      "  -k         write the key revocation list -f from revocation spec files\n"
+      "             (\"-\" reads stdin); with -u add to the existing KRL\n"
+      "  -Q         check public key and certificate files against the KRL -f:\n"
+      "             \"<file> (<comment>): ok\" or \"REVOKED\", exit 1 if any is revoked;\n"
+      "             with -l first print the KRL\n"
       "\n"
       "Options:\n"
       "  -t type    key type to generate: ed25519, ecdsa, rsa (default rsa, as\n"
@@ -390,9 +478,26 @@ void print_help(std::FILE* out) {
       "             append one JSON line per certificate issued (serial, key id,\n"
       "             principals, type, validity, key and CA fingerprints)\n"
       "\n"
+      "Key revocation lists (with -k or -Q; -k and -Q take precedence over -s):\n"
+      "  spec lines serial: N[-M], id: KEY_ID (both need -s), key:, sha1:, sha256:\n"
+      "             (a public key line), hash: SHA256:..., or a key or certificate line\n"
+      "  -s file    the CA public key for serial: and id: lines; \"none\": any CA\n"
+      "  -z number  the KRL version number;  -C text  the KRL comment\n"
+      "  --sign-krl ca_key\n"
+      "             sign the KRL with this CA private key (sshd and ssh-keygen -Q\n"
+      "             check the signature)\n"
+      "  --revoke-from-log log\n"
+      "             revoke certificates recorded by -s ... --issuance-log log and\n"
+      "             signed by the CA -s, chosen with --revoke-id key_id and\n"
+      "             --revoke-serial serial (each repeatable; one that matches no\n"
+      "             certificate of that CA is an error)\n"
+      "  --verify-krl ca_public\n"
+      "             with -Q: refuse (exit 255) a KRL this CA key did not sign\n"
+      "\n"
       "Exit status: 0 on success; 1 for bad usage, a declined overwrite, mismatched\n"
-      "passphrases or a key that could not be saved; 255 for other errors (a missing\n"
-      "file, a file that is not a key, a wrong passphrase), as ssh-keygen.\n",
+      "passphrases, a key that could not be saved or a revoked key (-Q); 255 for\n"
+      "other errors (a missing file, a file that is not a key, a wrong passphrase,\n"
+      "a KRL refused by --verify-krl), as ssh-keygen.\n",
       out);
 }
 

@@ -21,6 +21,8 @@ namespace tessera::keygen {
 // What one run does. When several mode flags are given, the first in this
 // order wins, as in ssh-keygen's main().
 enum class Operation : uint8_t {
+  kGenerateKrl,       // -k: write (-u: update) a key revocation list
+  kQueryKrl,          // -Q: check keys and certificates against a KRL
   kCertify,           // -s: sign public keys with a CA key
   kShowCertificate,   // -L
   kFingerprint,       // -l / -B
@@ -68,7 +70,16 @@ struct Options {
   std::optional<std::string> pkcs11_provider;  // -D
   std::optional<std::string> serial_file;      // --serial-file
   std::optional<std::string> issuance_log;     // --issuance-log
-  std::vector<std::string> files;              // the public keys to certify
+  std::vector<std::string> files;              // the public keys to certify; -k: spec files; -Q: keys
+
+  // Key revocation lists (-k, -Q; the KRL is -f, -s its CA public key).
+  bool update_krl = false;                      // -u
+  bool print_krl = false;                       // -l with -Q
+  std::optional<std::string> krl_signing_key;   // --sign-krl: CA private key that signs the KRL
+  std::optional<std::string> krl_verify_key;    // --verify-krl: CA public key that must have signed it
+  std::optional<std::string> revoke_from_log;   // --revoke-from-log: an --issuance-log file
+  std::vector<std::string> revoke_ids;          // --revoke-id, repeatable
+  std::vector<uint64_t> revoke_serials;         // --revoke-serial, repeatable
 
   // The openssh-key-v1 encryption settings from -Z and -a.
   key::OpensshKeyEncryption encryption() const;
