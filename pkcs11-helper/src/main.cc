@@ -114,6 +114,21 @@ int usage() {
   return 2;
 }
 
+int help() {
+  std::printf(
+      "usage: tessera-pkcs11-helper [--threads N] MODULE\n"
+      "\n"
+      "Loads one PKCS#11 module and serves tessera-agent (or tessera-keygen) over\n"
+      "its standard input and output: lists token keys, logs in and signs. It is\n"
+      "started by those programs, not by hand; see docs/tessera-pkcs11-helper.md\n"
+      "for the protocol.\n"
+      "\n"
+      "  --threads N  requests run at once (default %u, at most %u)\n"
+      "  --help       this text\n",
+      kDefaultThreads, kMaxThreads);
+  return 0;
+}
+
 // Reads frames from fd until the end of input or a framing error; returns the exit status.
 int serve(int fd, Workers& workers, ReplyWriter& writer) {
   // Input may hold PINs: the buffer wipes itself, and consumed bytes are wiped.
@@ -169,6 +184,7 @@ int main(int argc, char** argv) {
   std::string module_path;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help") return help();
     if (arg == "--threads" && i + 1 < argc) {
       char* end = nullptr;
       const unsigned long value = std::strtoul(argv[++i], &end, 10);
