@@ -4,8 +4,8 @@
 //   Signed user key id_ed25519-cert.pub: id "alice" serial 7 for alice valid forever
 //
 // The CA key is loaded once per run (one passphrase prompt, one agent
-// connection) and stays where it lives: a key file, the agent (-U) or, later,
-// a PKCS#11 token (-D): each is a key::CertificateSigner.
+// connection, one token login) and stays where it lives: a key file, the
+// agent (-U) or a PKCS#11 token (-D): each is a key::CertificateSigner.
 //
 // Beyond ssh-keygen: --serial-file (serial_state.h) and --issuance-log
 // (issuance_log.h).
@@ -30,6 +30,7 @@
 #include "tessera/agent/client.h"
 #include "tessera/key/cert.h"
 #include "tessera/key/fingerprint.h"
+#include "token.h"
 
 namespace tessera::keygen {
 namespace {
@@ -110,14 +111,47 @@ std::unique_ptr<key::CertificateSigner> load_agent_ca(const std::string& path, i
   return std::make_unique<AgentSigner>(std::move(*client), std::move(ca->key));
 }
 
-// -D: the hook for a CA key on a PKCS#11 token. The token signer will go
-// through tessera-pkcs11-helper, as the agent's do; until then the agent
-// route (tessera-add -s, then -U) signs with token keys.
-std::unique_ptr<key::CertificateSigner> load_token_ca(const Options& o, const std::string&, int* status) {
-  *status = failure("tessera-keygen: -D " + *o.pkcs11_provider +
-                    ": CA keys on PKCS#11 tokens are not implemented yet; add the token to "
-                    "tessera-agent (tessera-add -s PROVIDER) and sign with -U -s CA.pub");
-  return nullptr;
+// -D: the CA private key stays on a PKCS#11 token; each certificate is one
+// sign request to tessera-pkcs11-helper, after one login for the run.
+class TokenSigner final : public key::CertificateSigner {
+ public:
+  TokenSigner(TokenSession token, pkcs11::KeyInfo key, key::PublicKey ca)
+      : token_(std::move(token)), key_(std::move(key)), ca_(std::move(ca)) {}
+
+  const key::PublicKey& public_key() const override { return ca_; }
+
+  key::Result<key::Bytes> sign(std::span<const uint8_t> data, std::string_view algorithm) override {
+    TESSERA_TRY(key::certificate_algorithm_allowed(ca_, algorithm));
+    TESSERA_ASSIGN_OR_RETURN(key::Bytes signature, token_.sign(key_, data, std::string(algorithm)));
+    // The helper is another process: a certificate is only written if its
+    // signature is the CA's.
+    TESSERA_TRY(ca_.verify(signature, data));
+    return signature;
+  }
+
+ private:
+  TokenSession token_;
+  pkcs11::KeyInfo key_;
+  key::PublicKey ca_;
+};
+
+// -D: `path` names the CA public key, which must be on the provider's token.
+std::unique_ptr<key::CertificateSigner> load_token_ca(const Options& o, const std::string& path, int* status) {
+  std::optional<PublicKeyWithComment> ca = load_public_key(path);
+  if (!ca) {
+    *status = fatal("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
+    return nullptr;
+  }
+  std::optional<TokenSession> token = TokenSession::open(*o.pkcs11_provider, status);
+  if (!token) return nullptr;
+  const pkcs11::KeyInfo* found = token->find(ca->key.blob());
+  if (found == nullptr) {
+    *status = fatal("CA key " + path + " not found on a token of " + *o.pkcs11_provider + " (tessera-keygen -D " +
+                    *o.pkcs11_provider + " lists the keys there)");
+    return nullptr;
+  }
+  pkcs11::KeyInfo key = *found;
+  return std::make_unique<TokenSigner>(std::move(*token), std::move(key), std::move(ca->key));
 }
 
 std::unique_ptr<key::CertificateSigner> load_ca(const Options& o, int* status) {

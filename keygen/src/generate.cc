@@ -81,16 +81,6 @@ void create_ssh_directory(const std::string& file, const UserInfo& user, bool no
   }
 }
 
-// ssh-keygen's confirm_overwrite(): true if the file does not exist or the user answers y.
-bool confirm_overwrite(const std::string& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return true;
-  print_out(file + " already exists.\n");
-  print_out("Overwrite (y/n)? ");
-  std::optional<std::string> answer = read_stdin_line();
-  return answer && !answer->empty() && ((*answer)[0] == 'y' || (*answer)[0] == 'Y');
-}
-
 // ssh-keygen's private_key_passphrase(): -P, -N, or asked twice until both agree.
 key::SecretBytes new_key_passphrase(const Options& options) {
   if (options.passphrase) return options.passphrase->clone();

@@ -404,6 +404,15 @@ key::Status save_certificate(const std::string& path, const key::Certificate& ce
 
 // ---- asking the user ---------------------------------------------------------------------
 
+bool confirm_overwrite(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return true;
+  print_out(file + " already exists.\n");
+  print_out("Overwrite (y/n)? ");
+  std::optional<std::string> answer = read_stdin_line();
+  return answer && !answer->empty() && ((*answer)[0] == 'y' || (*answer)[0] == 'Y');
+}
+
 key::SecretBytes read_passphrase(std::string_view prompt) {
   return agent::read_passphrase(prompt, agent::kReadAllowStdin).value_or(key::SecretBytes());
 }

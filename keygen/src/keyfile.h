@@ -178,6 +178,11 @@ key::SecretBytes read_passphrase(std::string_view prompt);
 // reads see the rest of the input). nullopt at end of input before any byte.
 std::optional<std::string> read_stdin_line();
 
+// ssh-keygen's confirm_overwrite(): true if the file does not exist, else
+// asks "FILE already exists.\nOverwrite (y/n)? " on stdout and reads stdin:
+// true if the answer starts with y or Y.
+bool confirm_overwrite(const std::string& file);
+
 // ~/.ssh/id_<stem> for -t (id_rsa without -t), as ssh-keygen's ask_filename().
 // kInvalidArgument for a -t that names no key type.
 key::Result<std::string> default_key_path(const Options& options, const UserInfo& user);

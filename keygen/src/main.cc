@@ -30,6 +30,8 @@ void sanitise_standard_fds() {
 int run(const tessera::keygen::Options& options) {
   using tessera::keygen::Operation;
   switch (options.operation) {
+    case Operation::kSignature: return tessera::keygen::run_signature(options);
+    case Operation::kListTokenKeys: return tessera::keygen::run_list_token_keys(options);
     case Operation::kGenerateKrl: return tessera::keygen::run_generate_krl(options);
     case Operation::kQueryKrl: return tessera::keygen::run_query_krl(options);
     case Operation::kCertify: return tessera::keygen::run_certify(options);

@@ -21,6 +21,10 @@ constexpr std::string_view kArgumentOptions = "CDEINOPVZabfmnstz";  // implement
 constexpr std::string_view kOtherFlags = "AHKg";                  // ssh-keygen's, not implemented yet
 constexpr std::string_view kOtherArgumentOptions = "FMRYrw";
 
+// Of kOtherArgumentOptions, the signature options are implemented: -Y, and
+// -r for -Y verify (ssh-keygen's -r hostname, SSHFP records, is not).
+constexpr std::string_view kSignatureOptions = "Yr";
+
 // tessera-keygen's own long options, each with one argument (--name VALUE or --name=VALUE).
 constexpr std::string_view kSerialFileOption = "--serial-file";
 constexpr std::string_view kIssuanceLogOption = "--issuance-log";
@@ -82,11 +86,22 @@ struct ModeFlags {
   bool show_certificate = false;
   bool gen_krl = false;    // -k
   bool check_krl = false;  // -Q
-  std::vector<std::string> cert_options;  // -O, applied after the command line is read, as ssh-keygen
 };
 
 CommandLineError usage_error(std::string message) { return {std::move(message), kExitFailure, true}; }
 CommandLineError fatal_error(std::string message) { return {std::move(message), kExitFatal, false}; }
+
+// -Y OPERATION: ssh-keygen compares prefixes ("signature" is "sign").
+std::variant<Options, CommandLineError> choose_signature_operation(Options& o) {
+  for (std::string_view name : {"find-principals", "match-principals", "sign", "check-novalidate", "verify"}) {
+    if (o.signature_operation->starts_with(name)) {
+      *o.signature_operation = std::string(name);
+      o.operation = Operation::kSignature;
+      return std::move(o);
+    }
+  }
+  return usage_error("Unsupported operation for -Y: \"" + *o.signature_operation + "\"");
+}
 
 // Applies one option with its argument (nullptr for flags). Returns an error
 // for a value ssh-keygen would refuse.
@@ -115,7 +130,9 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
     case 'D': o.pkcs11_provider = std::string(arg); break;
     case 'I': o.key_id = std::string(arg); break;
     case 'n': o.principals = std::string(arg); break;
-    case 'O': modes.cert_options.emplace_back(arg); break;
+    case 'O': o.extra_options.emplace_back(arg); break;
+    case 'Y': o.signature_operation = std::string(arg); break;
+    case 'r': o.revocation_file = std::string(arg); break;
     case 's': o.ca_key = std::string(arg); break;
     case 'V': {
       auto validity = parse_validity(arg, std::time(nullptr));
@@ -315,7 +332,7 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
           return usage_error(std::string("option requires an argument -- ") + opt);
         }
       }
-      if (contains(kOtherFlags, opt) || contains(kOtherArgumentOptions, opt)) {
+      if ((contains(kOtherFlags, opt) || contains(kOtherArgumentOptions, opt)) && !contains(kSignatureOptions, opt)) {
         if (not_implemented.empty()) not_implemented = std::string("-") + opt;
       } else if (auto error = apply(o, modes, opt, value)) {
         return *error;
@@ -328,6 +345,17 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     return CommandLineError{"tessera-keygen: " + not_implemented +
                                 " is an ssh-keygen option that tessera-keygen does not implement yet "
                                 "(see tessera-keygen --help)",
+                            kExitFailure, false};
+  }
+  // -Y comes first, as in ssh-keygen's main(): the other mode flags and the
+  // operand checks below do not apply to it.
+  if (o.signature_operation) {
+    o.files.assign(argv + index, argv + argc);
+    return choose_signature_operation(o);
+  }
+  if (o.revocation_file) {
+    return CommandLineError{"tessera-keygen: -r without -Y verify (SSHFP records) is an ssh-keygen option that "
+                            "tessera-keygen does not implement yet (see tessera-keygen --help)",
                             kExitFailure, false};
   }
   const bool krl_mode = modes.gen_krl || modes.check_krl;
@@ -353,7 +381,7 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
 
   if (o.ca_key) {
     if (!o.key_id) return fatal_error("Must specify key id (-I) when certifying");
-    for (const std::string& cert_option : modes.cert_options) {
+    for (const std::string& cert_option : o.extra_options) {
       if (auto applied = o.sections.apply(cert_option); !applied.ok()) return fatal_error(applied.error().detail());
     }
     if (o.serial_file && o.serial_given) {
@@ -363,8 +391,12 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
   } else if (modes.show_certificate) {
     o.operation = Operation::kShowCertificate;
   } else if (o.pkcs11_provider) {
-    return CommandLineError{"tessera-keygen: -D without -s (listing a token's keys) is not implemented yet",
-                            kExitFailure, false};
+    if (modes.fingerprint || o.bubblebabble) {
+      return CommandLineError{"tessera-keygen: -l/-B with -D is not implemented yet: run "
+                              "tessera-keygen -D PROVIDER | tessera-keygen -l -f -",
+                              kExitFailure, false};
+    }
+    o.operation = Operation::kListTokenKeys;
   } else if (modes.fingerprint || o.bubblebabble) {
     o.operation = Operation::kFingerprint;
   } else if (modes.change_passphrase) {
@@ -405,6 +437,14 @@ void print_usage(std::FILE* out) {
       "                      [--sign-krl ca_key] [--revoke-from-log log\n"
       "                      --revoke-id key_id | --revoke-serial serial ...] file ...\n"
       "       tessera-keygen -Q [-l] -f krl_file [--verify-krl ca_public] [file ...]\n"
+      "       tessera-keygen -D pkcs11_provider\n"
+      "       tessera-keygen -Y find-principals -s signature_file -f allowed_signers_file\n"
+      "       tessera-keygen -Y match-principals -I signer_identity -f allowed_signers_file\n"
+      "       tessera-keygen -Y check-novalidate -n namespace -s signature_file\n"
+      "       tessera-keygen -Y sign -f key_file -n namespace [-U | -D pkcs11_provider]\n"
+      "                      [-O option] file ...\n"
+      "       tessera-keygen -Y verify -f allowed_signers_file -I signer_identity\n"
+      "                      -n namespace -s signature_file [-r krl_file] [-O option]\n"
       "       tessera-keygen --help\n",
       out);
 }
@@ -433,6 +473,9 @@ void print_help(std::FILE* out) {
       "  -Q         check public key and certificate files against the KRL -f:\n"
       "             \"<file> (<comment>): ok\" or \"REVOKED\", exit 1 if any is revoked;\n"
       "             with -l first print the KRL\n"
+      "  -D provider  list the public keys on a PKCS#11 token, one key line each;\n"
+      "             the provider is named as for -s ... -D below\n"
+      "  -Y op      SSH signatures (see \"Signatures\" below)\n"
       "\n"
       "Options:\n"
       "  -t type    key type to generate: ed25519, ecdsa, rsa (default rsa, as\n"
@@ -468,8 +511,9 @@ void print_help(std::FILE* out) {
       "             or ssh-rsa\n"
       "  -U         the CA private key is in the agent ($SSH_AUTH_SOCK); -s names its\n"
       "             public key\n"
-      "  -D lib     (not yet: a CA key on a PKCS#11 token; meanwhile add the token to\n"
-      "             tessera-agent with tessera-add -s and sign with -U)\n"
+      "  -D provider  the CA private key is on a PKCS#11 token; -s names its public\n"
+      "             key. The provider is a module path, a p11-kit module name\n"
+      "             (softhsm2) or a pkcs11: URI; the PIN is asked for once per run\n"
       "  --serial-file path\n"
       "             take serial numbers from a state file: each certificate gets the\n"
       "             next one; concurrent runs never share a serial, a crashed run may\n"
@@ -493,6 +537,24 @@ void print_help(std::FILE* out) {
       "             certificate of that CA is an error)\n"
       "  --verify-krl ca_public\n"
       "             with -Q: refuse (exit 255) a KRL this CA key did not sign\n"
+      "Signatures (-Y), as ssh-keygen -Y:\n"
+      "  -Y sign -f key -n namespace [file ...]\n"
+      "             sign each file into file.sig (- or no file: stdin to stdout);\n"
+      "             -f names a private key, or with -U (the agent) or -D provider\n"
+      "             (a PKCS#11 token) its public key; a key in $SSH_AUTH_SOCK's agent\n"
+      "             is used even without -U. -O hashalg=sha256|sha512 (default sha512)\n"
+      "  -Y verify -f allowed_signers -I identity -n namespace -s file.sig\n"
+      "             check the message on stdin; -r: a KRL or a file of public keys\n"
+      "             whose signatures are refused. -O verify-time=YYYYMMDD[HHMM[SS]][Z],\n"
+      "             -O print-pubkey\n"
+      "  -Y check-novalidate -n namespace -s file.sig\n"
+      "             check the signature over stdin without an allowed_signers file\n"
+      "  -Y find-principals -s file.sig -f allowed_signers [-O verify-time=...]\n"
+      "             print the principals allowed to have made the signature\n"
+      "  -Y match-principals -I identity -f allowed_signers\n"
+      "             print the principals fields that match the identity\n"
+      "  Exit status: 0 when good; 255 for a bad signature or error (as ssh-keygen);\n"
+      "  1 for missing arguments\n"
       "\n"
       "Exit status: 0 on success; 1 for bad usage, a declined overwrite, mismatched\n"
       "passphrases, a key that could not be saved or a revoked key (-Q); 255 for\n"

@@ -21,10 +21,12 @@ namespace tessera::keygen {
 // What one run does. When several mode flags are given, the first in this
 // order wins, as in ssh-keygen's main().
 enum class Operation : uint8_t {
+  kSignature,         // -Y: SSH signatures (sign, verify, find-principals, ...)
   kGenerateKrl,       // -k: write (-u: update) a key revocation list
   kQueryKrl,          // -Q: check keys and certificates against a KRL
   kCertify,           // -s: sign public keys with a CA key
   kShowCertificate,   // -L
+  kListTokenKeys,     // -D without -s
   kFingerprint,       // -l / -B
   kChangePassphrase,  // -p
   kChangeComment,     // -c
@@ -70,7 +72,10 @@ struct Options {
   std::optional<std::string> pkcs11_provider;  // -D
   std::optional<std::string> serial_file;      // --serial-file
   std::optional<std::string> issuance_log;     // --issuance-log
-  std::vector<std::string> files;              // the public keys to certify; -k: spec files; -Q: keys
+  std::vector<std::string> files;              // the public keys to certify; -k: spec files; -Q: keys; -Y sign: the files to sign
+
+  // -O, as typed and in order: certificate options with -s, signature options with -Y.
+  std::vector<std::string> extra_options;
 
   // Key revocation lists (-k, -Q; the KRL is -f, -s its CA public key).
   bool update_krl = false;                      // -u
@@ -80,6 +85,12 @@ struct Options {
   std::optional<std::string> revoke_from_log;   // --revoke-from-log: an --issuance-log file
   std::vector<std::string> revoke_ids;          // --revoke-id, repeatable
   std::vector<uint64_t> revoke_serials;         // --revoke-serial, repeatable
+
+  // SSH signatures (-Y). -f, -I, -n and -s keep their letters but mean the
+  // key or allowed_signers file, the signer identity, the namespace and the
+  // signature file, as in ssh-keygen.
+  std::optional<std::string> signature_operation;  // -Y: sign, verify, find-principals, ...
+  std::optional<std::string> revocation_file;      // -r: a KRL or a file of public keys (-Y verify)
 
   // The openssh-key-v1 encryption settings from -Z and -a.
   key::OpensshKeyEncryption encryption() const;

@@ -8,6 +8,8 @@
 //   - -z +N, -U (a CA key in ssh-agent), an encrypted CA key asked for once,
 //     and errors: same message and exit status as ssh-keygen, one line each.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -469,13 +471,17 @@ TEST_F(CertIssue, CaKeyInTheAgent) {
   EXPECT_EQ(ours.err, "Cannot use public key for CA signature: agent not present\n");
 }
 
-TEST_F(CertIssue, PkcsElevenCaIsNotImplementedYetAndSaysWhatToDo) {
+// -D with a CA key that is not on the token (tests/keygen-token signs with
+// one that is): one line naming the provider, no certificate.
+TEST_F(CertIssue, PkcsElevenCaNotOnTheTokenIsRefusedInOneLine) {
   const Keys& keys = Keys::get();
+  std::string pub = copy_pub(dir_, keys.subjects[0].second, "tok");
   CommandResult r = tessera_keygen({"-D", "/usr/lib/softhsm/libsofthsm2.so", "-s", keys.ca("ed25519") + ".pub", "-I",
-                                    "x", copy_pub(dir_, keys.subjects[0].second, "tok")});
-  EXPECT_NE(r.exit_code, 0);
+                                    "x", pub});
+  EXPECT_EQ(r.exit_code, 255);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("-U"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("libsofthsm2.so"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("tok-cert.pub")));
 }
 
 }  // namespace

@@ -1,0 +1,108 @@
+// -D: a PKCS#11 token through tessera-pkcs11-helper. Listing its keys is
+// ssh-keygen 9.2's do_download(): one "type base64 label" line per key (-l,
+// its fingerprint form, is not implemented). Unlike ssh-keygen 9.2, Ed25519
+// keys are listed too.
+#include "token.h"
+
+#include <algorithm>
+#include <variant>
+
+#include "daemon/providers.h"
+#include "keyfile.h"
+#include "modes.h"
+#include "output.h"
+#include "tessera/key/sshsig.h"
+
+namespace tessera::keygen {
+namespace {
+
+// Any provider the user names may be loaded: tessera-keygen runs as the user,
+// with no -P allowlist (that guards the agent, which others can reach).
+constexpr std::string_view kAnyProvider = "*";
+
+std::string helper_problem(const pkcs11::HelperError& error) {
+  return error.message.empty() ? std::string(pkcs11::error_code_name(error.code)) : error.message;
+}
+
+std::string quoted(const std::string& label) { return "'" + label + "'"; }
+
+}  // namespace
+
+std::optional<TokenSession> TokenSession::open(const std::string& provider, int* status) {
+  auto spec = agent::daemon::resolve_provider(provider, kAnyProvider);
+  if (!spec.ok()) {
+    *status = fatal("Cannot use PKCS#11 provider " + provider + ": " + spec.error().message());
+    return std::nullopt;
+  }
+  auto started = pkcs11::HelperClient::start(pkcs11::default_helper_program(), spec->module_path);
+  if (auto* error = std::get_if<pkcs11::HelperError>(&started)) {
+    *status = fatal("Cannot load PKCS#11 provider " + spec->module_path + ": " + helper_problem(*error));
+    return std::nullopt;
+  }
+  auto client = std::move(std::get<std::unique_ptr<pkcs11::HelperClient>>(started));
+  auto listed = client->list_keys();
+  if (auto* error = std::get_if<pkcs11::HelperError>(&listed)) {
+    *status = fatal("Cannot list the keys of PKCS#11 provider " + spec->module_path + ": " + helper_problem(*error));
+    return std::nullopt;
+  }
+  std::vector<pkcs11::KeyInfo> keys;
+  for (pkcs11::KeyInfo& k : std::get<pkcs11::KeyList>(listed).keys) {
+    if (agent::daemon::key_matches_uri(k, spec->filter_uri)) keys.push_back(std::move(k));
+  }
+  return TokenSession(std::move(client), std::move(keys));
+}
+
+const pkcs11::KeyInfo* TokenSession::find(std::span<const uint8_t> public_blob) const {
+  auto it = std::find_if(keys_.begin(), keys_.end(), [&](const pkcs11::KeyInfo& k) {
+    return std::equal(k.public_key.begin(), k.public_key.end(), public_blob.begin(), public_blob.end());
+  });
+  return it == keys_.end() ? nullptr : &*it;
+}
+
+key::Status TokenSession::login(const pkcs11::KeyInfo& key, uint32_t token_flags) {
+  std::optional<key::SecretBytes> pin;
+  // A PIN pad takes the PIN itself.
+  if ((token_flags & pkcs11::kTokenProtectedAuthPath) == 0) {
+    pin = read_passphrase("Enter PIN for " + quoted(key.token_label) + ": ");
+  }
+  auto done = client_->login(key.id.token, pin);
+  if (auto* error = std::get_if<pkcs11::HelperError>(&done)) {
+    return key::Error(key::Errc::kWrongPassphrase, "cannot log in: " + helper_problem(*error));
+  }
+  logged_in_.insert(key.id.token);
+  return {};
+}
+
+key::Result<key::Bytes> TokenSession::sign(const pkcs11::KeyInfo& key, std::span<const uint8_t> data,
+                                           const std::string& algorithm) {
+  for (;;) {
+    auto signed_ = client_->sign(key.id, data, algorithm);
+    if (auto* signature = std::get_if<key::Bytes>(&signed_)) return std::move(*signature);
+    const auto& error = std::get<pkcs11::HelperError>(signed_);
+    // Log in once per token and run; a second refusal is not asked again.
+    if (error.code == pkcs11::ErrorCode::kNotLoggedIn && !logged_in_.contains(key.id.token)) {
+      TESSERA_TRY(login(key, error.token_flags));
+      continue;
+    }
+    return key::Error(key::Errc::kIo, "token " + quoted(key.token_label) + " key " + quoted(key.label) + ": " +
+                                          helper_problem(error));
+  }
+}
+
+int run_list_token_keys(const Options& options) {
+  int status = kExitOk;
+  std::optional<TokenSession> token = TokenSession::open(*options.pkcs11_provider, &status);
+  if (!token) return status;
+  if (token->keys().empty()) return fatal("cannot read public key from pkcs11");
+  for (const pkcs11::KeyInfo& listed : token->keys()) {
+    auto key = key::KeyOrCertificate::from_blob(listed.public_key);
+    if (!key.ok()) {
+      print_error("skipping key " + quoted(listed.label) + ": " + key.error().message());
+      continue;
+    }
+    print_out(key->public_line() + (listed.label.empty() ? "" : " " + printable(listed.label)) + "\n");
+  }
+  return kExitOk;
+}
+
+}  // namespace tessera::keygen
