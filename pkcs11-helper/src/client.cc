@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 extern char** environ;
 
@@ -32,28 +33,47 @@ std::string default_helper_program() {
   return path.substr(0, path.rfind('/') + 1) + "tessera-pkcs11-helper";
 }
 
-HelperResult<std::unique_ptr<HelperClient>> HelperClient::start(const std::string& helper_program,
-                                                               const std::string& module_path,
-                                                               std::chrono::seconds timeout) {
+HelperResult<SpawnedHelper> spawn_helper(const std::string& helper_program, const std::string& module_path) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return io_error(std::string("socketpair: ") + std::strerror(errno));
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  // The copies lose close-on-exec.
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t defaults, empty;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGHUP, SIGTERM, SIGCHLD}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  posix_spawnattr_setsigmask(&attributes, &empty);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
   std::string program = helper_program, module = module_path;
   char* argv[] = {program.data(), module.data(), nullptr};
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv, environ);
+  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
     return io_error("cannot run " + helper_program + ": " + std::strerror(rc));
   }
-  std::unique_ptr<HelperClient> client(new HelperClient(pid, fds[0], timeout));
+  return SpawnedHelper{pid, fds[0]};
+}
+
+HelperResult<std::unique_ptr<HelperClient>> HelperClient::start(const std::string& helper_program,
+                                                               const std::string& module_path,
+                                                               std::chrono::seconds timeout) {
+  auto spawned = spawn_helper(helper_program, module_path);
+  if (auto* error = std::get_if<HelperError>(&spawned)) return *error;
+  const auto [pid, fd] = std::get<SpawnedHelper>(spawned);
+  std::unique_ptr<HelperClient> client(new HelperClient(pid, fd, timeout));
   auto hello = client->call(Hello{});
   if (auto* error = std::get_if<HelperError>(&hello)) return *error;
   auto* reply = std::get_if<HelloReply>(&std::get<ReplyBody>(hello));

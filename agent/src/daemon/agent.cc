@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstring>
 
 #include "daemon/log.h"
@@ -60,14 +59,6 @@ key::Result<int> listen_on_unix_socket(const std::string& path) {
     return Error(Errc::kIo, "cannot listen on path " + path + ": " + std::strerror(saved));
   }
   return fd;
-}
-
-std::string default_pkcs11_helper() {
-  char self[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "/usr/bin/tessera-pkcs11-helper";
-  std::string path(self, static_cast<size_t>(n));
-  return path.substr(0, path.rfind('/') + 1) + "tessera-pkcs11-helper";
 }
 
 key::Result<std::unique_ptr<Agent>> Agent::create(AgentConfig config) {

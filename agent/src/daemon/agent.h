@@ -25,6 +25,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/options.h"
 #include "daemon/worker_pool.h"
+#include "tessera/pkcs11/client.h"
 #include "tessera/key/error.h"
 #include "tessera/key/fingerprint.h"
 
@@ -36,9 +37,6 @@ inline constexpr std::chrono::seconds kParentCheckInterval{10};
 // Descriptors kept free for logging, askpass pipes and the like.
 inline constexpr size_t kReservedFds = 16;
 
-// tessera-pkcs11-helper beside the running program (/proc/self/exe).
-std::string default_pkcs11_helper();
-
 struct AgentConfig {
   std::string socket_path;  // where to listen, unless listen_fd is given
   int listen_fd = -1;       // a listening socket to serve (the agent takes it over)
@@ -47,7 +45,7 @@ struct AgentConfig {
   key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;
   std::string allowed_providers{kDefaultAllowedProviders};
   bool allow_remote_pkcs11 = false;
-  Pkcs11Settings pkcs11{.helper_program = default_pkcs11_helper()};
+  Pkcs11Settings pkcs11{.helper_program = pkcs11::default_helper_program()};
   AskpassConfig askpass = AskpassConfig::from_environment();
   std::optional<std::string> audit_log;
   bool audit_syslog = false;

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,9 +12,7 @@
 #include <vector>
 
 #include "daemon/log.h"
-#include "daemon/spawn.h"
-
-extern char** environ;
+#include "tessera/pkcs11/client.h"
 
 namespace tessera::agent::daemon {
 
@@ -37,33 +34,14 @@ std::string describe_status(int status) {
 
 key::Result<std::unique_ptr<HelperProcess>> HelperProcess::spawn(EventLoop& loop, const std::string& helper_program,
                                                                  const std::string& module_path, Exited on_exit) {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    return key::Error(key::Errc::kIo, std::string("socketpair: ") + std::strerror(errno));
-  }
-  // Its own process group: a terminal's ^C for the agent's foreground run
-  // is the agent's to handle, and the agent ends the helper itself.
-  SpawnSettings spawn(/*own_process_group=*/true);
-  // The copies lose close-on-exec.
-  spawn.hand_over(fds[1], STDIN_FILENO);
-  spawn.hand_over(fds[1], STDOUT_FILENO);
-
-  std::string program = helper_program;
-  std::string module = module_path;
-  char* argv[] = {program.data(), module.data(), nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, program.c_str(), spawn.actions(), spawn.attributes(), argv, environ);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    return key::Error(key::Errc::kIo, "cannot run " + helper_program + ": " + std::strerror(rc));
-  }
-  int flags = ::fcntl(fds[0], F_GETFL);
-  ::fcntl(fds[0], F_SETFL, flags | O_NONBLOCK);
-  std::unique_ptr<HelperProcess> process(new HelperProcess(loop, pid, fds[0], module_path, std::move(on_exit)));
+  auto spawned = pkcs11::spawn_helper(helper_program, module_path);
+  if (auto* error = std::get_if<pkcs11::HelperError>(&spawned)) return key::Error(key::Errc::kIo, error->message);
+  const auto [pid, fd] = std::get<pkcs11::SpawnedHelper>(spawned);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::unique_ptr<HelperProcess> process(new HelperProcess(loop, pid, fd, module_path, std::move(on_exit)));
   HelperProcess* self = process.get();
   process->watched_ = EPOLLIN;
-  auto status = loop.add_fd(fds[0], EPOLLIN, [self](uint32_t events) { self->on_event(events); });
+  auto status = loop.add_fd(fd, EPOLLIN, [self](uint32_t events) { self->on_event(events); });
   if (!status.ok()) {
     process->terminate("cannot watch the helper's socket: " + status.error().message(), false);
     return status.error();

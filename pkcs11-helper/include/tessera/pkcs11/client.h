@@ -26,6 +26,13 @@ namespace tessera::pkcs11 {
 // $TESSERA_PKCS11_HELPER when set.
 std::string default_helper_program();
 
+// A started helper: its pid and the agent's end of the socketpair that is its
+// standard input and output (close-on-exec, blocking).
+struct SpawnedHelper {
+  pid_t pid = -1;
+  int fd = -1;
+};
+
 // What a failed request says: the helper's error code and token flags when it
 // answered with an error (kInternal and 0 when the helper could not be reached).
 struct HelperError {
@@ -36,6 +43,12 @@ struct HelperError {
 
 template <typename T>
 using HelperResult = std::variant<T, HelperError>;
+
+// Starts `helper_program module_path` over a socketpair, with signals at
+// their defaults, none blocked, and in a process group of its own (a
+// terminal's ^C is for the program that started it, which ends the helper
+// itself). Both tessera-agent and HelperClient start helpers this way.
+HelperResult<SpawnedHelper> spawn_helper(const std::string& helper_program, const std::string& module_path);
 
 class HelperClient {
  public:
