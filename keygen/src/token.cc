@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <variant>
 
+#include "daemon/pkcs11_providers.h"
 #include "daemon/providers.h"
 #include "keyfile.h"
 #include "modes.h"
@@ -63,7 +64,8 @@ key::Status TokenSession::login(const pkcs11::KeyInfo& key, uint32_t token_flags
   std::optional<key::SecretBytes> pin;
   // A PIN pad takes the PIN itself.
   if ((token_flags & pkcs11::kTokenProtectedAuthPath) == 0) {
-    pin = read_passphrase("Enter PIN for " + quoted(key.token_label) + ": ");
+    // The agent's wording, with its warnings when few tries are left.
+    pin = read_passphrase(agent::daemon::pin_prompt(key.token_label, token_flags));
   }
   auto done = client_->login(key.id.token, pin);
   if (auto* error = std::get_if<pkcs11::HelperError>(&done)) {
