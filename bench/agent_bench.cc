@@ -1,7 +1,7 @@
 // Agent signing throughput and latency: tessera-agent against OpenSSH's
 // ssh-agent, in the same run, with the ceilings beside them.
 //
-//   agent_bench [--seconds S] [--load]
+//   agent_bench [--seconds S] [--load | --mixed]
 //
 // For ed25519, ecdsa-p256 and rsa-3072 keys, with 1 and 4 connections, each
 // connection sends sign requests back to back for S seconds (default 3);
@@ -12,6 +12,10 @@
 //
 // --load: 64 concurrent connections x 500 signatures each against
 // tessera-agent, checking every signature, and reports the agent's RSS.
+//
+// --mixed: one connection pipelines 100 RSA-4096 signatures while another
+// signs with an ed25519 key back to back until they are done: the fast key's
+// p50/p99 latency behind a slow queue, for both agents.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -145,19 +149,100 @@ int load_run(const std::string& dir) {
   return errors.load() == 0 ? 0 : 1;
 }
 
+// The fast key's latency while `slow_count` slow signatures are pipelined on
+// another connection; and how long those took.
+struct MixedResult {
+  double slow_seconds = 0;
+  long fast_signatures = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+MixedResult mixed_latency(const std::string& socket, const key::PrivateKey& slow, const key::PrivateKey& fast,
+                          int slow_count) {
+  int busy = connect_to(socket);
+  int other = connect_to(socket);
+  if (busy < 0 || other < 0) die("connect " + socket);
+  std::atomic<bool> slow_done{false};
+  MixedResult result;
+  auto start = Clock::now();
+  std::thread reader([&] {
+    for (int i = 0; i < slow_count; ++i) {
+      uint8_t header[4];
+      if (!read_all(busy, header, 4)) die("slow answers ended early");
+      uint32_t length = (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) | (uint32_t{header[2]} << 8) |
+                        uint32_t{header[3]};
+      key::Bytes payload(length);
+      if (!read_all(busy, payload.data(), length)) die("slow answer truncated");
+      auto parsed = agent::parse_response(payload);
+      if (!parsed.ok() || !std::holds_alternative<agent::SignResponse>(*parsed)) die("slow signature refused");
+    }
+    result.slow_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    slow_done = true;
+  });
+  key::Bytes batch;
+  for (int i = 0; i < slow_count; ++i) {
+    key::Bytes framed = agent::frame(agent::serialize_request(
+        agent::SignRequest{slow.public_key().blob(), key::Bytes(32, 0x5a), agent::kSignFlagRsaSha512}));
+    batch.insert(batch.end(), framed.begin(), framed.end());
+  }
+  if (!write_all(busy, batch.data(), batch.size())) die("write slow requests");
+  std::vector<double> latencies;
+  while (!slow_done) {
+    auto sent = Clock::now();
+    auto resp = roundtrip(other, agent::SignRequest{fast.public_key().blob(), key::Bytes(32, 0x33), 0});
+    if (!std::holds_alternative<agent::SignResponse>(resp)) die("fast signature refused");
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+  }
+  reader.join();
+  ::close(busy);
+  ::close(other);
+  std::sort(latencies.begin(), latencies.end());
+  result.fast_signatures = static_cast<long>(latencies.size());
+  if (!latencies.empty()) {
+    result.p50_us = latencies[latencies.size() / 2];
+    result.p99_us = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
+  }
+  return result;
+}
+
+int mixed_run(const std::string& dir) {
+  AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
+  AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
+  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
+  auto slow = key::PrivateKey::generate(key::KeyType::kRsa, 4096);
+  auto fast = key::PrivateKey::generate(key::KeyType::kEd25519);
+  if (!slow.ok() || !fast.ok()) die("key generation failed");
+  constexpr int kSlowSignatures = 100;
+  std::printf("ed25519 signatures on one connection while another pipelines %d RSA-4096 signatures\n",
+              kSlowSignatures);
+  for (AgentProcess* a : {&tessera, &openssh}) {
+    add_key(a->socket, *slow);
+    add_key(a->socket, *fast);
+    MixedResult r = mixed_latency(a->socket, *slow, *fast, kSlowSignatures);
+    std::printf("%-13s: RSA batch %.2f s; ed25519 meanwhile: %ld signatures, p50 %.0f us, p99 %.0f us\n",
+                a->name.c_str(), r.slow_seconds, r.fast_signatures, r.p50_us, r.p99_us);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 3;
   bool load = false;
+  bool mixed = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) {
       seconds = std::stod(argv[++i]);
     } else if (a == "--load") {
       load = true;
+    } else if (a == "--mixed") {
+      mixed = true;
     } else {
-      std::fprintf(stderr, "usage: agent_bench [--seconds S] [--load]\n");
+      std::fprintf(stderr, "usage: agent_bench [--seconds S] [--load | --mixed]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -166,6 +251,7 @@ int main(int argc, char** argv) {
   ScratchDir scratch("tessera-bench");
   const std::string& dir = scratch.path();
   if (load) return load_run(dir);
+  if (mixed) return mixed_run(dir);
 
   AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
   AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};

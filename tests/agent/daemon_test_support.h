@@ -46,6 +46,8 @@ class RunningAgent {
 
   bool ok() const { return agent_ != nullptr; }
   const std::string& socket_path() const { return agent_->socket_path(); }
+  // With config.manual_time: moves the agent's time (see Agent::advance_time).
+  void advance_time(Clock::duration by) { agent_->advance_time(by); }
   const test::TempDir& dir() const { return dir_; }
 
  private:
@@ -116,6 +118,19 @@ class RawClient {
   std::optional<Response> call(const Request& request) {
     if (!send_request(request)) return std::nullopt;
     return receive();
+  }
+  // Whole answers that have arrived and wait to be received, without blocking.
+  size_t answers_waiting() const {
+    Bytes buffer(4 * kMaxMessageBytes);
+    ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_PEEK | MSG_DONTWAIT);
+    size_t count = 0;
+    for (size_t at = 0; n > 0 && at + 4 <= static_cast<size_t>(n); ++count) {
+      const size_t length = (size_t{buffer[at]} << 24) | (size_t{buffer[at + 1]} << 16) |
+                            (size_t{buffer[at + 2]} << 8) | size_t{buffer[at + 3]};
+      if (at + 4 + length > static_cast<size_t>(n)) break;
+      at += 4 + length;
+    }
+    return count;
   }
   // True if the agent closed the connection (read returns end of stream).
   bool closed_by_peer() {

@@ -64,6 +64,7 @@ key::Result<int> listen_on_unix_socket(const std::string& path) {
 key::Result<std::unique_ptr<Agent>> Agent::create(AgentConfig config) {
   auto loop = EventLoop::create();
   if (!loop.ok()) return loop.error();
+  if (config.manual_time) (*loop)->use_manual_time();
   std::unique_ptr<AuditLog> audit;
   if (config.audit_log || config.audit_syslog) {
     auto opened = AuditLog::open(config.audit_log, config.audit_syslog);
@@ -82,7 +83,7 @@ key::Result<std::unique_ptr<Agent>> Agent::create(AgentConfig config) {
   auto watched = agent->loop_->add_fd(fd, EPOLLIN, [a = agent.get()](uint32_t) { a->accept_connections(); });
   if (!watched.ok()) return watched.error();
   if (agent->config_.parent_pid > 0) {
-    agent->loop_->add_timer(Clock::now() + kParentCheckInterval, [a = agent.get()] { a->check_parent(); });
+    agent->loop_->add_timer(agent->loop_->now() + kParentCheckInterval, [a = agent.get()] { a->check_parent(); });
   }
   return agent;
 }
@@ -130,7 +131,7 @@ void Agent::check_parent() {
     stop();
     return;
   }
-  loop_->add_timer(Clock::now() + kParentCheckInterval, [this] { check_parent(); });
+  loop_->add_timer(loop_->now() + kParentCheckInterval, [this] { check_parent(); });
 }
 
 void Agent::accept_connections() {
@@ -144,7 +145,7 @@ void Agent::accept_connections() {
         listener_armed_ = false;
         auto status = loop_->modify_fd(listen_fd_, 0);
         (void)status;
-        loop_->add_timer(Clock::now() + kAcceptBackoff, [this] { update_listener(); });
+        loop_->add_timer(loop_->now() + kAcceptBackoff, [this] { update_listener(); });
         return;
       }
       if (errno != EAGAIN && errno != EWOULDBLOCK) log_error(std::string("accept: ") + std::strerror(errno));

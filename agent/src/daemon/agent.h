@@ -51,6 +51,7 @@ struct AgentConfig {
   bool audit_syslog = false;
   uid_t agent_uid = ::getuid();  // peers must have this uid (or be root)
   pid_t parent_pid = 0;          // if set: stop once getppid() is no longer this
+  bool manual_time = false;      // tests: the agent's time moves only through advance_time()
 };
 
 // Creates a Unix stream socket listening at path, mode 0600 (umask 0177
@@ -74,6 +75,9 @@ class Agent {
   void run();
   // Thread-safe and async-signal-safe.
   void stop();
+  // For tests with config.manual_time, while run() serves: moves the agent's
+  // time forward and returns once what fell due (expiry, delays) has run.
+  void advance_time(Clock::duration by) { loop_->advance_time(by); }
 
   const std::string& socket_path() const { return config_.socket_path; }
   size_t connection_count() const { return connections_.size(); }

@@ -303,7 +303,7 @@ Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIde
 
   std::optional<Clock::time_point> expires;
   uint32_t lifetime = constraints.lifetime_seconds.value_or(config_.default_lifetime);
-  if (constraints.lifetime_seconds || lifetime != 0) expires = Clock::now() + std::chrono::seconds(lifetime);
+  if (constraints.lifetime_seconds || lifetime != 0) expires = loop_.now() + std::chrono::seconds(lifetime);
 
   StoredIdentity identity{
       .blob = std::move(blob),
@@ -362,7 +362,7 @@ void Dispatcher::smartcard(const Connection& connection, const Context& context,
   TokenKeyConstraints token_constraints;
   uint32_t lifetime = constraints.lifetime_seconds.value_or(config_.default_lifetime);
   if (constraints.lifetime_seconds || lifetime != 0) {
-    token_constraints.expires = Clock::now() + std::chrono::seconds(lifetime);
+    token_constraints.expires = loop_.now() + std::chrono::seconds(lifetime);
   }
   token_constraints.confirm = constraints.confirm;
   token_constraints.destinations = std::move(request.constraints.destinations);
@@ -392,7 +392,7 @@ Dispatcher::Answer Dispatcher::lock(const LockRequest& request) {
 void Dispatcher::unlock(const Context& context, const std::shared_ptr<key::SecretBytes>& passphrase) {
   // Attempts are looked at one at a time, and not before the delay after the
   // last wrong one has passed: many connections cannot guess in parallel.
-  Clock::time_point now = Clock::now();
+  Clock::time_point now = loop_.now();
   if (now < unlock_gate_) {
     loop_.add_timer(unlock_gate_, [this, context, passphrase] { unlock(context, passphrase); });
     return;
@@ -418,7 +418,7 @@ Dispatcher::Answer Dispatcher::session_bind(Connection& connection, const Sessio
 }
 
 void Dispatcher::expire_identities() {
-  for (const auto& gone : keys_.expire(Clock::now())) log_debug("expiring key '" + gone.comment + "'");
+  for (const auto& gone : keys_.expire(loop_.now())) log_debug("expiring key '" + gone.comment + "'");
   schedule_expiry();
 }
 

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <future>
+#include <memory>
 #include <string>
 
 namespace tessera::agent::daemon {
@@ -17,6 +19,8 @@ using key::Error;
 namespace {
 constexpr uint64_t kWakeToken = 0;
 constexpr int kMaxEventsPerWait = 64;
+// How long advance_time() waits for the loop (a test that forgot to run it).
+constexpr std::chrono::seconds kAdvanceTimeLimit{60};
 }  // namespace
 
 key::Result<std::unique_ptr<EventLoop>> EventLoop::create() {
@@ -127,8 +131,19 @@ void EventLoop::run_posted() {
   }
 }
 
+void EventLoop::advance_time(Clock::duration by) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> advanced = done->get_future();
+  post([this, by, done] {
+    if (manual_now_) *manual_now_ += by;
+    run_due_timers();
+    done->set_value();
+  });
+  (void)advanced.wait_for(kAdvanceTimeLimit);
+}
+
 void EventLoop::run_due_timers() {
-  Clock::time_point now = Clock::now();
+  const Clock::time_point now = this->now();
   while (!timers_.empty() && !stop_requested_.load()) {
     auto it = timers_.begin();
     if (it->first.first > now) break;
@@ -141,8 +156,9 @@ void EventLoop::run_due_timers() {
 
 int EventLoop::next_timeout_ms() const {
   if (timers_.empty()) return -1;
-  auto wait = timers_.begin()->first.first - Clock::now();
+  auto wait = timers_.begin()->first.first - now();
   if (wait <= Clock::duration::zero()) return 0;
+  if (manual_now_) return -1;  // manual time moves only when advance_time() wakes the loop
   // Round up so that a timer never fires early.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
   return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);

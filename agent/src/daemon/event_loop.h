@@ -1,6 +1,11 @@
 // A single-threaded epoll loop: file descriptor handlers, timers, and a
 // thread-safe queue through which worker threads hand results back.
 //
+// The loop keeps the time for everything it runs: deadlines are in its now(),
+// which follows the steady clock, or, for tests, stands still until
+// advance_time() moves it, so that lifetimes, timeouts and polls are tested
+// by moving time instead of sleeping.
+//
 // Everything except post() and stop() must be called on the loop's thread
 // (or before run() starts). Handlers run on the loop's thread and must not
 // block.
@@ -14,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -42,8 +48,11 @@ class EventLoop {
   key::Status modify_fd(int fd, uint32_t events);
   void remove_fd(int fd);
 
-  // Runs task on the loop at `when` (timers due at the same time run in the
-  // order they were added).
+  // The loop's time. Only on the loop's thread (or before run()).
+  Clock::time_point now() const { return manual_now_ ? *manual_now_ : Clock::now(); }
+
+  // Runs task on the loop at `when`, in the loop's time (timers due at the
+  // same time run in the order they were added).
   TimerId add_timer(Clock::time_point when, Task task);
   void cancel_timer(TimerId id);
 
@@ -55,6 +64,14 @@ class EventLoop {
   // Thread-safe and async-signal-safe.
   void stop();
   bool stopping() const { return stop_requested_.load(); }
+
+  // For tests: from here on the loop's time stands still but for
+  // advance_time(). Call before anything reads the time or sets a timer.
+  void use_manual_time() { manual_now_ = Clock::now(); }
+  // For tests, thread-safe, while run() serves: moves manual time forward by
+  // `by` and returns once the loop has run every timer that fell due. Gives
+  // up after kAdvanceTimeLimit of real time if the loop does not answer.
+  void advance_time(Clock::duration by);
 
  private:
   EventLoop(int epoll_fd, int wake_fd) : epoll_fd_(epoll_fd), wake_fd_(wake_fd) {}
@@ -79,6 +96,8 @@ class EventLoop {
   TimerId next_timer_ = 1;
   std::map<std::pair<Clock::time_point, TimerId>, Task> timers_;
   std::unordered_map<TimerId, Clock::time_point> timer_deadlines_;
+
+  std::optional<Clock::time_point> manual_now_;  // set in manual time
 
   std::mutex posted_mutex_;
   std::vector<Task> posted_;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon_test_support.h"
 #include "test_support.h"
 
 extern char** environ;
@@ -254,13 +255,28 @@ TEST_F(OpensshAddTest, CertificatesAreAddedWithTheirKeys) {
   EXPECT_EQ(lines_of(ssh_add({"-l"}).out).size(), 2u);
 }
 
-TEST_F(OpensshAddTest, LifetimeExpires) {
-  std::string key = keygen("brief", {"-t", "ed25519"});
-  std::string kept = keygen("kept", {"-t", "ed25519"});
-  ASSERT_EQ(ssh_add({"-t", "1", key}).exit_code, 0);
-  ASSERT_EQ(ssh_add({kept}).exit_code, 0);
+// ssh-add -t: the key leaves when its lifetime ends. The agent runs in this
+// process with its time moved by the test, so nothing waits for a second.
+TEST(OpensshAddLifetime, KeyLeavesWhenItsLifetimeEnds) {
+  if (!test::have_program("ssh-add") || !test::have_program("ssh-keygen")) GTEST_SKIP() << "OpenSSH missing";
+  daemon::AgentConfig config;
+  config.manual_time = true;
+  daemon::testing::RunningAgent agent(std::move(config));
+  ASSERT_TRUE(agent.ok());
+  auto ssh_add = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "ssh-add");
+    return test::run(args, "", {"SSH_AUTH_SOCK=" + agent.socket_path()});
+  };
+  for (const char* name : {"brief", "kept"}) {
+    auto made = test::run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", std::string(name) + "@test", "-f",
+                           agent.dir().file(name)});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+  ASSERT_EQ(ssh_add({"-t", "1", agent.dir().file("brief")}).exit_code, 0);
+  ASSERT_EQ(ssh_add({agent.dir().file("kept")}).exit_code, 0);
+  agent.advance_time(std::chrono::milliseconds(999));
   EXPECT_EQ(lines_of(ssh_add({"-l"}).out).size(), 2u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  agent.advance_time(std::chrono::milliseconds(1));
   auto listed = ssh_add({"-l"});
   ASSERT_EQ(lines_of(listed.out).size(), 1u) << listed.out;
   EXPECT_NE(listed.out.find("kept@test"), std::string::npos);
