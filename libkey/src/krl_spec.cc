@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <variant>
 
+#include "format/key_text.h"
 #include "krl_internal.h"
 #include "tessera/key/encoding.h"
 #include "tessera/key/krl.h"
@@ -47,64 +48,11 @@ std::string_view significant_part(std::string_view line) {
   return line;
 }
 
-// ---- key lines (sshkey_read) ----
-
-struct KeyName {
-  KeyType type;
-  bool certificate;
-  bool short_ecdsa;  // "ECDSA" names no curve: OpenSSH reports a type mismatch
-};
-
-// The key type a name on a key line stands for, as OpenSSH's
-// sshkey_type_from_name(): full names of keys and certificates (including
-// the rsa-sha2-* aliases of RSA), or the short names of plain key types in
-// any case ("ed25519", "RSA", "ECDSA-SK").
-std::optional<KeyName> key_name(std::string_view name) {
-  if (const KeyTypeInfo* info = find_key_type(name)) return KeyName{info->type, false, false};
-  if (const KeyTypeInfo* info = find_certificate_type(name)) return KeyName{info->type, true, false};
-  if (name == "rsa-sha2-256" || name == "rsa-sha2-512") return KeyName{KeyType::kRsa, false, false};
-  if (name == "rsa-sha2-256-cert-v01@openssh.com" || name == "rsa-sha2-512-cert-v01@openssh.com") {
-    return KeyName{KeyType::kRsa, true, false};
-  }
-  for (const KeyTypeInfo& info : all_key_types()) {
-    if (equals_nocase(name, info.display_name)) return KeyName{info.type, false, info.display_name == "ECDSA"};
-  }
-  return std::nullopt;
-}
-
-using KeyOrCertificate = std::variant<PublicKey, Certificate>;
+// ---- key lines (sshkey_read, format/key_text.h) ----
 
 Result<KeyOrCertificate> read_key_text(std::string_view text) {
-  const size_t name_end = text.find_first_of(" \t");
-  if (name_end == std::string_view::npos) return Error(Errc::kMalformed, "invalid key: no key data");
-  const std::string_view name = text.substr(0, name_end);
-  const std::optional<KeyName> named = key_name(name);
-  if (!named) return Error(Errc::kUnsupported, "invalid key: unknown key type \"" + std::string(name.substr(0, 64)) + "\"");
-  const std::string_view rest = skip_blanks(text.substr(name_end));
-  if (rest.empty()) return Error(Errc::kMalformed, "invalid key: no key data");
-  auto blob = base64_decode(rest.substr(0, rest.find_first_of(" \t")));
-  if (!blob.ok()) return blob.error().with_context("invalid key");
-  auto mismatch = [&name](std::string_view actual) {
-    return Error(Errc::kMalformed, "invalid key: the line names \"" + std::string(name) + "\" but holds " +
-                                       std::string(actual));
-  };
-  if (named->certificate) {
-    auto cert = Certificate::from_blob(*blob);
-    if (!cert.ok()) return cert.error().with_context("invalid key");
-    if (cert->key.type() != named->type) return mismatch(cert->type_name());
-    // sshkey_read() checks a certificate's CA signature as it reads it.
-    TESSERA_TRY(cert->verify_signature());
-    return KeyOrCertificate(std::move(*cert));
-  }
-  auto key = PublicKey::from_blob(*blob);
-  if (!key.ok()) return key.error().with_context("invalid key");
-  if (key->type() != named->type || named->short_ecdsa) return mismatch(key->ssh_name());
-  return KeyOrCertificate(std::move(*key));
-}
-
-const PublicKey& plain_key(const KeyOrCertificate& k) {
-  if (const auto* cert = std::get_if<Certificate>(&k)) return cert->key;
-  return std::get<PublicKey>(k);
+  TESSERA_ASSIGN_OR_RETURN(key_text::ReadKey read, key_text::read_key(text));
+  return std::move(read.key);
 }
 
 // ---- serials (strtoull base 0, as ssh-keygen) ----
@@ -170,7 +118,7 @@ Status revoke_by_hash(KrlBuilder& krl, std::string_view text, std::string_view p
     return {};
   }
   TESSERA_ASSIGN_OR_RETURN(KeyOrCertificate key, read_key_text(text));
-  (krl.*revoke_key_digest)(plain_key(key));
+  (krl.*revoke_key_digest)(key.key);
   return {};
 }
 
@@ -213,15 +161,15 @@ Status add_krl_spec_line(KrlBuilder& krl, std::string_view line, const KrlSpecCa
   }
   if (take_keyword(cp, "key:")) {
     TESSERA_ASSIGN_OR_RETURN(KeyOrCertificate key, read_key_text(cp));
-    krl.revoke_key(plain_key(key));
+    krl.revoke_key(key.key);
     return {};
   }
   // A bare key line: a plain key is revoked as a key, a certificate under its own CA.
   TESSERA_ASSIGN_OR_RETURN(KeyOrCertificate key, read_key_text(cp));
-  if (const auto* cert = std::get_if<Certificate>(&key)) {
-    krl.revoke_certificate(*cert);
+  if (key.certificate) {
+    krl.revoke_certificate(*key.certificate);
   } else {
-    krl.revoke_key(std::get<PublicKey>(key));
+    krl.revoke_key(key.key);
   }
   return {};
 }
