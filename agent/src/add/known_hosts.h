@@ -1,7 +1,7 @@
-// Host key lookup in known_hosts files (sshd(8) SSH_KNOWN_HOSTS FILE FORMAT)
-// for destination constraints, as OpenSSH's hostfile.c load_hostkeys():
-// hostname patterns with wildcards and negation, hashed names
-// (|1|salt|HMAC-SHA1), @cert-authority lines (CA keys) and @revoked lines.
+// Host key lookup in known_hosts files for destination constraints (-h),
+// as ssh-add's load_hostkeys(): the parsing and matching (patterns,
+// negation, hashed names, @cert-authority and @revoked lines) are libkey's
+// (tessera/key/known_hosts.h).
 #ifndef TESSERA_AGENT_ADD_KNOWN_HOSTS_H_
 #define TESSERA_AGENT_ADD_KNOWN_HOSTS_H_
 
@@ -10,10 +10,11 @@
 #include <vector>
 
 #include "tessera/key/key.h"
+#include "tessera/key/known_hosts.h"
 
 namespace tessera::add {
 
-enum class HostKeyMarker : uint8_t { kNone, kCertAuthority, kRevoked };
+using HostKeyMarker = key::KnownHostsMarker;
 
 struct HostKeyEntry {
   key::PublicKey key;
@@ -23,15 +24,9 @@ struct HostKeyEntry {
 };
 
 // Appends the entries of `path` whose host patterns match `host`. A missing
-// or unreadable file adds nothing; lines tessera cannot parse are skipped.
+// or unreadable file adds nothing; lines that are not valid known_hosts
+// entries, and certificates (a known_hosts line holds a key), are skipped.
 void load_host_keys(std::string_view host, const std::string& path, std::vector<HostKeyEntry>& out);
-
-// OpenSSH's match_hostname(): 1 if a pattern of the comma-separated list
-// matches (case-insensitively), -1 if a negated one does, 0 otherwise.
-int match_host_pattern_list(std::string_view host, std::string_view patterns);
-
-// Whether a hashed known_hosts name ("|1|base64 salt|base64 hash") is `host`.
-bool hashed_host_matches(std::string_view host, std::string_view hashed);
 
 }  // namespace tessera::add
 
