@@ -36,12 +36,14 @@ int run(const tessera::keygen::Options& options) {
     case Operation::kQueryKrl: return tessera::keygen::run_query_krl(options);
     case Operation::kCertify: return tessera::keygen::run_certify(options);
     case Operation::kShowCertificate: return tessera::keygen::run_show_certificate(options);
+    case Operation::kKnownHosts: return tessera::keygen::run_known_hosts(options);
     case Operation::kFingerprint: return tessera::keygen::run_fingerprint(options);
     case Operation::kChangePassphrase: return tessera::keygen::run_change_passphrase(options);
     case Operation::kChangeComment: return tessera::keygen::run_change_comment(options);
     case Operation::kExport: return tessera::keygen::run_export(options);
     case Operation::kImport: return tessera::keygen::run_import(options);
     case Operation::kPrintPublic: return tessera::keygen::run_print_public(options);
+    case Operation::kPrintResourceRecord: return tessera::keygen::run_print_resource_record(options);
     case Operation::kGenerate: return tessera::keygen::run_generate(options);
   }
   return tessera::keygen::kExitFatal;

@@ -20,6 +20,8 @@ int run_signature(const Options& options);          // signature.cc: -Y
 int run_list_token_keys(const Options& options);    // token.cc: -D
 int run_generate_krl(const Options& options);       // krl.cc: -k
 int run_query_krl(const Options& options);          // krl.cc: -Q
+int run_known_hosts(const Options& options);        // known_hosts.cc: -F, -H, -R
+int run_print_resource_record(const Options& options);  // known_hosts.cc: -r
 
 }  // namespace tessera::keygen
 

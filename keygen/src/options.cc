@@ -16,13 +16,13 @@ namespace tessera::keygen {
 namespace {
 
 // ssh-keygen 9.2's getopt string, split by what tessera-keygen does with each letter.
-constexpr std::string_view kFlags = "BLQUXcehiklopquvy";         // implemented, no argument
-constexpr std::string_view kArgumentOptions = "CDEINOPVZabfmnstz";  // implemented, one argument
-constexpr std::string_view kOtherFlags = "AHKg";                  // ssh-keygen's, not implemented yet
-constexpr std::string_view kOtherArgumentOptions = "FMRYrw";
+constexpr std::string_view kFlags = "BHLQUXceghiklopquvy";         // implemented, no argument
+constexpr std::string_view kArgumentOptions = "CDEFINOPRVZabfmnstz";  // implemented, one argument
+constexpr std::string_view kOtherFlags = "AK";                      // ssh-keygen's, not implemented yet
+constexpr std::string_view kOtherArgumentOptions = "MYrw";
 
-// Of kOtherArgumentOptions, the signature options are implemented: -Y, and
-// -r for -Y verify (ssh-keygen's -r hostname, SSHFP records, is not).
+// Of kOtherArgumentOptions, -Y and -r are implemented: -r is the KRL of -Y
+// verify, or else the host name of SSHFP records.
 constexpr std::string_view kSignatureOptions = "Yr";
 
 // tessera-keygen's own long options, each with one argument (--name VALUE or --name=VALUE).
@@ -132,7 +132,17 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
     case 'n': o.principals = std::string(arg); break;
     case 'O': o.extra_options.emplace_back(arg); break;
     case 'Y': o.signature_operation = std::string(arg); break;
-    case 'r': o.revocation_file = std::string(arg); break;
+    case 'r':
+      o.revocation_file = std::string(arg);
+      o.host_name = std::string(arg);
+      break;
+    case 'F':
+    case 'R':
+      (opt == 'F' ? o.find_host : o.delete_host) = true;
+      o.host_name = std::string(arg);
+      break;
+    case 'H': o.hash_hosts = true; break;
+    case 'g': o.print_generic = true; break;
     case 's': o.ca_key = std::string(arg); break;
     case 'V': {
       auto validity = parse_validity(arg, std::time(nullptr));
@@ -353,11 +363,6 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     o.files.assign(argv + index, argv + argc);
     return choose_signature_operation(o);
   }
-  if (o.revocation_file) {
-    return CommandLineError{"tessera-keygen: -r without -Y verify (SSHFP records) is an ssh-keygen option that "
-                            "tessera-keygen does not implement yet (see tessera-keygen --help)",
-                            kExitFailure, false};
-  }
   const bool krl_mode = modes.gen_krl || modes.check_krl;
   if (o.ca_key) {
     if (index >= argc && !modes.gen_krl) return usage_error("Too few arguments.");
@@ -366,6 +371,7 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     return usage_error("Too many arguments.");
   }
   if (modes.change_passphrase && modes.change_comment) return usage_error("Can only have one of -p and -c.");
+  if (modes.fingerprint && (o.delete_host || o.hash_hosts)) return usage_error("Cannot use -l with -H or -R.");
   if (krl_mode) {
     o.files.assign(argv + index, argv + argc);
     return krl_operation(std::move(o), modes);
@@ -390,6 +396,9 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     o.operation = Operation::kCertify;
   } else if (modes.show_certificate) {
     o.operation = Operation::kShowCertificate;
+  } else if (o.find_host || o.delete_host || o.hash_hosts) {
+    o.print_fingerprint = modes.fingerprint;
+    o.operation = Operation::kKnownHosts;
   } else if (o.pkcs11_provider) {
     if (modes.fingerprint || o.bubblebabble) {
       return CommandLineError{"tessera-keygen: -l/-B with -D is not implemented yet: run "
@@ -409,6 +418,8 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     o.operation = Operation::kImport;
   } else if (modes.print_public) {
     o.operation = Operation::kPrintPublic;
+  } else if (o.host_name) {
+    o.operation = Operation::kPrintResourceRecord;
   } else {
     o.operation = Operation::kGenerate;
   }
@@ -438,6 +449,10 @@ void print_usage(std::FILE* out) {
       "                      --revoke-id key_id | --revoke-serial serial ...] file ...\n"
       "       tessera-keygen -Q [-l] -f krl_file [--verify-krl ca_public] [file ...]\n"
       "       tessera-keygen -D pkcs11_provider\n"
+      "       tessera-keygen -F hostname [-lv] [-f known_hosts_file]\n"
+      "       tessera-keygen -H [-f known_hosts_file]\n"
+      "       tessera-keygen -R hostname [-f known_hosts_file]\n"
+      "       tessera-keygen -r hostname [-g] [-f input_keyfile]\n"
       "       tessera-keygen -Y find-principals -s signature_file -f allowed_signers_file\n"
       "       tessera-keygen -Y match-principals -I signer_identity -f allowed_signers_file\n"
       "       tessera-keygen -Y check-novalidate -n namespace -s signature_file\n"
@@ -476,6 +491,15 @@ void print_help(std::FILE* out) {
       "  -D provider  list the public keys on a PKCS#11 token, one key line each;\n"
       "             the provider is named as for -s ... -D below\n"
       "  -Y op      SSH signatures (see \"Signatures\" below)\n"
+      "  -F host    print the known_hosts lines for host (-f file, default\n"
+      "             ~/.ssh/known_hosts), each after \"# Host host found: line N\";\n"
+      "             with -H hashed, with -l as fingerprints; exit 1 if none\n"
+      "  -H         hash the host names of the known_hosts file -f; FILE.old keeps\n"
+      "             the original\n"
+      "  -R host    remove the host's lines from the known_hosts file -f (not\n"
+      "             @cert-authority or @revoked lines); FILE.old keeps the original\n"
+      "  -r host    print SSHFP DNS records for the public key -f (default: the\n"
+      "             host keys in /etc/ssh); -g in the generic (RFC 3597) form\n"
       "\n"
       "Options:\n"
       "  -t type    key type to generate: ed25519, ecdsa, rsa (default rsa, as\n"

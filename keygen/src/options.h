@@ -26,6 +26,7 @@ enum class Operation : uint8_t {
   kQueryKrl,          // -Q: check keys and certificates against a KRL
   kCertify,           // -s: sign public keys with a CA key
   kShowCertificate,   // -L
+  kKnownHosts,        // -F, -H, -R: find, hash, remove known_hosts entries
   kListTokenKeys,     // -D without -s
   kFingerprint,       // -l / -B
   kChangePassphrase,  // -p
@@ -33,6 +34,7 @@ enum class Operation : uint8_t {
   kExport,            // -e
   kImport,            // -i (also -X)
   kPrintPublic,       // -y
+  kPrintResourceRecord,  // -r without -Y: SSHFP records
   kGenerate,          // no mode flag
 };
 
@@ -91,6 +93,14 @@ struct Options {
   // signature file, as in ssh-keygen.
   std::optional<std::string> signature_operation;  // -Y: sign, verify, find-principals, ...
   std::optional<std::string> revocation_file;      // -r: a KRL or a file of public keys (-Y verify)
+
+  // known_hosts (-F, -H, -R; -f is the file) and SSHFP records (-r, -g).
+  std::optional<std::string> host_name;  // the last of -F, -R and -r (ssh-keygen's rr_hostname)
+  bool find_host = false;                // -F
+  bool delete_host = false;              // -R
+  bool hash_hosts = false;               // -H
+  bool print_fingerprint = false;        // -l with -F
+  bool print_generic = false;            // -g
 
   // The openssh-key-v1 encryption settings from -Z and -a.
   key::OpensshKeyEncryption encryption() const;

@@ -65,7 +65,7 @@ std::string printable(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     auto byte = static_cast<unsigned char>(text[i]);
-    if (byte == '\t' || (byte >= 0x20 && byte < 0x7f)) {
+    if (byte == '\t' || byte == '\r' || byte == '\n' || (byte >= 0x20 && byte < 0x7f)) {
       out += static_cast<char>(byte);
       ++i;
       continue;

@@ -32,9 +32,9 @@ int failure(std::string_view message);
 void print_out(std::string_view text);
 
 // Text from a file (a comment, a name) made safe for a terminal, as
-// OpenSSH's mprintf(): control characters other than TAB, and bytes that are
-// not printable characters of the locale's UTF-8, become "\ooo" octal
-// escapes. Outside a UTF-8 locale every non-ASCII byte is escaped.
+// OpenSSH's mprintf(): control characters other than TAB, CR and LF, and
+// bytes that are not printable characters of the locale's UTF-8, become
+// "\ooo" octal escapes. Outside a UTF-8 locale every non-ASCII byte is escaped.
 std::string printable(std::string_view text);
 
 // Call once at start: selects the user's LC_CTYPE for printable(), as
