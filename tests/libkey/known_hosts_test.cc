@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -289,6 +290,28 @@ TEST(KnownHostsNames, BadHashedNames) {
   // A readable salt with a wrong or non-canonical hash is just no match.
   EXPECT_EQ(match_known_hosts_hosts("|1|AQIDBAUGBwgJCgsMDQ4PEBESExQ=|AAAA", "h"), HostMatch::kNoMatch);
   EXPECT_EQ(match_known_hosts_hosts(hashed("h") + "x", "h"), HostMatch::kNoMatch);
+}
+
+TEST(KnownHostsNames, NewEntriesAsSshWritesThem) {
+  auto plain = format_known_hosts_entry("Server.Example.COM", "10.0.0.1", host_key(), false);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "server.example.com,10.0.0.1 " + key_text(host_key()) + "\n");
+  auto port = format_known_hosts_entry(known_hosts_name("Server", 2222), "", host_key(), false);
+  ASSERT_TRUE(port.ok());
+  EXPECT_EQ(*port, "[server]:2222 " + key_text(host_key()) + "\n");
+
+  auto hashed_lines = format_known_hosts_entry("Server", "10.0.0.1", host_key(), true);
+  ASSERT_TRUE(hashed_lines.ok());
+  EXPECT_EQ(std::count(hashed_lines->begin(), hashed_lines->end(), '\n'), 2) << *hashed_lines;
+  EXPECT_EQ(hashed_lines->find("erver"), std::string::npos);
+  // What was written is read back, under each name.
+  for (const char* name : {"server", "10.0.0.1", "server.example.com"}) {
+    HostKeys keys(name);
+    keys.add("kh", *hashed_lines + *plain);
+    EXPECT_EQ(keys.entries().size(), std::string_view(name) == "10.0.0.1" ? 2u : 1u) << name;
+    EXPECT_EQ(keys.problem_count(), 0u);
+    EXPECT_EQ(keys.check(host_key()).status, HostKeyStatus::kKnown) << name;
+  }
 }
 
 // ---- HostKeys ----

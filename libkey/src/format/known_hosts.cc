@@ -16,6 +16,7 @@
 
 #include "format/key_text.h"
 #include "tessera/key/encoding.h"
+#include "tessera/key/format.h"
 #include "tessera/key/match.h"
 
 namespace tessera::key {
@@ -195,6 +196,27 @@ std::string known_hosts_name(std::string_view host, uint16_t port) {
   constexpr uint16_t kDefaultSshPort = 22;
   if (port == 0 || port == kDefaultSshPort) return std::string(host);
   return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+
+Result<std::string> format_known_hosts_entry(std::string_view host, std::string_view ip, const PublicKey& key,
+                                             bool hash) {
+  const std::string key_line = format_public_key_line(key, "");
+  std::string out;
+  for (std::string_view name : {host, ip}) {
+    if (name.empty()) continue;
+    std::string lower(name);
+    for (char& c : lower) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    if (hash) {
+      TESSERA_ASSIGN_OR_RETURN(std::string hashed, hash_known_host_name(lower));
+      out += hashed + " " + key_line + "\n";
+    } else {
+      out += (out.empty() ? "" : ",") + lower;
+    }
+  }
+  if (!hash) out += " " + key_line + "\n";
+  return out;
 }
 
 // ---- the keys of one host ----

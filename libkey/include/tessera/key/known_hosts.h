@@ -131,6 +131,13 @@ Result<std::string> hash_known_host_name(std::string_view host,
 // otherwise (OpenSSH's put_host_port()).
 std::string known_hosts_name(std::string_view host, uint16_t port);
 
+// The line(s) ssh appends for a new host key (OpenSSH's write_host_entry()):
+// "host[,ip] keytype base64\n" with the names lowercased, or with `hash`
+// (HashKnownHosts) one line per name, each hashed with a fresh salt. `ip` may
+// be empty. kCrypto only if OpenSSL fails.
+Result<std::string> format_known_hosts_entry(std::string_view host, std::string_view ip, const PublicKey& key,
+                                             bool hash);
+
 // ---- the keys of one host ------------------------------------------------------
 
 struct KnownHostsEntry {
