@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,15 +100,34 @@ int kill_agent(bool csh) {
   return 0;
 }
 
-// $TMPDIR/ssh-XXXXXXXXXXXX (mode 0700, as mkdtemp makes it), as ssh-agent.
+// $TMPDIR/ssh-XXXXXXXXXXXX with twelve random characters, mode 0700, as
+// ssh-agent makes it. glibc's mkdtemp fills only the last six X's, so the
+// name is drawn here and created with mkdir, which fails on an existing path.
 std::string make_socket_directory() {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  static constexpr size_t kRandomChars = 12;
+  static constexpr int kAttempts = 100;
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string dir_template = std::string(tmpdir != nullptr ? tmpdir : "/tmp") + "/ssh-XXXXXXXXXXXX";
-  if (::mkdtemp(dir_template.data()) == nullptr) {
-    std::perror("mkdtemp: private socket dir");
-    std::exit(1);
+  const std::string parent = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    unsigned char random[kRandomChars];
+    if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
+      std::perror("getrandom: private socket dir");
+      std::exit(1);
+    }
+    std::string dir = parent + "/ssh-";
+    // 256 is a multiple of neither 62 nor a power of it; the small bias does
+    // not matter for a name that only has to be unguessable enough not to
+    // collide, as the directory's mode, not its name, keeps others out.
+    for (unsigned char byte : random) dir += kAlphabet[byte % (sizeof kAlphabet - 1)];
+    if (::mkdir(dir.c_str(), 0700) == 0) return dir;
+    if (errno != EEXIST) {
+      std::fprintf(stderr, "mkdir %s: private socket dir: %s\n", dir.c_str(), std::strerror(errno));
+      std::exit(1);
+    }
   }
-  return dir_template;
+  std::fprintf(stderr, "cannot make a private socket dir in %s: every name tried exists\n", parent.c_str());
+  std::exit(1);
 }
 
 void print_environment(bool csh, const std::string& socket, pid_t pid, bool with_pid) {

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -400,6 +402,13 @@ TEST_F(OpensshAddTest, RunsACommandAndExitsWithIt) {
   std::string sock = trim(r.out.substr(sock_at + 5));
   // $TMPDIR/ssh-XXXXXXXXXXXX/agent.<pid>
   EXPECT_EQ(sock.rfind(tmp.path().string() + "/ssh-", 0), 0u) << sock;
+  // Twelve random characters, as ssh-agent's, not six after six literal X's.
+  std::string dir_name = std::filesystem::path(sock).parent_path().filename().string();
+  ASSERT_EQ(dir_name.size(), 16u) << dir_name;
+  EXPECT_NE(dir_name.substr(4, 6), "XXXXXX") << dir_name;
+  EXPECT_TRUE(std::all_of(dir_name.begin() + 4, dir_name.end(),
+                          [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }))
+      << dir_name;
   EXPECT_NE(sock.find("/agent."), std::string::npos) << sock;
   // The agent notices that its command ended, and cleans up.
   EXPECT_TRUE(wait_for([&] { return !exists(sock); }, std::chrono::seconds(5)));
