@@ -100,8 +100,9 @@ HelperClient::~HelperClient() {
 
 HelperResult<ReplyBody> HelperClient::call(RequestBody body) {
   const uint32_t id = next_id_++;
-  SecretBytes frame = frame_request(Request{id, std::move(body)});
-  auto bytes = frame.reveal();
+  auto frame = frame_request(Request{id, std::move(body)});
+  if (!frame.ok()) return HelperError{ErrorCode::kBadRequest, 0, "cannot send the request: " + frame.error().message()};
+  auto bytes = frame->reveal();
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
@@ -139,10 +140,23 @@ HelperResult<ReplyBody> HelperClient::call(RequestBody body) {
 }
 
 HelperResult<KeyList> HelperClient::list_keys() {
-  auto reply = call(ListKeys{});
-  if (auto* error = std::get_if<HelperError>(&reply)) return *error;
-  if (auto* list = std::get_if<KeyList>(&std::get<ReplyBody>(reply))) return std::move(*list);
-  return io_error("tessera-pkcs11-helper answered ListKeys out of turn");
+  // A long listing comes in pages; a listing that changes under us (another
+  // request made a new one) is read again from the start.
+  for (int attempt = 0; attempt < kListingAttempts; ++attempt) {
+    KeyList all;
+    bool restart = false;
+    while (!restart) {
+      auto reply = call(ListKeys{static_cast<uint32_t>(all.keys.size()), true});
+      if (auto* error = std::get_if<HelperError>(&reply)) return *error;
+      auto* page = std::get_if<KeyList>(&std::get<ReplyBody>(reply));
+      if (page == nullptr) return io_error("tessera-pkcs11-helper answered ListKeys out of turn");
+      auto added = add_page(all, std::move(*page));
+      if (!added.ok()) return io_error("tessera-pkcs11-helper: " + added.error().message());
+      if (!*added) restart = true;
+      else if (all.keys.size() == all.total) return all;
+    }
+  }
+  return io_error("tessera-pkcs11-helper: the key listing kept changing while it was read; try again");
 }
 
 HelperResult<Ok> HelperClient::login(const TokenId& token, const std::optional<SecretBytes>& pin) {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 
 #include "tessera/key/wire.h"
 
@@ -66,6 +68,34 @@ Outcome<Bytes> get_attribute(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session
   return value;
 }
 
+// Reads several variable-size attributes of an object in one call, each into
+// a buffer of a likely size; when any does not fit (or the module refuses
+// the batch) they are read one by one. A missing attribute reads as empty.
+Outcome<std::vector<Bytes>> get_attributes(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                           CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE_TYPE> types,
+                                           size_t guess) {
+  std::vector<Bytes> values(types.size(), Bytes(guess));
+  std::vector<CK_ATTRIBUTE> attrs(types.size());
+  for (size_t i = 0; i < types.size(); ++i) attrs[i] = {types[i], values[i].data(), static_cast<CK_ULONG>(guess)};
+  CK_RV rv = api->C_GetAttributeValue(session, object, attrs.data(), static_cast<CK_ULONG>(attrs.size()));
+  if (rv == CKR_OK) {
+    for (size_t i = 0; i < types.size(); ++i) {
+      const CK_ULONG length = attrs[i].ulValueLen;
+      values[i].resize(length == CK_UNAVAILABLE_INFORMATION ? 0 : std::min<size_t>(length, guess));
+    }
+    return values;
+  }
+  if (rv != CKR_BUFFER_TOO_SMALL && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE) {
+    return failure_from_ckr(rv, "C_GetAttributeValue");
+  }
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto value = get_attribute(api, session, object, types[i]);
+    if (auto* f = std::get_if<Failure>(&value)) return *f;
+    values[i] = std::move(std::get<0>(value));
+  }
+  return values;
+}
+
 template <typename T>
 Outcome<std::optional<T>> get_scalar(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                                      CK_ATTRIBUTE_TYPE type) {
@@ -83,17 +113,23 @@ Outcome<std::vector<CK_OBJECT_HANDLE>> find_objects(CK_FUNCTION_LIST_PTR api, CK
   CK_RV rv = api->C_FindObjectsInit(session, templ.data(), static_cast<CK_ULONG>(templ.size()));
   if (rv != CKR_OK) return failure_from_ckr(rv, "C_FindObjectsInit");
   std::vector<CK_OBJECT_HANDLE> found;
-  CK_OBJECT_HANDLE batch[64];
+  constexpr CK_ULONG kBatch = 256;
+  CK_OBJECT_HANDLE batch[kBatch];
   for (;;) {
     CK_ULONG count = 0;
-    rv = api->C_FindObjects(session, batch, 64, &count);
+    rv = api->C_FindObjects(session, batch, kBatch, &count);
     if (rv != CKR_OK) {
       api->C_FindObjectsFinal(session);
       return failure_from_ckr(rv, "C_FindObjects");
     }
     if (count == 0) break;
-    found.insert(found.end(), batch, batch + std::min<CK_ULONG>(count, 64));
-    if (found.size() >= kMaxObjectsPerToken) break;
+    found.insert(found.end(), batch, batch + std::min(count, kBatch));
+    if (found.size() >= kMaxObjectsPerToken) {
+      found.resize(kMaxObjectsPerToken);
+      std::fprintf(stderr, "tessera-pkcs11-helper: the token has more than %zu objects of one kind; only the first "
+                   "%zu are used\n", kMaxObjectsPerToken, kMaxObjectsPerToken);
+      break;
+    }
   }
   rv = api->C_FindObjectsFinal(session);
   if (rv != CKR_OK) return failure_from_ckr(rv, "C_FindObjectsFinal");
@@ -112,23 +148,20 @@ Outcome<key::Result<PublicKey>> public_key_object(CK_FUNCTION_LIST_PTR api, CK_S
   if (auto* f = std::get_if<Failure>(&type)) return *f;
   const auto key_type = std::get<0>(type);
   if (!key_type) return key::Result<PublicKey>(key::Error(Errc::kUnsupported, "no CKA_KEY_TYPE"));
-  auto attr = [&](CK_ATTRIBUTE_TYPE t) { return get_attribute(api, session, object, t); };
   switch (*key_type) {
     case CKK_RSA: {
-      auto n = attr(CKA_MODULUS);
-      if (auto* f = std::get_if<Failure>(&n)) return *f;
-      auto e = attr(CKA_PUBLIC_EXPONENT);
-      if (auto* f = std::get_if<Failure>(&e)) return *f;
-      return rsa_public_key(std::get<0>(n), std::get<0>(e));
+      static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
+      auto values = get_attributes(api, session, object, kTypes, 1024);
+      if (auto* f = std::get_if<Failure>(&values)) return *f;
+      return rsa_public_key(std::get<0>(values)[0], std::get<0>(values)[1]);
     }
     case CKK_EC:
     case CKK_EC_EDWARDS: {
-      auto params = attr(CKA_EC_PARAMS);
-      if (auto* f = std::get_if<Failure>(&params)) return *f;
-      auto point = attr(CKA_EC_POINT);
-      if (auto* f = std::get_if<Failure>(&point)) return *f;
-      return *key_type == CKK_EC ? ec_public_key(std::get<0>(params), std::get<0>(point))
-                                 : eddsa_public_key(std::get<0>(params), std::get<0>(point));
+      static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_EC_PARAMS, CKA_EC_POINT};
+      auto values = get_attributes(api, session, object, kTypes, 160);
+      if (auto* f = std::get_if<Failure>(&values)) return *f;
+      const auto& v = std::get<0>(values);
+      return *key_type == CKK_EC ? ec_public_key(v[0], v[1]) : eddsa_public_key(v[0], v[1]);
     }
     default:
       return key::Result<PublicKey>(
@@ -190,20 +223,18 @@ key::Result<PublicKey> certificate_public_key(std::span<const uint8_t> der) {
 
 Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
   std::vector<FoundKey> keys;
-  auto has_id = [&](const Bytes& id) {
-    return std::any_of(keys.begin(), keys.end(), [&](const FoundKey& k) { return k.cka_id == id; });
-  };
+  std::set<Bytes> ids;
+  auto has_id = [&](const Bytes& id) { return ids.count(id) != 0; };
   struct Meta {
     Bytes cka_id;
     std::string label;
   };
   auto read_label_and_id = [&](CK_OBJECT_HANDLE object, Meta& out) -> std::optional<Failure> {
-    auto id = get_attribute(api, session, object, CKA_ID);
-    if (auto* f = std::get_if<Failure>(&id)) return *f;
-    auto label = get_attribute(api, session, object, CKA_LABEL);
-    if (auto* f = std::get_if<Failure>(&label)) return *f;
-    out.cka_id = std::move(std::get<0>(id));
-    const Bytes& l = std::get<0>(label);
+    static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_ID, CKA_LABEL};
+    auto values = get_attributes(api, session, object, kTypes, 256);
+    if (auto* f = std::get_if<Failure>(&values)) return *f;
+    out.cka_id = std::move(std::get<0>(values)[0]);
+    const Bytes& l = std::get<0>(values)[1];
     out.label.assign(l.begin(), l.end());
     if (out.label.size() > kMaxTextBytes) out.label.resize(kMaxTextBytes);
     out.label.erase(std::remove(out.label.begin(), out.label.end(), '\0'), out.label.end());
@@ -228,6 +259,7 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
       skip(found.label, key::Error(Errc::kMalformed, "missing, oversized or duplicate CKA_ID"));
       continue;
     }
+    ids.insert(found.cka_id);
     keys.push_back(FoundKey{std::move(found.cka_id), std::move(found.label), std::move(parsed).value()});
   }
 
@@ -249,7 +281,39 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
       skip(found.label, parsed.error());
       continue;
     }
+    ids.insert(found.cka_id);
     keys.push_back(FoundKey{std::move(found.cka_id), std::move(found.label), std::move(parsed).value()});
+  }
+  return keys;
+}
+
+Outcome<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
+  CK_OBJECT_CLASS private_class = CKO_PRIVATE_KEY;
+  CK_ATTRIBUTE templ[] = {{CKA_CLASS, &private_class, sizeof private_class}};
+  auto found = find_objects(api, session, templ);
+  if (auto* f = std::get_if<Failure>(&found)) return *f;
+  std::map<Bytes, PrivateKeyObject> keys;
+  for (CK_OBJECT_HANDLE object : std::get<0>(found)) {
+    Bytes id(kMaxKeyIdBytes);
+    CK_BBOOL always = CK_FALSE;
+    CK_ATTRIBUTE attrs[] = {{CKA_ID, id.data(), static_cast<CK_ULONG>(id.size())},
+                            {CKA_ALWAYS_AUTHENTICATE, &always, sizeof always}};
+    CK_RV rv = api->C_GetAttributeValue(session, object, attrs, 2);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE) {
+      // No CKA_ALWAYS_AUTHENTICATE (an older module): the ID alone.
+      always = CK_FALSE;
+      rv = api->C_GetAttributeValue(session, object, attrs, 1);
+      attrs[1].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    }
+    if (rv == CKR_BUFFER_TOO_SMALL) continue;  // a CKA_ID no public key can have
+    if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetAttributeValue");
+    if (attrs[0].ulValueLen == CK_UNAVAILABLE_INFORMATION || attrs[0].ulValueLen == 0 ||
+        attrs[0].ulValueLen > id.size()) {
+      continue;
+    }
+    id.resize(attrs[0].ulValueLen);
+    const bool always_authenticate = attrs[1].ulValueLen == sizeof always && always == CK_TRUE;
+    keys.emplace(std::move(id), PrivateKeyObject{object, always_authenticate});  // the first of an ID wins
   }
   return keys;
 }

@@ -4,6 +4,7 @@
 #ifndef TESSERA_PKCS11_HELPER_DISCOVERY_H_
 #define TESSERA_PKCS11_HELPER_DISCOVERY_H_
 
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct PrivateKeyObject {
 // (a private object is invisible until the user logs in).
 Outcome<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                            std::span<const uint8_t> cka_id);
+
+// Every private key the session sees, by CKA_ID, read in one pass (a
+// search per key is slow on tokens with many objects).
+Outcome<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
 
 // Converts attribute values to an SSH public key (exposed for tests).
 key::Result<key::PublicKey> rsa_public_key(std::span<const uint8_t> modulus, std::span<const uint8_t> exponent);

@@ -86,7 +86,7 @@ Helper::~Helper() {
 ReplyBody Helper::handle(const RequestBody& request) {
   if (std::holds_alternative<Hello>(request)) return hello();
   if (!module_) return error_reply(load_failure_.value_or(Failure{ErrorCode::kModuleError, "no module"}), nullptr);
-  if (std::holds_alternative<ListKeys>(request)) return list_keys();
+  if (auto* m = std::get_if<ListKeys>(&request)) return list_keys(*m);
   if (auto* m = std::get_if<Login>(&request)) return login(*m);
   if (auto* m = std::get_if<Logout>(&request)) return logout(*m);
   return sign(std::get<Sign>(request));
@@ -247,39 +247,83 @@ void Helper::forget(const std::shared_ptr<Token>& token) {
   if (it != tokens_.end() && it->second == token) tokens_.erase(it);
 }
 
+std::optional<Helper::Token::State> Helper::token_state(Token& token) {
+  CK_TOKEN_INFO info{};
+  if (module_->api()->C_GetTokenInfo(token.slot, &info) != CKR_OK) return std::nullopt;
+  Token::State state{trim_field(info.label, sizeof info.label), info.flags, false};
+  std::lock_guard lock(token.mu);
+  state.logged_in = token.logged_in;
+  return state;
+}
+
 std::optional<Failure> Helper::refresh_keys(const std::shared_ptr<Token>& token, Lease& lease) {
   CK_FUNCTION_LIST_PTR api = module_->api();
+  // Read before the keys: a change while they are read shows at the next poll.
+  const auto state = token_state(*token);
   auto found = discover_keys(api, lease.handle());
   if (auto* f = failed(found)) return *f;
+  // A private object becomes visible once logged in; its CKA_ALWAYS_AUTHENTICATE is known from then on.
+  auto privates = find_private_keys(api, lease.handle());
+  if (auto* f = failed(privates)) return *f;
   std::map<Bytes, KeyRecord> keys;
   for (auto& key : std::get<0>(found)) {
     KeyRecord record{std::move(key.public_key), std::move(key.label), std::nullopt};
-    // A private object becomes visible once logged in; its CKA_ALWAYS_AUTHENTICATE is known from then on.
-    auto priv = find_private_key(api, lease.handle(), key.cka_id);
-    if (auto* f = failed(priv)) {
-      if (f->code != ErrorCode::kKeyNotFound) return *f;
-    } else {
-      record.private_key = std::get<0>(priv);
-    }
+    auto priv = std::get<0>(privates).find(key.cka_id);
+    if (priv != std::get<0>(privates).end()) record.private_key = priv->second;
     keys.emplace(std::move(key.cka_id), std::move(record));
   }
   std::lock_guard lock(token->mu);
   token->keys = std::move(keys);
+  token->keys_read_at = state;
   return std::nullopt;
 }
 
-ReplyBody Helper::list_keys() {
+ReplyBody Helper::list_keys(const ListKeys& request) {
+  std::lock_guard lock(listing_mu_);
+  if (request.first == 0) {
+    if (auto failure = make_listing(request.rescan)) return error_reply(*failure, nullptr);
+  } else if (generation_ == 0 || request.first > listing_.size()) {
+    return error_reply({ErrorCode::kBadRequest, "no key listing has key " + std::to_string(request.first) +
+                                                    ": ask for the keys from 0 first"},
+                       nullptr);
+  }
+  KeyList page;
+  page.generation = generation_;
+  page.total = static_cast<uint32_t>(listing_.size());
+  page.first = request.first;
+  size_t size = kKeyListHeaderBytes;
+  for (size_t i = request.first; i < listing_.size() && page.keys.size() < kMaxKeys; ++i) {
+    size += serialized_size(listing_[i]);
+    if (size > kMaxFrameBytes) break;
+    page.keys.push_back(listing_[i]);
+  }
+  if (request.first == 0 && page.keys.size() < listing_.size()) {
+    std::fprintf(stderr, "tessera-pkcs11-helper: %zu keys do not fit in one reply: they are listed in pages\n",
+                 listing_.size());
+  }
+  return page;
+}
+
+std::optional<Failure> Helper::make_listing(bool rescan) {
   auto scanned = scan_tokens();
-  if (auto* f = failed(scanned)) return error_reply(*f, nullptr);
-  KeyList list;
+  if (auto* f = failed(scanned)) return *f;
+  std::vector<KeyInfo> list;
   for (const auto& token : std::get<0>(scanned)) {
-    auto lease = acquire(token);
     std::optional<Failure> failure;
-    if (auto* f = failed(lease)) {
-      failure = *f;
-    } else {
-      failure = refresh_keys(token, std::get<0>(lease));
-      if (failure) std::get<0>(lease).discard();
+    bool current = false;
+    if (!rescan) {
+      auto state = token_state(*token);
+      std::lock_guard token_lock(token->mu);
+      current = state && token->keys_read_at == state;
+    }
+    if (!current) {
+      auto lease = acquire(token);
+      if (auto* f = failed(lease)) {
+        failure = *f;
+      } else {
+        failure = refresh_keys(token, std::get<0>(lease));
+        if (failure) std::get<0>(lease).discard();
+      }
     }
     if (failure) {
       // One failing token does not hide the others' keys.
@@ -289,9 +333,13 @@ ReplyBody Helper::list_keys() {
       continue;
     }
     const uint32_t flags = token_flags(*token);
-    std::lock_guard lock(token->mu);
+    std::lock_guard token_lock(token->mu);
     for (const auto& [cka_id, record] : token->keys) {
-      if (list.keys.size() >= kMaxKeys) break;
+      if (list.size() >= kMaxListedKeys) {
+        std::fprintf(stderr, "tessera-pkcs11-helper: more than %zu keys: only the first are listed\n",
+                     kMaxListedKeys);
+        break;
+      }
       KeyInfo info;
       info.id = KeyId{token->id, cka_id};
       info.token_label = token->label;
@@ -300,10 +348,12 @@ ReplyBody Helper::list_keys() {
       info.public_key = record.public_key.blob();
       info.flags = flags;
       if (record.private_key && record.private_key->always_authenticate) info.flags |= kKeyAlwaysAuthenticate;
-      list.keys.push_back(std::move(info));
+      list.push_back(std::move(info));
     }
   }
-  return list;
+  listing_ = std::move(list);
+  if (++generation_ == 0) generation_ = 1;
+  return std::nullopt;
 }
 
 ReplyBody Helper::login(const Login& request) {

@@ -54,6 +54,15 @@ class Helper {
     size_t open_sessions = 0;  // idle + leased
     bool removed = false;      // the token went away: sessions are not reused
     std::map<Bytes, KeyRecord> keys;
+    // What the token said of itself when `keys` were read: a poll re-reads
+    // them only when this changes.
+    struct State {
+      std::string label;
+      CK_FLAGS flags = 0;
+      bool logged_in = false;
+      bool operator==(const State&) const = default;
+    };
+    std::optional<State> keys_read_at;
 
     std::mutex login_mu;  // serializes login and logout
     Session login_session;  // holds the user login while logged in
@@ -79,7 +88,11 @@ class Helper {
   };
 
   ReplyBody hello();
-  ReplyBody list_keys();
+  ReplyBody list_keys(const ListKeys& request);
+  // Makes a new listing (listing_mu_ held).
+  std::optional<Failure> make_listing(bool rescan);
+  // The token's state now; nullopt when C_GetTokenInfo fails.
+  std::optional<Token::State> token_state(Token& token);
   ReplyBody login(const Login& request);
   ReplyBody logout(const Logout& request);
   ReplyBody sign(const Sign& request);
@@ -102,6 +115,10 @@ class Helper {
   std::mutex scan_mu_;  // one slot scan at a time, so a token is never created twice
   std::mutex tokens_mu_;
   std::map<TokenId, std::shared_ptr<Token>> tokens_;
+
+  std::mutex listing_mu_;  // one listing at a time; guards the two below
+  std::vector<KeyInfo> listing_;  // the last listing, served a page at a time
+  uint32_t generation_ = 0;       // of listing_; 0 before the first
 };
 
 // An RFC 7512 PKCS#11 URI for a key.

@@ -39,7 +39,16 @@ class ReplyWriter {
  public:
   explicit ReplyWriter(int fd) : fd_(fd) {}
   void send(const Reply& reply) {
-    const Bytes frame = frame_reply(reply);
+    auto framed = frame_reply(reply);
+    if (!framed.ok()) {
+      // Replies are built to fit (key lists come in pages); should one not,
+      // the agent still gets an answer instead of a broken stream.
+      std::fprintf(stderr, "tessera-pkcs11-helper: cannot send a reply: %s\n", framed.error().message().c_str());
+      framed = frame_reply(Reply{reply.id, ErrorReply{ErrorCode::kInternal, 0,
+                                                      "the reply did not fit in a frame: " + framed.error().message()}});
+      if (!framed.ok()) return;
+    }
+    const Bytes& frame = *framed;
     std::lock_guard lock(mu_);
     if (broken_) return;
     size_t done = 0;

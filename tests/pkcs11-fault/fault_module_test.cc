@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
@@ -344,22 +345,22 @@ TEST_F(FaultModuleTest, SignHangsForOneSecond) {
   control("hang=C_Sign:1\n");
   auto start = Clock::now();
   EXPECT_EQ(sign(h), CKR_OK);
-  auto elapsed = Clock::now() - start;
-  EXPECT_GE(elapsed, std::chrono::milliseconds(1000));
-  EXPECT_LT(elapsed, std::chrono::seconds(10));
+  // The hang happened (a lower bound of the module's own sleep, not a latency).
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(1000));
 }
 
 TEST_F(FaultModuleTest, HangForeverEndsWhenLifted) {
   CK_SESSION_HANDLE h = open_session();
   ASSERT_EQ(login(h, kUserPin), CKR_OK);
   control("hang=C_FindObjects:forever,C_Login:forever\n");
-  std::thread release([] {
+  std::atomic<bool> lifted = false;
+  std::thread release([&lifted] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    lifted = true;
     control("");
   });
-  auto start = Clock::now();
   EXPECT_EQ(sign(h), CKR_OK);
-  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
+  EXPECT_TRUE(lifted) << "the call returned before the hang was lifted";
   release.join();
 }
 

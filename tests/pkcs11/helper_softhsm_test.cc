@@ -61,8 +61,9 @@ class HelperProcess {
   }
 
   void send(const Request& request) {
-    SecretBytes framed = frame_request(request);
-    send_raw(framed.reveal());
+    auto framed = frame_request(request);
+    ASSERT_TRUE(framed.ok()) << framed.error().message();
+    send_raw(framed->reveal());
   }
 
   void send_raw(std::span<const uint8_t> bytes) {
@@ -387,8 +388,9 @@ TEST_F(HelperSoftHsmTest, MalformedRequestGetsBadRequest) {
   HelperProcess helper;
   // A Logout whose token id is cut short, framed correctly.
   Bytes payload = {static_cast<uint8_t>(MessageType::kLogout), 0, 0, 0, 42, 0, 0, 0, 9, 'x'};
-  SecretBytes framed = frame_secret(SecretBytes::copy_of(payload));
-  helper.send_raw(framed.reveal());
+  auto framed = frame_secret(SecretBytes::copy_of(payload));
+  ASSERT_TRUE(framed.ok());
+  helper.send_raw(framed->reveal());
   Reply reply = helper.receive();
   EXPECT_EQ(reply.id, 42u);
   ASSERT_TRUE(std::holds_alternative<ErrorReply>(reply.body));

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <vector>
 
 #include "tessera/key/key.h"
@@ -19,6 +20,7 @@ std::vector<Request> sample_requests() {
   std::vector<Request> out;
   out.push_back(Request{1, Hello{}});
   out.push_back(Request{2, ListKeys{}});
+  out.push_back(Request{8, ListKeys{517, false}});
   out.push_back(Request{3, Login{token(), SecretBytes::copy_of(std::string_view("1234"))}});
   out.push_back(Request{4, Login{token(), std::nullopt}});
   out.push_back(Request{5, Logout{token()}});
@@ -39,6 +41,9 @@ std::vector<Reply> sample_replies() {
                               key->public_key().blob(), kKeyAlwaysAuthenticate | kTokenPinCountLow});
   list.keys.push_back(list.keys.front());
   list.keys.back().id.cka_id = Bytes{7};
+  list.generation = 9;
+  list.total = 5;
+  list.first = 3;
   out.push_back(Reply{4, list});
   out.push_back(Reply{5, SignatureReply{Bytes{0, 0, 0, 1, 'x'}}});
   out.push_back(Reply{6, ErrorReply{ErrorCode::kPinIncorrect, kTokenPinFinalTry, "incorrect PIN"}});
@@ -85,6 +90,9 @@ TEST(Pkcs11Protocol, RepliesRoundTrip) {
     EXPECT_EQ(serialize_reply(*parsed), payload);
     if (auto* list = std::get_if<KeyList>(&reply.body)) {
       EXPECT_EQ(std::get<KeyList>(parsed->body).keys, list->keys);
+      EXPECT_EQ(std::get<KeyList>(parsed->body).generation, list->generation);
+      EXPECT_EQ(std::get<KeyList>(parsed->body).total, list->total);
+      EXPECT_EQ(std::get<KeyList>(parsed->body).first, list->first);
     }
     if (auto* error = std::get_if<ErrorReply>(&reply.body)) {
       const auto& got = std::get<ErrorReply>(parsed->body);
@@ -157,17 +165,96 @@ TEST(Pkcs11Protocol, EnforcesLimits) {
     key::Writer w;
     w.u8(static_cast<uint8_t>(MessageType::kKeyList));
     w.u32(1);
+    w.u32(1);      // generation
+    w.u32(count);  // total
+    w.u32(0);      // first
     w.u32(count);
     EXPECT_FALSE(parse_reply(w.data()).ok());
+  }
+  // A page that reaches past its listing's end, and a listing over kMaxListedKeys.
+  for (auto [total, first, count] : {std::tuple{3u, 2u, 2u}, std::tuple{uint32_t{kMaxListedKeys + 1}, 0u, 0u},
+                                     std::tuple{0xffffffffu, 0xfffffffeu, 3u}}) {
+    key::Writer w;
+    w.u8(static_cast<uint8_t>(MessageType::kKeyList));
+    w.u32(1);
+    w.u32(1);
+    w.u32(total);
+    w.u32(first);
+    w.u32(count);
+    EXPECT_FALSE(parse_reply(w.data()).ok()) << total << " " << first << " " << count;
+  }
+  // ListKeys with a rescan flag other than 0 or 1.
+  {
+    key::Writer w;
+    w.u8(static_cast<uint8_t>(MessageType::kListKeys));
+    w.u32(1);
+    w.u32(0);
+    w.u8(2);
+    EXPECT_FALSE(parse_request(w.data()).ok());
   }
   // A serial over kMaxTextBytes.
   Request long_serial{1, Logout{TokenId{std::string(kMaxTextBytes + 1, 'a'), "slot"}}};
   EXPECT_EQ(parse_request(serialize_request(long_serial).reveal()).error().code(), Errc::kTooLarge);
 }
 
+// A Sign with the most data the agent protocol can carry, and every other
+// field at its limit, fits in a frame; anything larger is an error, never
+// an abort.
+TEST(Pkcs11Protocol, TheLargestSignFitsAndLargerIsAnError) {
+  auto largest = [](size_t data_size) {
+    return Sign{KeyId{TokenId{std::string(kMaxTextBytes, 's'), std::string(kMaxTextBytes, 'd')},
+                      Bytes(kMaxKeyIdBytes, 7)},
+                Bytes(data_size, 0x41), std::string(kMaxTextBytes, 'a'), SecretBytes(kMaxPinBytes)};
+  };
+  auto framed = frame_request(Request{0xffffffff, largest(kMaxSignDataBytes)});
+  ASSERT_TRUE(framed.ok()) << framed.error().message();
+  std::span<const uint8_t> payload;
+  ASSERT_EQ(peek_frame(framed->reveal(), &payload), FrameStatus::kComplete);
+  auto parsed = parse_request(payload);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ(std::get<Sign>(parsed->body).data.size(), kMaxSignDataBytes);
+
+  Bytes too_big(kMaxFrameBytes + 1, 1);
+  auto refused = frame(too_big);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Errc::kTooLarge);
+  EXPECT_FALSE(frame(Bytes{}).ok());
+  EXPECT_FALSE(frame_secret(SecretBytes::copy_of(std::string_view(std::string(kMaxFrameBytes + 1, 'x')))).ok());
+  // One byte more than any agent request holds.
+  EXPECT_EQ(parse_request(serialize_request(Request{1, largest(kMaxSignDataBytes + 1)}).reveal()).error().code(),
+            Errc::kTooLarge);
+}
+
+TEST(Pkcs11Protocol, PagesMakeAListing) {
+  auto key = key::PrivateKey::generate(key::KeyType::kEd25519);
+  ASSERT_TRUE(key.ok());
+  KeyInfo info{key_id(), "tessera-main", "ed25519", "pkcs11:id=%01%02", key->public_key().blob(), 0};
+  EXPECT_EQ(serialized_size(info), serialize_reply(Reply{1, KeyList{0, 1, 0, {info}}}).size() - kKeyListHeaderBytes);
+
+  KeyList listing;
+  auto added = add_page(listing, KeyList{4, 3, 0, {info, info}});
+  ASSERT_TRUE(added.ok());
+  EXPECT_TRUE(*added);
+  EXPECT_EQ(listing.keys.size(), 2u);
+  // A page of a newer listing: start again.
+  added = add_page(listing, KeyList{5, 3, 2, {info}});
+  ASSERT_TRUE(added.ok());
+  EXPECT_FALSE(*added);
+  // Pages that do not follow.
+  EXPECT_FALSE(add_page(listing, KeyList{4, 3, 1, {info}}).ok());
+  EXPECT_FALSE(add_page(listing, KeyList{4, 4, 2, {info}}).ok());
+  EXPECT_FALSE(add_page(listing, KeyList{4, 3, 2, {}}).ok());
+  added = add_page(listing, KeyList{4, 3, 2, {info}});
+  ASSERT_TRUE(added.ok());
+  EXPECT_TRUE(*added);
+  EXPECT_EQ(listing.keys.size(), listing.total);
+  KeyList fresh;
+  EXPECT_FALSE(add_page(fresh, KeyList{4, 3, 1, {info}}).ok());  // not from the start
+}
+
 TEST(Pkcs11Protocol, Frames) {
   Bytes payload = serialize_reply(Reply{7, Ok{}});
-  Bytes framed = frame(payload);
+  Bytes framed = *frame(payload);
   ASSERT_EQ(framed.size(), payload.size() + 4);
   std::span<const uint8_t> got;
   for (size_t n = 0; n < framed.size(); ++n) {
@@ -179,7 +266,8 @@ TEST(Pkcs11Protocol, Frames) {
 
   const Bytes zero{0, 0, 0, 0};
   EXPECT_EQ(peek_frame(zero, &got), FrameStatus::kBadLength);
-  const Bytes huge{0, 4, 0, 1};  // 256 KiB + 1
+  const uint32_t over = kMaxFrameBytes + 1;
+  const Bytes huge{uint8_t(over >> 24), uint8_t(over >> 16), uint8_t(over >> 8), uint8_t(over)};
   EXPECT_EQ(peek_frame(huge, &got), FrameStatus::kBadLength);
 
   EXPECT_EQ(*peek_request_id(Bytes{2, 0, 0, 1, 0}), 256u);

@@ -170,10 +170,24 @@ void Dispatcher::handle(Connection& connection, std::span<const uint8_t> payload
 Dispatcher::Answer Dispatcher::list_identities(const Connection& connection) {
   IdentitiesAnswer list;
   uint64_t now = epoch_seconds();
+  // The answer must fit in one message (clients, ssh-add included, refuse
+  // larger ones): the identities beyond that are left out, and said so.
+  size_t size = 1 + 4;
+  size_t left_out = 0;
   for (const auto& id : keys_.identities()) {
     // A key restricted to destinations is hidden where it could not be used.
     if (!id.destinations.empty() && !identity_visible(id.destinations, connection.bindings(), now)) continue;
+    const size_t entry = 4 + id.blob.size() + 4 + id.comment.size();
+    if (left_out > 0 || size + entry > kMaxMessageBytes) {
+      ++left_out;
+      continue;
+    }
+    size += entry;
     list.identities.push_back(agent::Identity{id.blob, id.comment});
+  }
+  if (left_out > 0) {
+    log_info("listing only " + std::to_string(list.identities.size()) + " identities: " + std::to_string(left_out) +
+             " more do not fit in one answer of at most " + std::to_string(kMaxMessageBytes) + " bytes");
   }
   log_debug("listing " + std::to_string(list.identities.size()) + " of " + std::to_string(keys_.size()) +
             " identities");
@@ -265,6 +279,9 @@ void Dispatcher::sign_on_token(const Context& context, const std::shared_ptr<Sig
   providers_.sign(*identity.token, job->data, algorithm_name(identity.key, job->algorithm),
                   [this, context](key::Result<Bytes> signature) {
                     if (!signature.ok()) {
+                      if (signature.error().code() == key::Errc::kTooLarge) {
+                        return answer(*context, Refused{"too large for the token: " + signature.error().message()});
+                      }
                       return answer(*context, Faulted{"token signature failed: " + signature.error().message()});
                     }
                     answer(*context, Response{SignResponse{*signature}});

@@ -2,6 +2,9 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,6 +48,7 @@ key::Result<std::unique_ptr<EventLoop>> EventLoop::create() {
 }
 
 EventLoop::~EventLoop() {
+  for (const auto& [fd, pid] : child_fds_) ::close(fd);
   ::close(wake_fd_);
   ::close(epoll_fd_);
 }
@@ -80,6 +84,50 @@ void EventLoop::remove_fd(int fd) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   fds_by_token_.erase(it->second.token);
   watches_.erase(it);
+}
+
+namespace {
+
+void poll_child_later(EventLoop& loop, std::function<bool(int*)> reaped, std::shared_ptr<EventLoop::ChildDone> done) {
+  loop.add_timer(loop.now() + std::chrono::milliseconds(100), [&loop, reaped, done] {
+    int status = 0;
+    if (reaped(&status)) return (*done)(status);
+    poll_child_later(loop, reaped, done);
+  });
+}
+
+}  // namespace
+
+void EventLoop::watch_child(pid_t pid, ChildDone done) {
+  auto reaped = [pid](int* status) {
+    pid_t waited;
+    while ((waited = ::waitpid(pid, status, WNOHANG)) == -1 && errno == EINTR) {
+    }
+    return waited != 0;  // exited (and reaped), or not ours to wait for
+  };
+  int status = 0;
+  if (reaped(&status)) return done(status);
+  auto shared_done = std::make_shared<ChildDone>(std::move(done));
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    auto added = add_fd(fd, EPOLLIN, [this, fd, reaped, shared_done](uint32_t) {
+      int later = 0;
+      if (!reaped(&later)) return;
+      remove_fd(fd);
+      ::close(fd);
+      child_fds_.erase(fd);
+      (*shared_done)(later);
+    });
+    if (added.ok()) {
+      child_fds_.emplace(fd, pid);
+      return;
+    }
+    ::close(fd);
+  }
+  // No pidfd (Linux before 5.3) or it cannot be watched: look again every
+  // 100 ms.
+  poll_child_later(*this, reaped, shared_done);
 }
 
 EventLoop::TimerId EventLoop::add_timer(Clock::time_point when, Task task) {

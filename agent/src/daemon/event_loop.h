@@ -12,6 +12,8 @@
 #ifndef TESSERA_AGENT_DAEMON_EVENT_LOOP_H_
 #define TESSERA_AGENT_DAEMON_EVENT_LOOP_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -56,6 +58,12 @@ class EventLoop {
   TimerId add_timer(Clock::time_point when, Task task);
   void cancel_timer(TimerId id);
 
+  // Calls done(wait status) on the loop once our child `pid` has exited,
+  // reaping it; never blocks (the child's pidfd is watched like any fd).
+  // Nothing else may wait for that child.
+  using ChildDone = std::function<void(int wait_status)>;
+  void watch_child(pid_t pid, ChildDone done);
+
   // Thread-safe: runs task on the loop as soon as it can.
   void post(Task task);
 
@@ -98,6 +106,8 @@ class EventLoop {
   std::unordered_map<TimerId, Clock::time_point> timer_deadlines_;
 
   std::optional<Clock::time_point> manual_now_;  // set in manual time
+
+  std::unordered_map<int, pid_t> child_fds_;  // pidfd -> child, while watched
 
   std::mutex posted_mutex_;
   std::vector<Task> posted_;

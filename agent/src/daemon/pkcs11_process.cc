@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "daemon/log.h"
@@ -20,6 +21,8 @@ namespace {
 
 // Bytes read from the helper at a time.
 constexpr size_t kReadChunk = 16 * 1024;
+// How long a helper that closed its connection has to exit before SIGKILL.
+constexpr std::chrono::seconds kExitGrace{2};
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -62,10 +65,17 @@ void HelperProcess::request(pkcs11::RequestBody body, Clock::duration timeout, D
   }
   uint32_t id = next_id_++;
   if (next_id_ == 0) next_id_ = 1;
-  key::SecretBytes frame = pkcs11::frame_request(pkcs11::Request{id, std::move(body)});
-  auto bytes = frame.reveal();
+  auto frame = pkcs11::frame_request(pkcs11::Request{id, std::move(body)});
+  if (!frame.ok()) {
+    // The protocol's cap leaves room for every request the agent accepts, so
+    // this is refused here rather than sent as a frame the helper must reject.
+    done(key::Error(key::Errc::kTooLarge, "the request is too large for tessera-pkcs11-helper: " +
+                                              frame.error().message()));
+    return;
+  }
+  auto bytes = frame->reveal();
   output_.insert(output_.end(), bytes.begin(), bytes.end());
-  EventLoop::TimerId timer = loop_.add_timer(Clock::now() + timeout, [this, id] { on_timeout(id); });
+  EventLoop::TimerId timer = loop_.add_timer(loop_.now() + timeout, [this, id] { on_timeout(id); });
   pending_.emplace(id, Pending{std::move(done), timer});
   if (!write_pending()) return terminate("cannot write to the helper: " + std::string(std::strerror(errno)), true);
   update_interest();
@@ -108,14 +118,16 @@ bool HelperProcess::read_available() {
     if (status == pkcs11::FrameStatus::kNeedMore) break;
     if (status == pkcs11::FrameStatus::kBadLength) {
       log_error("tessera-pkcs11-helper for " + module_path_ + " sent a frame of impossible length");
-      return false;
+      terminate("it broke the protocol (a frame of impossible length)", true);
+      return true;
     }
     const size_t frame_size = 4 + payload.size();
     auto reply = pkcs11::parse_reply(payload);
     offset += frame_size;
     if (!reply.ok()) {
       log_error("tessera-pkcs11-helper for " + module_path_ + " sent a malformed reply: " + reply.error().message());
-      return false;
+      terminate("it broke the protocol (a malformed reply)", true);
+      return true;
     }
     auto it = pending_.find(reply->id);
     if (it == pending_.end()) continue;  // answered after its timeout
@@ -165,15 +177,27 @@ void HelperProcess::on_timeout(uint32_t id) {
   terminate("it was restarted after a request timed out", true);
 }
 
-std::string HelperProcess::reap() {
-  if (pid_ <= 0) return "ended";
-  int status = 0;
-  pid_t waited;
-  while ((waited = ::waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
+void HelperProcess::reap_later(bool kill_now) {
+  if (pid_ <= 0) return;
+  const pid_t pid = std::exchange(pid_, -1);
+  if (kill_now) ::kill(pid, SIGKILL);
+  auto exited = std::make_shared<bool>(false);
+  std::string name = "tessera-pkcs11-helper for " + module_path_ + " (pid " + std::to_string(pid) + ")";
+  if (!kill_now) {
+    // It closed its end, so it is on its way out; one stuck in its module
+    // is ended after a grace period.
+    loop_.add_timer(loop_.now() + kExitGrace, [pid, exited] {
+      if (!*exited) ::kill(pid, SIGKILL);
+    });
   }
-  pid_ = -1;
-  if (waited == -1) return "ended";
-  return describe_status(status);
+  loop_.watch_child(pid, [name, exited, kill_now](int status) {
+    *exited = true;
+    if (kill_now) {
+      log_debug(name + " " + describe_status(status));
+    } else {
+      log_error(name + " " + describe_status(status));
+    }
+  });
 }
 
 void HelperProcess::terminate(const std::string& why, bool notify) {
@@ -185,14 +209,12 @@ void HelperProcess::terminate(const std::string& why, bool notify) {
   key::secure_wipe(output_.data(), output_.size());
   output_.clear();
   output_offset_ = 0;
-  // A helper that closed its end has exited or is about to; one we end
-  // ourselves gets SIGKILL, since a module may be stuck in a call.
-  std::string how;
-  if (pid_ > 0) {
-    if (!why.empty()) ::kill(pid_, SIGKILL);
-    how = reap();
-  }
-  std::string reason = why.empty() ? "the PKCS#11 helper for " + module_path_ + " " + how
+  input_.clear();
+  // A helper that closed its end is exiting; one we end ourselves gets
+  // SIGKILL, since its module may be stuck in a call. Either way the loop
+  // reaps it when it is gone and never waits for it.
+  reap_later(!why.empty());
+  std::string reason = why.empty() ? "the PKCS#11 helper for " + module_path_ + " closed its connection"
                                    : "the PKCS#11 helper for " + module_path_ + " stopped: " + why;
   if (why.empty()) log_error(reason);
   auto pending = std::move(pending_);

@@ -39,8 +39,8 @@ class HelperProcess {
   // Starts `helper_program module_path` with the socket on its fd 0 and 1.
   static key::Result<std::unique_ptr<HelperProcess>> spawn(EventLoop& loop, const std::string& helper_program,
                                                            const std::string& module_path, Exited on_exit);
-  // Kills the process (if still running), reaps it and fails pending requests
-  // with kIo. Does not call on_exit.
+  // Kills the process (if still running; the loop reaps it) and fails
+  // pending requests with kIo. Does not call on_exit.
   ~HelperProcess();
   HelperProcess(const HelperProcess&) = delete;
   HelperProcess& operator=(const HelperProcess&) = delete;
@@ -68,7 +68,9 @@ class HelperProcess {
   // Ends the process and fails every pending request with `why`; runs
   // on_exit if `notify`.
   void terminate(const std::string& why, bool notify);
-  std::string reap();  // waits for the process; says how it ended
+  // Hands the process to the loop to reap (logging how it ended), after
+  // SIGKILL if kill_now. Never waits.
+  void reap_later(bool kill_now);
 
   EventLoop& loop_;
   pid_t pid_;

@@ -5,8 +5,12 @@
 
 #include "daemon/log.h"
 #include "daemon/pkcs11_process.h"
+#include "tessera/agent/protocol.h"
 
 namespace tessera::agent::daemon {
+
+// Every sign request a client may send fits in a helper frame.
+static_assert(kMaxMessageBytes <= pkcs11::kMaxSignDataBytes);
 
 using pkcs11::ErrorCode;
 using pkcs11::ErrorReply;
@@ -91,7 +95,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   void start(key::SecretBytes pin, AddDone done) {
     auto weak = weak_from_this();
     auto shared_pin = std::make_shared<key::SecretBytes>(std::move(pin));
-    list([weak, shared_pin, done = std::move(done)](key::Status status) mutable {
+    list(true, [weak, shared_pin, done = std::move(done)](key::Status status) mutable {
       auto self = weak.lock();
       if (!self) return done(gone_error());
       if (!status.ok()) return done(status.error());
@@ -202,7 +206,9 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
 
   // An error from the helper, in words for the user, with the PIN state.
   key::Error helper_error(const TokenId* token, const ErrorReply& error) const {
-    std::string text = (token ? token_name(*token) + ": " : spec_text(spec_) + ": ") + error.message;
+    // The helper names the token in its messages already.
+    std::string prefix = (token ? token_name(*token) : spec_text(spec_)) + ": ";
+    std::string text = error.message.starts_with(prefix) ? error.message : prefix + error.message;
     std::string state = pin_state_text(error.token_flags);
     if (!state.empty()) text += " (" + state + ")";
     return key::Error(key::Errc::kIo, text);
@@ -227,7 +233,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
                                         });
     if (!spawned.ok()) return started(spawned.error());
     helper_ = std::move(*spawned);
-    started_at_ = Clock::now();
+    started_at_ = owner_.loop_.now();
     helper_->request(pkcs11::Hello{}, owner_.settings_.timeout, [weak](key::Result<ReplyBody> reply) {
       auto self = weak.lock();
       if (!self) return;
@@ -257,13 +263,13 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   void on_helper_exit(const std::string& why) {
     helper_ready_ = false;
     for (auto& [id, token] : tokens_) token.logged_in = false;  // a new helper needs new logins
-    auto lived = Clock::now() - started_at_;
+    auto lived = owner_.loop_.now() - started_at_;
     restart_backoff_ = lived < kStableHelperLifetime
                            ? std::min<Clock::duration>(std::max<Clock::duration>(restart_backoff_ * 2,
                                                                                  owner_.settings_.poll_interval),
                                                        kMaxRestartBackoff)
                            : Clock::duration(owner_.settings_.poll_interval);
-    restart_not_before_ = Clock::now() + restart_backoff_;
+    restart_not_before_ = owner_.loop_.now() + restart_backoff_;
     log_verbose(why + "; it starts again at the next use");
   }
 
@@ -279,20 +285,57 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     });
   }
 
-  // Lists the keys and brings the key store in line with them.
-  void list(Ready done) {
+  // Lists the keys and brings the key store in line with them. rescan:
+  // have the helper read every key again (else only tokens that changed).
+  void list(bool rescan, Ready done) {
+    auto listing = std::make_shared<Listing>();
+    listing->rescan = rescan;
+    list_page(listing, std::move(done));
+  }
+
+  // A listing being read a page at a time.
+  struct Listing {
+    bool rescan = true;
+    KeyList keys;
+    int attempts = 1;
+    int pages = 0;
+  };
+
+  void list_page(const std::shared_ptr<Listing>& listing, Ready done) {
     auto weak = weak_from_this();
-    request(pkcs11::ListKeys{}, owner_.settings_.timeout, [weak, done = std::move(done)](key::Result<ReplyBody> reply) {
-      auto self = weak.lock();
-      if (!self) return done(gone_error());
-      if (!reply.ok()) return done(reply.error());
-      if (auto* list = std::get_if<KeyList>(&*reply)) {
-        self->apply_listing(*list);
-        return done(key::Status());
-      }
-      if (auto* error = std::get_if<ErrorReply>(&*reply)) return done(self->helper_error(nullptr, *error));
-      done(key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper answered ListKeys out of turn"));
-    });
+    pkcs11::ListKeys page_request{static_cast<uint32_t>(listing->keys.keys.size()), listing->rescan};
+    request(page_request, owner_.settings_.timeout,
+            [weak, listing, done = std::move(done)](key::Result<ReplyBody> reply) mutable {
+              auto self = weak.lock();
+              if (!self) return done(gone_error());
+              if (!reply.ok()) return done(reply.error());
+              if (auto* error = std::get_if<ErrorReply>(&*reply)) return done(self->helper_error(nullptr, *error));
+              auto* page = std::get_if<KeyList>(&*reply);
+              if (page == nullptr) {
+                return done(key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper answered ListKeys out of turn"));
+              }
+              ++listing->pages;
+              auto added = pkcs11::add_page(listing->keys, std::move(*page));
+              if (!added.ok()) {
+                return done(key::Error(key::Errc::kMalformed, "tessera-pkcs11-helper: " + added.error().message()));
+              }
+              if (!*added) {  // another listing started meanwhile: read the new one
+                if (++listing->attempts > pkcs11::kListingAttempts) {
+                  return done(key::Error(key::Errc::kIo, "the key listing of " + spec_text(self->spec_) +
+                                                             " kept changing while it was read"));
+                }
+                listing->keys = KeyList{};
+                listing->pages = 0;
+                return self->list_page(listing, std::move(done));
+              }
+              if (listing->keys.keys.size() < listing->keys.total) return self->list_page(listing, std::move(done));
+              if (listing->pages > 1) {
+                log_verbose(spec_text(self->spec_) + ": " + std::to_string(listing->keys.total) +
+                            " keys came in " + std::to_string(listing->pages) + " replies");
+              }
+              self->apply_listing(listing->keys);
+              done(key::Status());
+            });
   }
 
   void apply_listing(const KeyList& list) {
@@ -368,7 +411,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
 
   void publish(const KeyInfo& info) {
     if (!published_) return;
-    if (constraints_.expires && *constraints_.expires <= Clock::now()) return;
+    if (constraints_.expires && *constraints_.expires <= owner_.loop_.now()) return;
     for (auto& identity : identities_of(info)) {
       log_verbose("adding token " + std::string(identity.certificate ? "certificate " : "key ") + info.uri);
       owner_.keys_.put(std::move(identity));
@@ -473,7 +516,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
         log_verbose("logged in to " + self->token_name(id));
         // Keys hidden before the login (and their always-authenticate flag)
         // show now.
-        return self->list([weak, id](key::Status) {
+        return self->list(true, [weak, id](key::Status) {
           if (auto provider = weak.lock()) provider->finish_login(id, key::Status());
         });
       }
@@ -591,7 +634,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
 
   void schedule_poll() {
     auto weak = weak_from_this();
-    poll_timer_ = owner_.loop_.add_timer(Clock::now() + owner_.settings_.poll_interval, [weak] {
+    poll_timer_ = owner_.loop_.add_timer(owner_.loop_.now() + owner_.settings_.poll_interval, [weak] {
       auto self = weak.lock();
       if (!self) return;
       self->poll_timer_.reset();
@@ -603,10 +646,10 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   void poll() {
     if (listing_) return;
     bool running = helper_ && helper_->alive() && helper_ready_;
-    if (!running && Clock::now() < restart_not_before_) return;
+    if (!running && owner_.loop_.now() < restart_not_before_) return;
     listing_ = true;
     auto weak = weak_from_this();
-    list([weak](key::Status status) {
+    list(false, [weak](key::Status status) {
       auto self = weak.lock();
       if (!self) return;
       self->listing_ = false;

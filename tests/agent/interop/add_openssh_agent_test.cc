@@ -332,8 +332,10 @@ TEST_F(AddAgainstOpenSsh, LifetimeAndConfirm) {
 
   // A one-second lifetime expires.
   auto short_lived = keygen("short", {"-t", "ecdsa"});
-  ASSERT_EQ(tessera_add({"-t", "1", short_lived}).exit_code, 0);
-  EXPECT_EQ(count_lines(ssh_add({"-l"}).out), 2u);
+  r = tessera_add({"-t", "1", short_lived});
+  ASSERT_EQ(r.exit_code, 0);
+  // (Not counted here: under load the second may be over before ssh-add runs.)
+  EXPECT_NE(r.err.find("Lifetime set to 1 seconds"), std::string::npos) << r.err;
   // OpenSSH's agent keeps real time: ask until the key has gone.
   bool expired = false;
   for (int i = 0; i < 100 && !expired; ++i) {

@@ -33,20 +33,30 @@ using key::Result;
 using key::SecretBytes;
 using key::Status;
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 
-// Largest frame payload either side accepts (as the agent protocol's 256 KiB).
-inline constexpr size_t kMaxFrameBytes = 256 * 1024;
 // Field limits. PKCS#11 pads token serials to 16 bytes, labels to 32 and
 // slot descriptions to 64; the limits leave room for other modules' quirks.
-inline constexpr size_t kMaxTextBytes = 256;        // serial, slot description, labels
+inline constexpr size_t kMaxTextBytes = 256;        // serial, slot description, labels, algorithm
 inline constexpr size_t kMaxKeyIdBytes = 256;       // CKA_ID
 inline constexpr size_t kMaxUriBytes = 4096;
 inline constexpr size_t kMaxKeyBlobBytes = 16 * 1024;
 inline constexpr size_t kMaxSignatureBytes = 16 * 1024;
 inline constexpr size_t kMaxPinBytes = 256;
 inline constexpr size_t kMaxMessageTextBytes = 2048;  // error messages, module description
-inline constexpr size_t kMaxKeys = 2048;              // keys in one list answer
+inline constexpr size_t kMaxKeys = 2048;              // keys in one KeyList page
+inline constexpr size_t kMaxListedKeys = 65536;       // keys in a whole listing (all pages)
+
+// The most data a Sign request carries: the agent protocol's message cap
+// (256 KiB; tessera-agent checks at compile time that its own cap is not
+// larger), so that whatever data an agent client may send fits.
+inline constexpr size_t kMaxSignDataBytes = 256 * 1024;
+// Everything of a Sign request but its data, at the field limits: type and
+// id, serial, slot description, CKA_ID, the data's length, algorithm, PIN.
+inline constexpr size_t kMaxSignOverheadBytes =
+    1 + 4 + (4 + kMaxTextBytes) * 2 + (4 + kMaxKeyIdBytes) + 4 + (4 + kMaxTextBytes) + (1 + 4 + kMaxPinBytes);
+// Largest frame payload either side accepts: room for the largest Sign.
+inline constexpr size_t kMaxFrameBytes = kMaxSignDataBytes + kMaxSignOverheadBytes;
 
 enum class MessageType : uint8_t {
   // agent -> helper
@@ -114,7 +124,18 @@ struct KeyId {
 struct Hello {
   uint32_t version = kProtocolVersion;
 };
-struct ListKeys {};
+// Lists the keys of every token, kMaxFrameBytes at a time: the reply holds
+// the keys from index `first` of a listing on that fit in one frame. A
+// request with first == 0 makes a new listing (see `rescan`); a later page
+// (first > 0) comes from the same listing, which the reply's generation
+// names, so a client that sees the generation change mid-way starts again.
+struct ListKeys {
+  uint32_t first = 0;
+  // true: read every key from the tokens again. false: re-read a token's
+  // keys only when its token information (label, serial, flags) or the
+  // helper's login on it changed since the last listing; what a poll needs.
+  bool rescan = true;
+};
 // Logs the user in to a token. No PIN: log in through the protected
 // authentication path (the token's PIN pad).
 struct Login {
@@ -159,6 +180,9 @@ struct KeyInfo {
   bool operator==(const KeyInfo&) const = default;
 };
 struct KeyList {
+  uint32_t generation = 0;  // changes whenever the helper makes a new listing
+  uint32_t total = 0;       // keys in the whole listing
+  uint32_t first = 0;       // index of keys[0] in the listing
   std::vector<KeyInfo> keys;
 };
 struct SignatureReply {
@@ -188,14 +212,26 @@ Bytes serialize_reply(const Reply& reply);
 // request can still be answered. Fails when the payload is under 5 bytes.
 Result<uint32_t> peek_request_id(std::span<const uint8_t> payload);
 
+// Adds a KeyList page to a listing being put together from its first page
+// on (start with an empty KeyList; it is complete once keys.size() ==
+// total). false: the page is of a newer listing, so start again (at most
+// kListingAttempts times). An error: the page does not continue the listing.
+Result<bool> add_page(KeyList& listing, KeyList page);
+inline constexpr int kListingAttempts = 3;
+
 // ---- frames ----
 
-// Frames a payload: uint32 length then the payload. Payloads over
-// kMaxFrameBytes are the caller's bug and abort.
-Bytes frame(std::span<const uint8_t> payload);
-SecretBytes frame_secret(const SecretBytes& payload);
-inline Bytes frame_reply(const Reply& reply) { return frame(serialize_reply(reply)); }
-inline SecretBytes frame_request(const Request& request) { return frame_secret(serialize_request(request)); }
+// Frames a payload: uint32 length then the payload. kTooLarge for a payload
+// over kMaxFrameBytes (kMalformed for an empty one), which nothing may send.
+Result<Bytes> frame(std::span<const uint8_t> payload);
+Result<SecretBytes> frame_secret(const SecretBytes& payload);
+inline Result<Bytes> frame_reply(const Reply& reply) { return frame(serialize_reply(reply)); }
+inline Result<SecretBytes> frame_request(const Request& request) { return frame_secret(serialize_request(request)); }
+
+// The size of a key's entry in a KeyList payload, to fill a page.
+size_t serialized_size(const KeyInfo& key);
+// The size of a KeyList payload with no keys.
+inline constexpr size_t kKeyListHeaderBytes = 1 + 4 + 4 + 4 + 4 + 4;
 
 enum class FrameStatus { kComplete, kNeedMore, kBadLength };
 // Looks at the start of buffer. kComplete: *payload is the first frame's
