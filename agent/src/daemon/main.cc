@@ -179,6 +179,13 @@ int main(int argc, char** argv) {
     if (!socket_dir.empty()) ::rmdir(socket_dir.c_str());
   };
 
+  // Signals that stop the agent wait until their handlers are in place, so
+  // that one arriving early still removes the socket.
+  sigset_t stopping, old_mask;
+  sigemptyset(&stopping);
+  for (int sig : {SIGINT, SIGHUP, SIGTERM}) sigaddset(&stopping, sig);
+  ::sigprocmask(SIG_BLOCK, &stopping, &old_mask);
+
   // The socket exists before the command (or the shell that evals our
   // output) runs.
   auto listening = d::listen_on_unix_socket(socket_path);
@@ -237,6 +244,7 @@ int main(int argc, char** argv) {
       std::vector<char*> command_argv;
       for (auto& arg : options.command) command_argv.push_back(arg.data());
       command_argv.push_back(nullptr);
+      ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       ::execvp(command_argv[0], command_argv.data());
       std::perror(command_argv[0]);
       ::_exit(1);
@@ -269,6 +277,7 @@ int main(int argc, char** argv) {
   install_signal(SIGINT, (options.debug || options.foreground) ? stop_on_signal : SIG_IGN);
   install_signal(SIGHUP, stop_on_signal);
   install_signal(SIGTERM, stop_on_signal);
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 
   agent->run();
   g_agent.store(nullptr);
