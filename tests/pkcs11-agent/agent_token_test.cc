@@ -98,7 +98,7 @@ class AgentTokenTest : public ::testing::Test {
   }
   std::string control_path() const { return dir_.file("control"); }
   void control(const std::string& text) {
-    write_file(control_path(), text);
+    write_file_atomically(control_path(), text);
     // The module re-reads a file changed in the last 0.5 s at every call.
   }
 

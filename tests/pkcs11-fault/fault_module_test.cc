@@ -29,6 +29,7 @@ namespace {
 
 using tessera::test::TempDir;
 using tessera::test::write_file;
+using tessera::test::write_file_atomically;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
@@ -101,7 +102,7 @@ class FaultModuleTest : public ::testing::Test {
   }
 
   static std::string control_path() { return dir_->file("control"); }
-  static void control(const std::string& text) { write_file(control_path(), text); }
+  static void control(const std::string& text) { write_file_atomically(control_path(), text); }
 
   static std::vector<CK_SLOT_ID> slots(bool token_present) {
     CK_ULONG n = 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -239,6 +240,12 @@ void write_file(const std::string& path, const std::string& contents, unsigned m
     f << contents;
   }
   chmod(path.c_str(), static_cast<mode_t>(mode));
+}
+
+void write_file_atomically(const std::string& path, const std::string& contents) {
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  write_file(temp, contents);
+  if (std::rename(temp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + temp);
 }
 
 bool have_program(const std::string& name) {

@@ -69,6 +69,9 @@ std::string tessera_bin(const std::string& name);
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& contents, unsigned mode = 0600);
+// Replaces the file whole (a temporary file renamed over it), so that a
+// process reading it concurrently never sees it half written.
+void write_file_atomically(const std::string& path, const std::string& contents);
 
 // True if a program is found in PATH.
 bool have_program(const std::string& name);
