@@ -10,6 +10,11 @@
 // Each figure is signatures per second with 1 and with 4 connections sending
 // sign requests back to back for S seconds (default 3), and the share of the
 // raw one-session C_Sign rate that it reaches.
+//
+//   token_bench --many N [--label-length L] [--idle S]
+//
+// A token with N keys (softhsm-many-keys): how long each agent takes to add
+// it, and the CPU each agent's PKCS#11 helper uses while idle.
 #include <dlfcn.h>
 #include <p11-kit/pkcs11.h>
 #include <signal.h>
@@ -146,22 +151,111 @@ class RawToken {
   CK_SLOT_ID slot_ = 0;
 };
 
+// CPU time (user + system) a process has used, in seconds.
+double cpu_seconds(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[2048];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  unsigned long utime = 0, stime = 0;
+  if (p == nullptr || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// The direct children of a process.
+std::vector<pid_t> children(pid_t pid) {
+  std::vector<pid_t> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::FILE* f = std::fopen((task.path() / "children").c_str(), "r");
+    if (f == nullptr) continue;
+    int child;
+    while (std::fscanf(f, "%d", &child) == 1) out.push_back(child);
+    std::fclose(f);
+  }
+  return out;
+}
+
+// A token with `count` P-256 keys (softhsm-many-keys): the time each agent
+// takes to add it (what ssh-add -s waits for), and the CPU its PKCS#11
+// helper burns while idle for `idle` seconds (tessera-agent polls every 2 s).
+int many_keys(int count, int label_length, double idle) {
+  ScratchDir scratch("tessera-token-bench");
+  const std::string& dir = scratch.path();
+  std::filesystem::create_directories(dir + "/tokens");
+  const std::string conf = dir + "/softhsm2.conf";
+  std::FILE* f = std::fopen(conf.c_str(), "w");
+  if (f == nullptr) die("cannot write " + conf);
+  std::fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\n", dir.c_str());
+  std::fclose(f);
+  ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
+  std::string init = "softhsm2-util --init-token --free --label many --pin 1234 --so-pin 12345678 >/dev/null";
+  if (std::system(init.c_str()) != 0) die("softhsm2-util --init-token failed");
+  std::string make = std::string(TESSERA_BIN_DIR) + "/softhsm-many-keys " + kSoftHsm + " many 1234 " +
+                     std::to_string(count) + " " + std::to_string(label_length);
+  if (std::system(make.c_str()) != 0) die("softhsm-many-keys failed");
+
+  AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
+  AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
+  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
+  auto timed_add = [](const std::string& socket) {
+    auto start = Clock::now();
+    add_provider(socket);
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  const double t_add = timed_add(tessera.socket);
+  const double o_add = timed_add(openssh.socket);
+  std::printf("token with %d P-256 keys, %d-character labels\n\n", count, label_length);
+  std::printf("%-28s | %13s | %13s | %s\n", "", "tessera-agent", "ssh-agent", "ratio (ssh-agent / tessera)");
+  std::printf("%-28s | %11.2f s | %11.2f s | %.2fx\n", "add the provider (ssh-add -s)", t_add, o_add, o_add / t_add);
+  std::fflush(stdout);
+
+  auto helper_cpu = [](const AgentProcess& agent) {
+    double total = 0;
+    for (pid_t child : children(agent.pid)) total += cpu_seconds(child);
+    return total;
+  };
+  const double t_before = helper_cpu(tessera), o_before = helper_cpu(openssh);
+  std::this_thread::sleep_for(std::chrono::duration<double>(idle));
+  const double t_idle = 100 * (helper_cpu(tessera) - t_before) / idle;
+  const double o_idle = 100 * (helper_cpu(openssh) - o_before) / idle;
+  std::printf("%-28s | %10.2f %% | %10.2f %% | (%.0f s idle; tessera-agent polls every 2 s, ssh-agent never)\n",
+              "helper CPU while idle", t_idle, o_idle, idle);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   set_program_name("token_bench");
   double seconds = 3;
+  int many = 0;
+  int label_length = 32;
+  double idle = 10;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) {
       seconds = std::stod(argv[++i]);
+    } else if (a == "--many" && i + 1 < argc) {
+      many = std::stoi(argv[++i]);
+    } else if (a == "--label-length" && i + 1 < argc) {
+      label_length = std::stoi(argv[++i]);
+    } else if (a == "--idle" && i + 1 < argc) {
+      idle = std::stod(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: token_bench [--seconds S]\n");
+      std::fprintf(stderr, "usage: token_bench [--seconds S]\n"
+                           "       token_bench --many N [--label-length L] [--idle S]\n");
       return a == "--help" ? 0 : 2;
     }
   }
   ::signal(SIGPIPE, SIG_IGN);
   if (!std::filesystem::exists(kSoftHsm)) die("SoftHSM2 is not installed (scripts/install-deps.sh)");
+  if (many > 0) return many_keys(many, label_length, idle);
   ScratchDir scratch("tessera-token-bench");
   const std::string& dir = scratch.path();
 

@@ -143,10 +143,7 @@ void skip(std::string_view label, const key::Error& why) {
 
 // The public key of one CKO_PUBLIC_KEY object; an Error to skip it.
 Outcome<key::Result<PublicKey>> public_key_object(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
-                                                  CK_OBJECT_HANDLE object) {
-  auto type = get_scalar<CK_KEY_TYPE>(api, session, object, CKA_KEY_TYPE);
-  if (auto* f = std::get_if<Failure>(&type)) return *f;
-  const auto key_type = std::get<0>(type);
+                                                  CK_OBJECT_HANDLE object, std::optional<CK_KEY_TYPE> key_type) {
   if (!key_type) return key::Result<PublicKey>(key::Error(Errc::kUnsupported, "no CKA_KEY_TYPE"));
   switch (*key_type) {
     case CKK_RSA: {
@@ -221,35 +218,39 @@ key::Result<PublicKey> certificate_public_key(std::span<const uint8_t> der) {
   return PublicKey::from_evp(pkey);
 }
 
-Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
+Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                             const KeyObjects& objects) {
   std::vector<FoundKey> keys;
   std::set<Bytes> ids;
   auto has_id = [&](const Bytes& id) { return ids.count(id) != 0; };
   struct Meta {
     Bytes cka_id;
     std::string label;
+    std::optional<CK_KEY_TYPE> key_type;
   };
-  auto read_label_and_id = [&](CK_OBJECT_HANDLE object, Meta& out) -> std::optional<Failure> {
-    static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_ID, CKA_LABEL};
-    auto values = get_attributes(api, session, object, kTypes, 256);
+  // CKA_ID, CKA_LABEL and (for a key) CKA_KEY_TYPE in one call.
+  auto read_meta = [&](CK_OBJECT_HANDLE object, bool with_type, Meta& out) -> std::optional<Failure> {
+    static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_ID, CKA_LABEL, CKA_KEY_TYPE};
+    auto values = get_attributes(api, session, object, std::span(kTypes).first(with_type ? 3 : 2), 256);
     if (auto* f = std::get_if<Failure>(&values)) return *f;
-    out.cka_id = std::move(std::get<0>(values)[0]);
-    const Bytes& l = std::get<0>(values)[1];
-    out.label.assign(l.begin(), l.end());
+    auto& v = std::get<0>(values);
+    out.cka_id = std::move(v[0]);
+    out.label.assign(v[1].begin(), v[1].end());
     if (out.label.size() > kMaxTextBytes) out.label.resize(kMaxTextBytes);
     out.label.erase(std::remove(out.label.begin(), out.label.end(), '\0'), out.label.end());
+    if (with_type && v[2].size() == sizeof(CK_KEY_TYPE)) {
+      CK_KEY_TYPE type;
+      std::memcpy(&type, v[2].data(), sizeof type);
+      out.key_type = type;
+    }
     return std::nullopt;
   };
 
-  CK_OBJECT_CLASS public_class = CKO_PUBLIC_KEY;
-  CK_ATTRIBUTE public_templ[] = {{CKA_CLASS, &public_class, sizeof public_class}};
-  auto publics = find_objects(api, session, public_templ);
-  if (auto* f = std::get_if<Failure>(&publics)) return *f;
-  for (CK_OBJECT_HANDLE object : std::get<0>(publics)) {
+  for (CK_OBJECT_HANDLE object : objects.public_keys) {
     Meta found;
-    auto pub = public_key_object(api, session, object);
+    if (auto failure = read_meta(object, true, found)) return *failure;
+    auto pub = public_key_object(api, session, object, found.key_type);
     if (auto* f = std::get_if<Failure>(&pub)) return *f;
-    if (auto failure = read_label_and_id(object, found)) return *failure;
     auto& parsed = std::get<0>(pub);
     if (!parsed.ok()) {
       skip(found.label, parsed.error());
@@ -263,15 +264,9 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
     keys.push_back(FoundKey{std::move(found.cka_id), std::move(found.label), std::move(parsed).value()});
   }
 
-  CK_OBJECT_CLASS cert_class = CKO_CERTIFICATE;
-  CK_CERTIFICATE_TYPE cert_type = CKC_X_509;
-  CK_ATTRIBUTE cert_templ[] = {{CKA_CLASS, &cert_class, sizeof cert_class},
-                               {CKA_CERTIFICATE_TYPE, &cert_type, sizeof cert_type}};
-  auto certs = find_objects(api, session, cert_templ);
-  if (auto* f = std::get_if<Failure>(&certs)) return *f;
-  for (CK_OBJECT_HANDLE object : std::get<0>(certs)) {
+  for (CK_OBJECT_HANDLE object : objects.certificates) {
     Meta found;
-    if (auto failure = read_label_and_id(object, found)) return *failure;
+    if (auto failure = read_meta(object, false, found)) return *failure;
     // A key already found through its public key object keeps that entry.
     if (found.cka_id.empty() || found.cka_id.size() > kMaxKeyIdBytes || has_id(found.cka_id)) continue;
     auto value = get_attribute(api, session, object, CKA_VALUE);
@@ -285,6 +280,25 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
     keys.push_back(FoundKey{std::move(found.cka_id), std::move(found.label), std::move(parsed).value()});
   }
   return keys;
+}
+
+Outcome<KeyObjects> find_key_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
+  KeyObjects objects;
+  CK_OBJECT_CLASS public_class = CKO_PUBLIC_KEY;
+  CK_ATTRIBUTE public_templ[] = {{CKA_CLASS, &public_class, sizeof public_class}};
+  auto publics = find_objects(api, session, public_templ);
+  if (auto* f = std::get_if<Failure>(&publics)) return *f;
+  objects.public_keys = std::move(std::get<0>(publics));
+  CK_OBJECT_CLASS cert_class = CKO_CERTIFICATE;
+  CK_CERTIFICATE_TYPE cert_type = CKC_X_509;
+  CK_ATTRIBUTE cert_templ[] = {{CKA_CLASS, &cert_class, sizeof cert_class},
+                               {CKA_CERTIFICATE_TYPE, &cert_type, sizeof cert_type}};
+  auto certs = find_objects(api, session, cert_templ);
+  if (auto* f = std::get_if<Failure>(&certs)) return *f;
+  objects.certificates = std::move(std::get<0>(certs));
+  std::sort(objects.public_keys.begin(), objects.public_keys.end());
+  std::sort(objects.certificates.begin(), objects.certificates.end());
+  return objects;
 }
 
 Outcome<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {

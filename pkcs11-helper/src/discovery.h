@@ -25,11 +25,25 @@ struct FoundKey {
   key::PublicKey public_key;
 };
 
-// Every RSA, ECDSA P-256/384/521 and Ed25519 key the session can see, from
-// public key objects first, then from certificates whose CKA_ID no public key
-// object had. Objects of other types, or whose attributes do not make a valid
-// key, are skipped (and named on stderr). Fails only when the token does.
-Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
+// The objects keys are read from: public key objects and X.509 certificate
+// objects, each sorted by handle. While they stay the same so do the keys: a
+// token object keeps its handle while the module is loaded, and one that
+// appears (a private public-key object once logged in, a new key) brings a
+// new one.
+struct KeyObjects {
+  std::vector<CK_OBJECT_HANDLE> public_keys;
+  std::vector<CK_OBJECT_HANDLE> certificates;
+  bool operator==(const KeyObjects&) const = default;
+};
+Outcome<KeyObjects> find_key_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
+
+// Every RSA, ECDSA P-256/384/521 and Ed25519 key among the objects, from
+// public key objects first, then from certificates whose CKA_ID no public
+// key object had. Objects of other types, or whose attributes do not make a
+// valid key, are skipped (and named on stderr). Fails only when the token
+// does.
+Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+                                             const KeyObjects& objects);
 
 struct PrivateKeyObject {
   CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;

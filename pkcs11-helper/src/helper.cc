@@ -256,25 +256,41 @@ std::optional<Helper::Token::State> Helper::token_state(Token& token) {
   return state;
 }
 
-std::optional<Failure> Helper::refresh_keys(const std::shared_ptr<Token>& token, Lease& lease) {
+std::optional<Failure> Helper::refresh_keys(const std::shared_ptr<Token>& token, Lease& lease, bool reuse_public) {
   CK_FUNCTION_LIST_PTR api = module_->api();
   // Read before the keys: a change while they are read shows at the next poll.
   const auto state = token_state(*token);
-  auto found = discover_keys(api, lease.handle());
-  if (auto* f = failed(found)) return *f;
-  // A private object becomes visible once logged in; its CKA_ALWAYS_AUTHENTICATE is known from then on.
-  auto privates = find_private_keys(api, lease.handle());
-  if (auto* f = failed(privates)) return *f;
+  auto objects = find_key_objects(api, lease.handle());
+  if (auto* f = failed(objects)) return *f;
   std::map<Bytes, KeyRecord> keys;
-  for (auto& key : std::get<0>(found)) {
-    KeyRecord record{std::move(key.public_key), std::move(key.label), std::nullopt};
-    auto priv = std::get<0>(privates).find(key.cka_id);
-    if (priv != std::get<0>(privates).end()) record.private_key = priv->second;
-    keys.emplace(std::move(key.cka_id), std::move(record));
+  {
+    std::lock_guard lock(token->mu);
+    if (reuse_public && token->keys_read_at && token->key_objects == std::get<0>(objects)) {
+      for (const auto& [cka_id, record] : token->keys) keys.emplace(cka_id, KeyRecord{record.public_key, record.label, {}});
+    }
+  }
+  if (keys.empty()) {
+    auto found = discover_keys(api, lease.handle(), std::get<0>(objects));
+    if (auto* f = failed(found)) return *f;
+    for (auto& key : std::get<0>(found)) {
+      keys.emplace(std::move(key.cka_id), KeyRecord{std::move(key.public_key), std::move(key.label), std::nullopt});
+    }
+  }
+  // A private object becomes visible once logged in; its CKA_ALWAYS_AUTHENTICATE is known from then on.
+  // Before a login that the token requires there is nothing to find (signing
+  // looks the key up again), so a token with many keys is searched once less.
+  if (!state || !(state->flags & CKF_LOGIN_REQUIRED) || state->logged_in) {
+    auto privates = find_private_keys(api, lease.handle());
+    if (auto* f = failed(privates)) return *f;
+    for (auto& [cka_id, record] : keys) {
+      auto priv = std::get<0>(privates).find(cka_id);
+      if (priv != std::get<0>(privates).end()) record.private_key = priv->second;
+    }
   }
   std::lock_guard lock(token->mu);
   token->keys = std::move(keys);
   token->keys_read_at = state;
+  token->key_objects = std::move(std::get<0>(objects));
   return std::nullopt;
 }
 
@@ -321,7 +337,8 @@ std::optional<Failure> Helper::make_listing(bool rescan) {
       if (auto* f = failed(lease)) {
         failure = *f;
       } else {
-        failure = refresh_keys(token, std::get<0>(lease));
+        // A poll keeps the public keys if the key objects are the same.
+        failure = refresh_keys(token, std::get<0>(lease), !rescan);
         if (failure) std::get<0>(lease).discard();
       }
     }

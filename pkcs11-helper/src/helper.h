@@ -63,6 +63,7 @@ class Helper {
       bool operator==(const State&) const = default;
     };
     std::optional<State> keys_read_at;
+    KeyObjects key_objects;  // what `keys` were read from
 
     std::mutex login_mu;  // serializes login and logout
     Session login_session;  // holds the user login while logged in
@@ -102,8 +103,10 @@ class Helper {
   // The token with this identity, rescanning once if it is not known.
   Outcome<std::shared_ptr<Token>> find_token(const TokenId& id);
   Outcome<Lease> acquire(const std::shared_ptr<Token>& token);
-  // Reads the token's keys into token->keys (keeping cached private keys).
-  std::optional<Failure> refresh_keys(const std::shared_ptr<Token>& token, Lease& lease);
+  // Reads the token's keys into token->keys. reuse_public: keep the public
+  // keys read before if the token's key objects are the same ones (a login
+  // then only makes the private keys visible); else read every key.
+  std::optional<Failure> refresh_keys(const std::shared_ptr<Token>& token, Lease& lease, bool reuse_public = false);
   // kToken* bits from C_GetTokenInfo plus the helper's login state.
   uint32_t token_flags(Token& token);
   // After kTokenRemoved: forget the token's sessions, login and keys.

@@ -116,7 +116,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
         if (!provider) return done(gone_error());
         if (!login.ok()) return done(login.error());
         provider->published_ = true;
-        for (const auto& [blob, info] : provider->keys_) provider->publish(info);
+        for (const auto& [blob, listed] : provider->keys_) provider->publish(listed);
         provider->owner_.changed_();
         provider->schedule_poll();
         done(provider->keys_.size());
@@ -152,7 +152,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
 
   // Takes every key of this provider out of the key store.
   void withdraw_all() {
-    for (const auto& [blob, info] : keys_) withdraw(info);
+    for (const auto& [blob, listed] : keys_) withdraw(listed);
     keys_.clear();
     published_ = false;
   }
@@ -167,6 +167,12 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     bool login_running = false;
     std::vector<std::function<void(key::Status)>> login_waiters;
     unsigned missed_listings = 0;          // listings in a row without this token
+  };
+
+  // A listed key and its parsed public key.
+  struct ListedKey {
+    KeyInfo info;
+    key::PublicKey key;
   };
 
   struct SignCall {
@@ -339,18 +345,27 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   }
 
   void apply_listing(const KeyList& list) {
-    std::map<std::string, KeyInfo> listed;
+    std::map<std::string, ListedKey> listed;
     std::set<TokenId> present;
     for (const auto& info : list.keys) {
       if (!key_matches_uri(info, spec_.filter_uri)) continue;
-      if (!key::PublicKey::from_blob(info.public_key).ok()) continue;  // the helper checked it; be sure
+      std::string blob = blob_key(info.public_key);
+      auto known = keys_.find(blob);
+      std::optional<key::PublicKey> key;
+      if (known != keys_.end()) {
+        key = known->second.key;  // parsed when first listed
+      } else {
+        auto parsed = key::PublicKey::from_blob(info.public_key);
+        if (!parsed.ok()) continue;  // the helper checked it; be sure
+        key = std::move(*parsed);
+      }
       present.insert(info.id.token);
       Token& token = tokens_[info.id.token];
       token.id = info.id.token;
       token.label = info.token_label;
       token.flags = info.flags & kTokenFlagMask;
       token.missed_listings = 0;
-      listed.emplace(blob_key(info.public_key), info);
+      listed.emplace(std::move(blob), ListedKey{info, std::move(*key)});
     }
     std::vector<TokenId> gone;
     for (auto& [id, token] : tokens_) {
@@ -359,22 +374,22 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
         gone.push_back(id);
         continue;
       }
-      for (const auto& [blob, info] : keys_) {
-        if (info.id.token == id) listed.emplace(blob, info);  // kept until the next listing tells
+      for (const auto& [blob, kept] : keys_) {
+        if (kept.info.id.token == id) listed.emplace(blob, kept);  // kept until the next listing tells
       }
     }
     for (const auto& id : gone) token_gone(id, "is no longer present");
 
     bool changed = false;
-    for (const auto& [blob, info] : keys_) {
+    for (const auto& [blob, old] : keys_) {
       if (!listed.count(blob)) {
-        withdraw(info);
+        withdraw(old);
         changed = true;
       }
     }
-    for (const auto& [blob, info] : listed) {
+    for (const auto& [blob, now] : listed) {
       if (!keys_.count(blob)) {
-        publish(info);
+        publish(now);
         changed = true;
       }
     }
@@ -384,14 +399,13 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
 
   // The identities a token key stands for: the key itself (unless
   // certs_only) and the associated certificates that certify it.
-  std::vector<StoredIdentity> identities_of(const KeyInfo& info) const {
+  std::vector<StoredIdentity> identities_of(const ListedKey& listed) const {
     std::vector<StoredIdentity> out;
-    auto key = key::PublicKey::from_blob(info.public_key);
-    if (!key.ok()) return out;
+    const KeyInfo& info = listed.info;
     auto identity = [&](Bytes blob, std::optional<key::Certificate> cert) {
       return StoredIdentity{
           .blob = std::move(blob),
-          .key = *key,
+          .key = listed.key,
           .certificate = std::move(cert),
           .comment = info.uri,
           .shielded = std::nullopt,
@@ -404,25 +418,26 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     };
     if (!constraints_.certs_only) out.push_back(identity(info.public_key, std::nullopt));
     for (const auto& cert : constraints_.certs) {
-      if (cert.key == *key) out.push_back(identity(cert.blob(), cert));
+      if (cert.key == listed.key) out.push_back(identity(cert.blob(), cert));
     }
     return out;
   }
 
-  void publish(const KeyInfo& info) {
+  void publish(const ListedKey& listed) {
     if (!published_) return;
     if (constraints_.expires && *constraints_.expires <= owner_.loop_.now()) return;
-    for (auto& identity : identities_of(info)) {
-      log_verbose("adding token " + std::string(identity.certificate ? "certificate " : "key ") + info.uri);
+    for (auto& identity : identities_of(listed)) {
+      log_verbose("adding token " + std::string(identity.certificate ? "certificate " : "key ") + listed.info.uri);
       owner_.keys_.put(std::move(identity));
     }
   }
 
-  void withdraw(const KeyInfo& info) {
-    for (const auto& identity : identities_of(info)) {
+  void withdraw(const ListedKey& listed) {
+    for (const auto& identity : identities_of(listed)) {
       const StoredIdentity* stored = owner_.keys_.find(identity.blob);
       if (stored == nullptr || !stored->token || stored->token->provider != spec_.module_path) continue;
-      log_verbose("removing token " + std::string(identity.certificate ? "certificate " : "key ") + info.uri);
+      log_verbose("removing token " + std::string(identity.certificate ? "certificate " : "key ") +
+                  listed.info.uri);
       owner_.keys_.remove(identity.blob);
     }
   }
@@ -435,7 +450,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     log_info(token_name(id) + " " + why + ": its keys are withdrawn and its PIN forgotten until it returns");
     bool changed = false;
     for (auto key = keys_.begin(); key != keys_.end();) {
-      if (key->second.id.token == id) {
+      if (key->second.info.id.token == id) {
         withdraw(key->second);
         key = keys_.erase(key);
         changed = true;
@@ -515,8 +530,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
         if (*kept) token->pin = std::move(**kept);
         log_verbose("logged in to " + self->token_name(id));
         // Keys hidden before the login (and their always-authenticate flag)
-        // show now.
-        return self->list(true, [weak, id](key::Status) {
+        // show now; the helper re-reads what the login changed.
+        return self->list(false, [weak, id](key::Status) {
           if (auto provider = weak.lock()) provider->finish_login(id, key::Status());
         });
       }
@@ -547,8 +562,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   }
 
   const KeyInfo* find_key(const KeyId& id) const {
-    for (const auto& [blob, info] : keys_) {
-      if (info.id == id) return &info;
+    for (const auto& [blob, listed] : keys_) {
+      if (listed.info.id == id) return &listed.info;
     }
     return nullptr;
   }
@@ -668,7 +683,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   Clock::duration restart_backoff_{};
   Clock::time_point restart_not_before_{};
   std::map<TokenId, Token> tokens_;
-  std::map<std::string, KeyInfo> keys_;  // by public key blob: the last listing that matched the filter
+  std::map<std::string, ListedKey> keys_;  // by public key blob: the last listing that matched the filter
   bool published_ = false;               // keys_ are in the key store (after a successful add)
   bool listing_ = false;                 // a poll's ListKeys is in flight
   std::optional<EventLoop::TimerId> poll_timer_;
