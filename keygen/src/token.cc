@@ -21,8 +21,8 @@ namespace {
 // with no -P allowlist (that guards the agent, which others can reach).
 constexpr std::string_view kAnyProvider = "*";
 
-std::string helper_problem(const pkcs11::HelperError& error) {
-  return error.message.empty() ? std::string(pkcs11::error_code_name(error.code)) : error.message;
+std::string helper_problem(const key::Error& error) {
+  return error.detail().empty() ? std::string(pkcs11::error_code_name(pkcs11::helper_code(error))) : error.message();
 }
 
 std::string quoted(const std::string& label) { return "'" + label + "'"; }
@@ -36,18 +36,19 @@ std::optional<TokenSession> TokenSession::open(const std::string& provider, int*
     return std::nullopt;
   }
   auto started = pkcs11::HelperClient::start(pkcs11::default_helper_program(), spec->module_path);
-  if (auto* error = std::get_if<pkcs11::HelperError>(&started)) {
-    *status = fatal("Cannot load PKCS#11 provider " + spec->module_path + ": " + helper_problem(*error));
+  if (!started.ok()) {
+    *status = fatal("Cannot load PKCS#11 provider " + spec->module_path + ": " + helper_problem(started.error()));
     return std::nullopt;
   }
-  auto client = std::move(std::get<std::unique_ptr<pkcs11::HelperClient>>(started));
+  auto client = std::move(*started);
   auto listed = client->list_keys();
-  if (auto* error = std::get_if<pkcs11::HelperError>(&listed)) {
-    *status = fatal("Cannot list the keys of PKCS#11 provider " + spec->module_path + ": " + helper_problem(*error));
+  if (!listed.ok()) {
+    *status = fatal("Cannot list the keys of PKCS#11 provider " + spec->module_path + ": " +
+                    helper_problem(listed.error()));
     return std::nullopt;
   }
   std::vector<pkcs11::KeyInfo> keys;
-  for (pkcs11::KeyInfo& k : std::get<pkcs11::KeyList>(listed).keys) {
+  for (pkcs11::KeyInfo& k : listed->keys) {
     if (agent::daemon::key_matches_uri(k, spec->filter_uri)) keys.push_back(std::move(k));
   }
   return TokenSession(std::move(client), std::move(keys));
@@ -68,9 +69,7 @@ key::Status TokenSession::login(const pkcs11::KeyInfo& key, uint32_t token_flags
     pin = read_passphrase(agent::daemon::pin_prompt(key.token_label, token_flags));
   }
   auto done = client_->login(key.id.token, pin);
-  if (auto* error = std::get_if<pkcs11::HelperError>(&done)) {
-    return key::Error(key::Errc::kWrongPassphrase, "cannot log in: " + helper_problem(*error));
-  }
+  if (!done.ok()) return key::Error(key::Errc::kWrongPassphrase, "cannot log in: " + helper_problem(done.error()));
   logged_in_.insert(key.id.token);
   return {};
 }
@@ -79,11 +78,11 @@ key::Result<key::Bytes> TokenSession::sign(const pkcs11::KeyInfo& key, std::span
                                            const std::string& algorithm) {
   for (;;) {
     auto signed_ = client_->sign(key.id, data, algorithm);
-    if (auto* signature = std::get_if<key::Bytes>(&signed_)) return std::move(*signature);
-    const auto& error = std::get<pkcs11::HelperError>(signed_);
+    if (signed_.ok()) return std::move(*signed_);
+    const key::Error& error = signed_.error();
     // Log in once per token and run; a second refusal is not asked again.
-    if (error.code == pkcs11::ErrorCode::kNotLoggedIn && !logged_in_.contains(key.id.token)) {
-      TESSERA_TRY(login(key, error.token_flags));
+    if (pkcs11::helper_code(error) == pkcs11::ErrorCode::kNotLoggedIn && !logged_in_.contains(key.id.token)) {
+      TESSERA_TRY(login(key, error.flags()));
       continue;
     }
     return key::Error(key::Errc::kIo, "token " + quoted(key.token_label) + " key " + quoted(key.label) + ": " +

@@ -29,7 +29,7 @@ Error Error::with_context(std::string_view context) const {
   std::string d(context);
   d += ": ";
   d += message();
-  return Error(code_, std::move(d));
+  return Error(code_, std::move(d)).with_subcode(subcode_, flags_);
 }
 
 }  // namespace tessera::key

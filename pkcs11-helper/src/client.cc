@@ -20,7 +20,7 @@ namespace tessera::pkcs11 {
 
 namespace {
 
-HelperError io_error(std::string message) { return HelperError{ErrorCode::kInternal, 0, std::move(message)}; }
+Error io_error(std::string message) { return helper_error(ErrorCode::kInternal, std::move(message)); }
 
 }  // namespace
 
@@ -33,7 +33,7 @@ std::string default_helper_program() {
   return path.substr(0, path.rfind('/') + 1) + "tessera-pkcs11-helper";
 }
 
-HelperResult<SpawnedHelper> spawn_helper(const std::string& helper_program, const std::string& module_path) {
+Result<SpawnedHelper> spawn_helper(const std::string& helper_program, const std::string& module_path) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return io_error(std::string("socketpair: ") + std::strerror(errno));
@@ -67,16 +67,12 @@ HelperResult<SpawnedHelper> spawn_helper(const std::string& helper_program, cons
   return SpawnedHelper{pid, fds[0]};
 }
 
-HelperResult<std::unique_ptr<HelperClient>> HelperClient::start(const std::string& helper_program,
-                                                               const std::string& module_path,
-                                                               std::chrono::seconds timeout) {
-  auto spawned = spawn_helper(helper_program, module_path);
-  if (auto* error = std::get_if<HelperError>(&spawned)) return *error;
-  const auto [pid, fd] = std::get<SpawnedHelper>(spawned);
-  std::unique_ptr<HelperClient> client(new HelperClient(pid, fd, timeout));
-  auto hello = client->call(Hello{});
-  if (auto* error = std::get_if<HelperError>(&hello)) return *error;
-  auto* reply = std::get_if<HelloReply>(&std::get<ReplyBody>(hello));
+Result<std::unique_ptr<HelperClient>> HelperClient::start(const std::string& helper_program,
+                                                         const std::string& module_path, std::chrono::seconds timeout) {
+  TESSERA_ASSIGN_OR_RETURN(const SpawnedHelper spawned, spawn_helper(helper_program, module_path));
+  std::unique_ptr<HelperClient> client(new HelperClient(spawned.pid, spawned.fd, timeout));
+  TESSERA_ASSIGN_OR_RETURN(ReplyBody hello, client->call(Hello{}));
+  auto* reply = std::get_if<HelloReply>(&hello);
   if (reply == nullptr) return io_error("tessera-pkcs11-helper did not answer Hello");
   if (reply->version != kProtocolVersion) {
     return io_error("tessera-pkcs11-helper speaks protocol version " + std::to_string(reply->version));
@@ -98,10 +94,10 @@ HelperClient::~HelperClient() {
   ::waitpid(pid_, &status, 0);
 }
 
-HelperResult<ReplyBody> HelperClient::call(RequestBody body) {
+Result<ReplyBody> HelperClient::call(RequestBody body) {
   const uint32_t id = next_id_++;
   auto frame = frame_request(Request{id, std::move(body)});
-  if (!frame.ok()) return HelperError{ErrorCode::kBadRequest, 0, "cannot send the request: " + frame.error().message()};
+  if (!frame.ok()) return helper_error(ErrorCode::kBadRequest, "cannot send the request: " + frame.error().message());
   auto bytes = frame->reveal();
   size_t done = 0;
   while (done < bytes.size()) {
@@ -121,7 +117,7 @@ HelperResult<ReplyBody> HelperClient::call(RequestBody body) {
       if (!reply.ok()) return io_error("tessera-pkcs11-helper sent a malformed reply: " + reply.error().message());
       if (reply->id != id) continue;  // not ours (cannot happen: one request at a time)
       if (auto* error = std::get_if<ErrorReply>(&reply->body)) {
-        return HelperError{error->code, error->token_flags, error->message};
+        return helper_error(error->code, error->message, error->token_flags);
       }
       return std::move(reply->body);
     }
@@ -139,16 +135,15 @@ HelperResult<ReplyBody> HelperClient::call(RequestBody body) {
   }
 }
 
-HelperResult<KeyList> HelperClient::list_keys() {
+Result<KeyList> HelperClient::list_keys() {
   // A long listing comes in pages; a listing that changes under us (another
   // request made a new one) is read again from the start.
   for (int attempt = 0; attempt < kListingAttempts; ++attempt) {
     KeyList all;
     bool restart = false;
     while (!restart) {
-      auto reply = call(ListKeys{static_cast<uint32_t>(all.keys.size()), true});
-      if (auto* error = std::get_if<HelperError>(&reply)) return *error;
-      auto* page = std::get_if<KeyList>(&std::get<ReplyBody>(reply));
+      TESSERA_ASSIGN_OR_RETURN(ReplyBody reply, call(ListKeys{static_cast<uint32_t>(all.keys.size()), true}));
+      auto* page = std::get_if<KeyList>(&reply);
       if (page == nullptr) return io_error("tessera-pkcs11-helper answered ListKeys out of turn");
       auto added = add_page(all, std::move(*page));
       if (!added.ok()) return io_error("tessera-pkcs11-helper: " + added.error().message());
@@ -159,22 +154,20 @@ HelperResult<KeyList> HelperClient::list_keys() {
   return io_error("tessera-pkcs11-helper: the key listing kept changing while it was read; try again");
 }
 
-HelperResult<Ok> HelperClient::login(const TokenId& token, const std::optional<SecretBytes>& pin) {
+Status HelperClient::login(const TokenId& token, const std::optional<SecretBytes>& pin) {
   Login request{token, std::nullopt};
   if (pin) request.pin = pin->clone();
-  auto reply = call(std::move(request));
-  if (auto* error = std::get_if<HelperError>(&reply)) return *error;
-  if (std::holds_alternative<Ok>(std::get<ReplyBody>(reply))) return Ok{};
+  TESSERA_ASSIGN_OR_RETURN(ReplyBody reply, call(std::move(request)));
+  if (std::holds_alternative<Ok>(reply)) return Status();
   return io_error("tessera-pkcs11-helper answered Login out of turn");
 }
 
-HelperResult<Bytes> HelperClient::sign(const KeyId& key, std::span<const uint8_t> data, const std::string& algorithm,
-                                       const std::optional<SecretBytes>& context_pin) {
+Result<Bytes> HelperClient::sign(const KeyId& key, std::span<const uint8_t> data, const std::string& algorithm,
+                                 const std::optional<SecretBytes>& context_pin) {
   Sign request{key, Bytes(data.begin(), data.end()), algorithm, std::nullopt};
   if (context_pin) request.context_pin = context_pin->clone();
-  auto reply = call(std::move(request));
-  if (auto* error = std::get_if<HelperError>(&reply)) return *error;
-  if (auto* signature = std::get_if<SignatureReply>(&std::get<ReplyBody>(reply))) return std::move(signature->signature);
+  TESSERA_ASSIGN_OR_RETURN(ReplyBody reply, call(std::move(request)));
+  if (auto* signature = std::get_if<SignatureReply>(&reply)) return std::move(signature->signature);
   return io_error("tessera-pkcs11-helper answered Sign out of turn");
 }
 

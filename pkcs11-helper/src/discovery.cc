@@ -50,7 +50,7 @@ std::optional<std::span<const uint8_t>> octet_string_contents(std::span<const ui
 }
 
 // An attribute of unknown size: asks for the size, then the value.
-Outcome<Bytes> get_attribute(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+key::Result<Bytes> get_attribute(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                              CK_ATTRIBUTE_TYPE type) {
   CK_ATTRIBUTE attr{type, nullptr, 0};
   CK_RV rv = api->C_GetAttributeValue(session, object, &attr, 1);
@@ -58,7 +58,7 @@ Outcome<Bytes> get_attribute(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session
   if (rv != CKR_OK) return failure_from_ckr(rv, "C_GetAttributeValue");
   if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION) return Bytes();
   if (attr.ulValueLen > kMaxAttributeBytes) {
-    return Failure{ErrorCode::kModuleError, "an attribute of the token is larger than 64 KiB"};
+    return helper_error(ErrorCode::kModuleError, "an attribute of the token is larger than 64 KiB");
   }
   Bytes value(attr.ulValueLen);
   attr.pValue = value.data();
@@ -71,7 +71,7 @@ Outcome<Bytes> get_attribute(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session
 // Reads several variable-size attributes of an object in one call, each into
 // a buffer of a likely size; when any does not fit (or the module refuses
 // the batch) they are read one by one. A missing attribute reads as empty.
-Outcome<std::vector<Bytes>> get_attributes(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<std::vector<Bytes>> get_attributes(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                            CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE_TYPE> types,
                                            size_t guess) {
   std::vector<Bytes> values(types.size(), Bytes(guess));
@@ -90,14 +90,14 @@ Outcome<std::vector<Bytes>> get_attributes(CK_FUNCTION_LIST_PTR api, CK_SESSION_
   }
   for (size_t i = 0; i < types.size(); ++i) {
     auto value = get_attribute(api, session, object, types[i]);
-    if (auto* f = std::get_if<Failure>(&value)) return *f;
-    values[i] = std::move(std::get<0>(value));
+    if (!value.ok()) return value.error();
+    values[i] = std::move((*value));
   }
   return values;
 }
 
 template <typename T>
-Outcome<std::optional<T>> get_scalar(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+key::Result<std::optional<T>> get_scalar(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                                      CK_ATTRIBUTE_TYPE type) {
   T value{};
   CK_ATTRIBUTE attr{type, &value, sizeof value};
@@ -108,7 +108,7 @@ Outcome<std::optional<T>> get_scalar(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE
   return std::optional<T>(value);
 }
 
-Outcome<std::vector<CK_OBJECT_HANDLE>> find_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<std::vector<CK_OBJECT_HANDLE>> find_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                                     std::span<CK_ATTRIBUTE> templ) {
   CK_RV rv = api->C_FindObjectsInit(session, templ.data(), static_cast<CK_ULONG>(templ.size()));
   if (rv != CKR_OK) return failure_from_ckr(rv, "C_FindObjectsInit");
@@ -142,22 +142,22 @@ void skip(std::string_view label, const key::Error& why) {
 }
 
 // The public key of one CKO_PUBLIC_KEY object; an Error to skip it.
-Outcome<key::Result<PublicKey>> public_key_object(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<key::Result<PublicKey>> public_key_object(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                                   CK_OBJECT_HANDLE object, std::optional<CK_KEY_TYPE> key_type) {
   if (!key_type) return key::Result<PublicKey>(key::Error(Errc::kUnsupported, "no CKA_KEY_TYPE"));
   switch (*key_type) {
     case CKK_RSA: {
       static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_MODULUS, CKA_PUBLIC_EXPONENT};
       auto values = get_attributes(api, session, object, kTypes, 1024);
-      if (auto* f = std::get_if<Failure>(&values)) return *f;
-      return rsa_public_key(std::get<0>(values)[0], std::get<0>(values)[1]);
+      if (!values.ok()) return values.error();
+      return rsa_public_key((*values)[0], (*values)[1]);
     }
     case CKK_EC:
     case CKK_EC_EDWARDS: {
       static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_EC_PARAMS, CKA_EC_POINT};
       auto values = get_attributes(api, session, object, kTypes, 160);
-      if (auto* f = std::get_if<Failure>(&values)) return *f;
-      const auto& v = std::get<0>(values);
+      if (!values.ok()) return values.error();
+      const auto& v = (*values);
       return *key_type == CKK_EC ? ec_public_key(v[0], v[1]) : eddsa_public_key(v[0], v[1]);
     }
     default:
@@ -218,7 +218,7 @@ key::Result<PublicKey> certificate_public_key(std::span<const uint8_t> der) {
   return PublicKey::from_evp(pkey);
 }
 
-Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                              const KeyObjects& objects) {
   std::vector<FoundKey> keys;
   std::set<Bytes> ids;
@@ -229,11 +229,11 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
     std::optional<CK_KEY_TYPE> key_type;
   };
   // CKA_ID, CKA_LABEL and (for a key) CKA_KEY_TYPE in one call.
-  auto read_meta = [&](CK_OBJECT_HANDLE object, bool with_type, Meta& out) -> std::optional<Failure> {
+  auto read_meta = [&](CK_OBJECT_HANDLE object, bool with_type, Meta& out) -> key::Status {
     static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_ID, CKA_LABEL, CKA_KEY_TYPE};
     auto values = get_attributes(api, session, object, std::span(kTypes).first(with_type ? 3 : 2), 256);
-    if (auto* f = std::get_if<Failure>(&values)) return *f;
-    auto& v = std::get<0>(values);
+    if (!values.ok()) return values.error();
+    auto& v = (*values);
     out.cka_id = std::move(v[0]);
     out.label.assign(v[1].begin(), v[1].end());
     if (out.label.size() > kMaxTextBytes) out.label.resize(kMaxTextBytes);
@@ -243,15 +243,15 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
       std::memcpy(&type, v[2].data(), sizeof type);
       out.key_type = type;
     }
-    return std::nullopt;
+    return key::Status();
   };
 
   for (CK_OBJECT_HANDLE object : objects.public_keys) {
     Meta found;
-    if (auto failure = read_meta(object, true, found)) return *failure;
+    TESSERA_TRY(read_meta(object, true, found));
     auto pub = public_key_object(api, session, object, found.key_type);
-    if (auto* f = std::get_if<Failure>(&pub)) return *f;
-    auto& parsed = std::get<0>(pub);
+    if (!pub.ok()) return pub.error();
+    auto& parsed = (*pub);
     if (!parsed.ok()) {
       skip(found.label, parsed.error());
       continue;
@@ -266,12 +266,12 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
 
   for (CK_OBJECT_HANDLE object : objects.certificates) {
     Meta found;
-    if (auto failure = read_meta(object, false, found)) return *failure;
+    TESSERA_TRY(read_meta(object, false, found));
     // A key already found through its public key object keeps that entry.
     if (found.cka_id.empty() || found.cka_id.size() > kMaxKeyIdBytes || has_id(found.cka_id)) continue;
     auto value = get_attribute(api, session, object, CKA_VALUE);
-    if (auto* f = std::get_if<Failure>(&value)) return *f;
-    auto parsed = certificate_public_key(std::get<0>(value));
+    if (!value.ok()) return value.error();
+    auto parsed = certificate_public_key((*value));
     if (!parsed.ok()) {
       skip(found.label, parsed.error());
       continue;
@@ -282,32 +282,32 @@ Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSIO
   return keys;
 }
 
-Outcome<KeyObjects> find_key_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
+key::Result<KeyObjects> find_key_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
   KeyObjects objects;
   CK_OBJECT_CLASS public_class = CKO_PUBLIC_KEY;
   CK_ATTRIBUTE public_templ[] = {{CKA_CLASS, &public_class, sizeof public_class}};
   auto publics = find_objects(api, session, public_templ);
-  if (auto* f = std::get_if<Failure>(&publics)) return *f;
-  objects.public_keys = std::move(std::get<0>(publics));
+  if (!publics.ok()) return publics.error();
+  objects.public_keys = std::move((*publics));
   CK_OBJECT_CLASS cert_class = CKO_CERTIFICATE;
   CK_CERTIFICATE_TYPE cert_type = CKC_X_509;
   CK_ATTRIBUTE cert_templ[] = {{CKA_CLASS, &cert_class, sizeof cert_class},
                                {CKA_CERTIFICATE_TYPE, &cert_type, sizeof cert_type}};
   auto certs = find_objects(api, session, cert_templ);
-  if (auto* f = std::get_if<Failure>(&certs)) return *f;
-  objects.certificates = std::move(std::get<0>(certs));
+  if (!certs.ok()) return certs.error();
+  objects.certificates = std::move((*certs));
   std::sort(objects.public_keys.begin(), objects.public_keys.end());
   std::sort(objects.certificates.begin(), objects.certificates.end());
   return objects;
 }
 
-Outcome<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
+key::Result<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session) {
   CK_OBJECT_CLASS private_class = CKO_PRIVATE_KEY;
   CK_ATTRIBUTE templ[] = {{CKA_CLASS, &private_class, sizeof private_class}};
   auto found = find_objects(api, session, templ);
-  if (auto* f = std::get_if<Failure>(&found)) return *f;
+  if (!found.ok()) return found.error();
   std::map<Bytes, PrivateKeyObject> keys;
-  for (CK_OBJECT_HANDLE object : std::get<0>(found)) {
+  for (CK_OBJECT_HANDLE object : (*found)) {
     Bytes id(kMaxKeyIdBytes);
     CK_BBOOL always = CK_FALSE;
     CK_ATTRIBUTE attrs[] = {{CKA_ID, id.data(), static_cast<CK_ULONG>(id.size())},
@@ -332,20 +332,20 @@ Outcome<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PT
   return keys;
 }
 
-Outcome<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                            std::span<const uint8_t> cka_id) {
   CK_OBJECT_CLASS private_class = CKO_PRIVATE_KEY;
   CK_ATTRIBUTE templ[] = {{CKA_CLASS, &private_class, sizeof private_class},
                           {CKA_ID, const_cast<uint8_t*>(cka_id.data()), static_cast<CK_ULONG>(cka_id.size())}};
   auto found = find_objects(api, session, templ);
-  if (auto* f = std::get_if<Failure>(&found)) return *f;
-  const auto& objects = std::get<0>(found);
-  if (objects.empty()) return Failure{ErrorCode::kKeyNotFound, "no private key with this CKA_ID on the token"};
+  if (!found.ok()) return found.error();
+  const auto& objects = (*found);
+  if (objects.empty()) return helper_error(ErrorCode::kKeyNotFound, "no private key with this CKA_ID on the token");
   PrivateKeyObject key;
   key.handle = objects.front();
   auto always = get_scalar<CK_BBOOL>(api, session, key.handle, CKA_ALWAYS_AUTHENTICATE);
-  if (auto* f = std::get_if<Failure>(&always)) return *f;
-  key.always_authenticate = std::get<0>(always).value_or(CK_FALSE) == CK_TRUE;
+  if (!always.ok()) return always.error();
+  key.always_authenticate = (*always).value_or(CK_FALSE) == CK_TRUE;
   return key;
 }
 

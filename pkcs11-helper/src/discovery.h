@@ -35,14 +35,14 @@ struct KeyObjects {
   std::vector<CK_OBJECT_HANDLE> certificates;
   bool operator==(const KeyObjects&) const = default;
 };
-Outcome<KeyObjects> find_key_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
+key::Result<KeyObjects> find_key_objects(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
 
 // Every RSA, ECDSA P-256/384/521 and Ed25519 key among the objects, from
 // public key objects first, then from certificates whose CKA_ID no public
 // key object had. Objects of other types, or whose attributes do not make a
 // valid key, are skipped (and named on stderr). Fails only when the token
 // does.
-Outcome<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<std::vector<FoundKey>> discover_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                              const KeyObjects& objects);
 
 struct PrivateKeyObject {
@@ -52,12 +52,12 @@ struct PrivateKeyObject {
 
 // The private key with this CKA_ID. kKeyNotFound if the session sees none
 // (a private object is invisible until the user logs in).
-Outcome<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
+key::Result<PrivateKeyObject> find_private_key(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session,
                                            std::span<const uint8_t> cka_id);
 
 // Every private key the session sees, by CKA_ID, read in one pass (a
 // search per key is slow on tokens with many objects).
-Outcome<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
+key::Result<std::map<Bytes, PrivateKeyObject>> find_private_keys(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session);
 
 // Converts attribute values to an SSH public key (exposed for tests).
 key::Result<key::PublicKey> rsa_public_key(std::span<const uint8_t> modulus, std::span<const uint8_t> exponent);

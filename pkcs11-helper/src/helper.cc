@@ -8,11 +8,6 @@ namespace tessera::pkcs11::helper {
 
 namespace {
 
-template <typename T>
-Failure* failed(Outcome<T>& outcome) {
-  return std::get_if<Failure>(&outcome);
-}
-
 // RFC 7512 pchar minus ';' and '%' (and '/' and '?', which the path may not hold).
 bool uri_safe(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -74,7 +69,7 @@ Helper::Lease::~Lease() {
   token_->session_returned.notify_one();
 }
 
-Helper::Helper(std::unique_ptr<Module> module, std::optional<Failure> load_failure)
+Helper::Helper(std::unique_ptr<Module> module, std::optional<key::Error> load_failure)
     : module_(std::move(module)), load_failure_(std::move(load_failure)) {}
 
 Helper::~Helper() {
@@ -85,7 +80,7 @@ Helper::~Helper() {
 
 ReplyBody Helper::handle(const RequestBody& request) {
   if (std::holds_alternative<Hello>(request)) return hello();
-  if (!module_) return error_reply(load_failure_.value_or(Failure{ErrorCode::kModuleError, "no module"}), nullptr);
+  if (!module_) return error_reply(load_failure_.value_or(helper_error(ErrorCode::kModuleError, "no module")), nullptr);
   if (auto* m = std::get_if<ListKeys>(&request)) return list_keys(*m);
   if (auto* m = std::get_if<Login>(&request)) return login(*m);
   if (auto* m = std::get_if<Logout>(&request)) return logout(*m);
@@ -99,13 +94,13 @@ ReplyBody Helper::hello() {
   return reply;
 }
 
-ErrorReply Helper::error_reply(const Failure& failure, Token* token) {
+ErrorReply Helper::error_reply(const key::Error& failure, Token* token) {
   ErrorReply reply;
-  reply.code = failure.code;
-  reply.message = failure.message;
+  reply.code = helper_code(failure);
+  reply.message = failure.message();
   if (token != nullptr) {
     if (!token->label.empty()) reply.message = "token '" + token->label + "': " + reply.message;
-    if (failure.code != ErrorCode::kTokenRemoved) reply.token_flags = token_flags(*token);
+    if (reply.code != ErrorCode::kTokenRemoved) reply.token_flags = token_flags(*token);
   }
   if (reply.message.size() > kMaxMessageTextBytes) reply.message.resize(kMaxMessageTextBytes);
   return reply;
@@ -126,7 +121,7 @@ uint32_t Helper::token_flags(Token& token) {
   return flags;
 }
 
-Outcome<std::vector<std::shared_ptr<Helper::Token>>> Helper::scan_tokens() {
+key::Result<std::vector<std::shared_ptr<Helper::Token>>> Helper::scan_tokens() {
   std::lock_guard scan_lock(scan_mu_);
   CK_FUNCTION_LIST_PTR api = module_->api();
   std::vector<CK_SLOT_ID> slots;
@@ -190,26 +185,25 @@ Outcome<std::vector<std::shared_ptr<Helper::Token>>> Helper::scan_tokens() {
   return present;
 }
 
-Outcome<std::shared_ptr<Helper::Token>> Helper::find_token(const TokenId& id) {
+key::Result<std::shared_ptr<Helper::Token>> Helper::find_token(const TokenId& id) {
   {
     std::lock_guard lock(tokens_mu_);
     auto it = tokens_.find(id);
     if (it != tokens_.end()) return it->second;
   }
   auto scanned = scan_tokens();
-  if (auto* f = failed(scanned)) return *f;
-  for (auto& token : std::get<0>(scanned)) {
+  if (!scanned.ok()) return scanned.error();
+  for (auto& token : (*scanned)) {
     if (token->id == id) return token;
   }
-  return Failure{ErrorCode::kTokenNotFound,
-                 "no token with serial '" + id.serial + "' in slot '" + id.slot_description + "': insert it"};
+  return helper_error(ErrorCode::kTokenNotFound, "no token with serial '" + id.serial + "' in slot '" + id.slot_description + "': insert it");
 }
 
-Outcome<Helper::Lease> Helper::acquire(const std::shared_ptr<Token>& token) {
+key::Result<Helper::Lease> Helper::acquire(const std::shared_ptr<Token>& token) {
   {
     std::unique_lock lock(token->mu);
     for (;;) {
-      if (token->removed) return Failure{ErrorCode::kTokenRemoved, "the token was removed: insert it again"};
+      if (token->removed) return helper_error(ErrorCode::kTokenRemoved, "the token was removed: insert it again");
       if (!token->idle.empty()) {
         Session session = std::move(token->idle.back());
         token->idle.pop_back();
@@ -221,13 +215,13 @@ Outcome<Helper::Lease> Helper::acquire(const std::shared_ptr<Token>& token) {
     ++token->open_sessions;  // reserved; opened outside the lock
   }
   auto session = Session::open(module_->api(), token->slot);
-  if (auto* f = failed(session)) {
+  if (!session.ok()) {
     std::lock_guard lock(token->mu);
     --token->open_sessions;
     token->session_returned.notify_one();
-    return *f;
+    return session.error();
   }
-  return Lease(token, std::move(std::get<0>(session)));
+  return Lease(token, std::move((*session)));
 }
 
 void Helper::forget(const std::shared_ptr<Token>& token) {
@@ -256,23 +250,23 @@ std::optional<Helper::Token::State> Helper::token_state(Token& token) {
   return state;
 }
 
-std::optional<Failure> Helper::refresh_keys(const std::shared_ptr<Token>& token, Lease& lease, bool reuse_public) {
+key::Status Helper::refresh_keys(const std::shared_ptr<Token>& token, Lease& lease, bool reuse_public) {
   CK_FUNCTION_LIST_PTR api = module_->api();
   // Read before the keys: a change while they are read shows at the next poll.
   const auto state = token_state(*token);
   auto objects = find_key_objects(api, lease.handle());
-  if (auto* f = failed(objects)) return *f;
+  if (!objects.ok()) return objects.error();
   std::map<Bytes, KeyRecord> keys;
   {
     std::lock_guard lock(token->mu);
-    if (reuse_public && token->keys_read_at && token->key_objects == std::get<0>(objects)) {
+    if (reuse_public && token->keys_read_at && token->key_objects == (*objects)) {
       for (const auto& [cka_id, record] : token->keys) keys.emplace(cka_id, KeyRecord{record.public_key, record.label, {}});
     }
   }
   if (keys.empty()) {
-    auto found = discover_keys(api, lease.handle(), std::get<0>(objects));
-    if (auto* f = failed(found)) return *f;
-    for (auto& key : std::get<0>(found)) {
+    auto found = discover_keys(api, lease.handle(), (*objects));
+    if (!found.ok()) return found.error();
+    for (auto& key : (*found)) {
       keys.emplace(std::move(key.cka_id), KeyRecord{std::move(key.public_key), std::move(key.label), std::nullopt});
     }
   }
@@ -281,26 +275,28 @@ std::optional<Failure> Helper::refresh_keys(const std::shared_ptr<Token>& token,
   // looks the key up again), so a token with many keys is searched once less.
   if (!state || !(state->flags & CKF_LOGIN_REQUIRED) || state->logged_in) {
     auto privates = find_private_keys(api, lease.handle());
-    if (auto* f = failed(privates)) return *f;
+    if (!privates.ok()) return privates.error();
     for (auto& [cka_id, record] : keys) {
-      auto priv = std::get<0>(privates).find(cka_id);
-      if (priv != std::get<0>(privates).end()) record.private_key = priv->second;
+      auto priv = (*privates).find(cka_id);
+      if (priv != (*privates).end()) record.private_key = priv->second;
     }
   }
   std::lock_guard lock(token->mu);
   token->keys = std::move(keys);
   token->keys_read_at = state;
-  token->key_objects = std::move(std::get<0>(objects));
-  return std::nullopt;
+  token->key_objects = std::move((*objects));
+  return key::Status();
 }
 
 ReplyBody Helper::list_keys(const ListKeys& request) {
   std::lock_guard lock(listing_mu_);
   if (request.first == 0) {
-    if (auto failure = make_listing(request.rescan)) return error_reply(*failure, nullptr);
+    auto made = make_listing(request.rescan);
+    if (!made.ok()) return error_reply(made.error(), nullptr);
   } else if (generation_ == 0 || request.first > listing_.size()) {
-    return error_reply({ErrorCode::kBadRequest, "no key listing has key " + std::to_string(request.first) +
-                                                    ": ask for the keys from 0 first"},
+    return error_reply(helper_error(ErrorCode::kBadRequest, "no key listing has key " +
+                                                                std::to_string(request.first) +
+                                                                ": ask for the keys from 0 first"),
                        nullptr);
   }
   KeyList page;
@@ -320,12 +316,12 @@ ReplyBody Helper::list_keys(const ListKeys& request) {
   return page;
 }
 
-std::optional<Failure> Helper::make_listing(bool rescan) {
+key::Status Helper::make_listing(bool rescan) {
   auto scanned = scan_tokens();
-  if (auto* f = failed(scanned)) return *f;
+  if (!scanned.ok()) return scanned.error();
   std::vector<KeyInfo> list;
-  for (const auto& token : std::get<0>(scanned)) {
-    std::optional<Failure> failure;
+  for (const auto& token : (*scanned)) {
+    key::Status failure;
     bool current = false;
     if (!rescan) {
       auto state = token_state(*token);
@@ -334,19 +330,19 @@ std::optional<Failure> Helper::make_listing(bool rescan) {
     }
     if (!current) {
       auto lease = acquire(token);
-      if (auto* f = failed(lease)) {
-        failure = *f;
+      if (!lease.ok()) {
+        failure = lease.error();
       } else {
         // A poll keeps the public keys if the key objects are the same.
-        failure = refresh_keys(token, std::get<0>(lease), !rescan);
-        if (failure) std::get<0>(lease).discard();
+        failure = refresh_keys(token, *lease, !rescan);
+        if (!failure.ok()) lease->discard();
       }
     }
-    if (failure) {
+    if (!failure.ok()) {
       // One failing token does not hide the others' keys.
       std::fprintf(stderr, "tessera-pkcs11-helper: token '%s': %s\n", token->label.c_str(),
-                   failure->message.c_str());
-      if (failure->code == ErrorCode::kTokenRemoved) forget(token);
+                   failure.error().message().c_str());
+      if (helper_code(failure.error()) == ErrorCode::kTokenRemoved) forget(token);
       continue;
     }
     const uint32_t flags = token_flags(*token);
@@ -370,22 +366,22 @@ std::optional<Failure> Helper::make_listing(bool rescan) {
   }
   listing_ = std::move(list);
   if (++generation_ == 0) generation_ = 1;
-  return std::nullopt;
+  return key::Status();
 }
 
 ReplyBody Helper::login(const Login& request) {
   auto found = find_token(request.token);
-  if (auto* f = failed(found)) return error_reply(*f, nullptr);
-  auto token = std::get<0>(found);
+  if (!found.ok()) return error_reply(found.error(), nullptr);
+  auto token = (*found);
   CK_FUNCTION_LIST_PTR api = module_->api();
   std::lock_guard login_lock(token->login_mu);
   if (!token->login_session.valid()) {
     auto session = Session::open(api, token->slot);
-    if (auto* f = failed(session)) {
-      if (f->code == ErrorCode::kTokenRemoved) forget(token);
-      return error_reply(*f, token.get());
+    if (!session.ok()) {
+      if (helper_code(session.error()) == ErrorCode::kTokenRemoved) forget(token);
+      return error_reply(session.error(), token.get());
     }
-    token->login_session = std::move(std::get<0>(session));
+    token->login_session = std::move((*session));
   }
   CK_RV rv;
   if (request.pin) {
@@ -398,7 +394,7 @@ ReplyBody Helper::login(const Login& request) {
   }
   if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
     auto failure = failure_from_ckr(rv, "C_Login");
-    if (failure.code == ErrorCode::kTokenRemoved) {
+    if (helper_code(failure) == ErrorCode::kTokenRemoved) {
       forget(token);
     } else {
       token->login_session = Session();  // never logged in: nothing to log out
@@ -431,16 +427,16 @@ ReplyBody Helper::logout(const Logout& request) {
 
 ReplyBody Helper::sign(const Sign& request) {
   auto found = find_token(request.key.token);
-  if (auto* f = failed(found)) return error_reply(*f, nullptr);
-  auto token = std::get<0>(found);
+  if (!found.ok()) return error_reply(found.error(), nullptr);
+  auto token = (*found);
   CK_FUNCTION_LIST_PTR api = module_->api();
 
   auto lease_or = acquire(token);
-  if (auto* f = failed(lease_or)) return error_reply(*f, token.get());
-  Lease& lease = std::get<0>(lease_or);
-  auto fail = [&](const Failure& failure) -> ReplyBody {
+  if (!lease_or.ok()) return error_reply(lease_or.error(), token.get());
+  Lease& lease = (*lease_or);
+  auto fail = [&](const key::Error& failure) -> ReplyBody {
     lease.discard();
-    if (failure.code == ErrorCode::kTokenRemoved) forget(token);
+    if (helper_code(failure) == ErrorCode::kTokenRemoved) forget(token);
     return error_reply(failure, token.get());
   };
 
@@ -457,42 +453,43 @@ ReplyBody Helper::sign(const Sign& request) {
       }
     }
     if (attempt == 0) {
-      if (auto failure = refresh_keys(token, lease)) return fail(*failure);
+      if (auto refreshed = refresh_keys(token, lease); !refreshed.ok()) return fail(refreshed.error());
     }
   }
-  if (!public_key) return fail({ErrorCode::kKeyNotFound, "no key with this CKA_ID on the token"});
+  if (!public_key) return fail(helper_error(ErrorCode::kKeyNotFound, "no key with this CKA_ID on the token"));
 
   auto plan = plan_signature(*public_key, request.algorithm, request.data, token->mechanisms);
-  if (auto* f = failed(plan)) return error_reply(*f, token.get());
+  if (!plan.ok()) return error_reply(plan.error(), token.get());
 
   if (!private_key) {
     auto priv = find_private_key(api, lease.handle(), request.key.cka_id);
-    if (auto* f = failed(priv)) {
-      if (f->code == ErrorCode::kKeyNotFound && (token_flags(*token) & kTokenLoginRequired) &&
+    if (!priv.ok()) {
+      if (helper_code(priv.error()) == ErrorCode::kKeyNotFound && (token_flags(*token) & kTokenLoginRequired) &&
           !(token_flags(*token) & kTokenLoggedIn)) {
-        return fail({ErrorCode::kNotLoggedIn, "log in to the token first (its private keys are hidden until then)"});
+        return fail(helper_error(ErrorCode::kNotLoggedIn,
+                                 "log in to the token first (its private keys are hidden until then)"));
       }
-      return fail(*f);
+      return fail(priv.error());
     }
-    private_key = std::get<0>(priv);
+    private_key = (*priv);
     std::lock_guard lock(token->mu);
     auto it = token->keys.find(request.key.cka_id);
     if (it != token->keys.end()) it->second.private_key = private_key;
   }
 
   const key::SecretBytes* context_pin = request.context_pin ? &*request.context_pin : nullptr;
-  auto raw = token_sign(api, lease.handle(), *private_key, std::get<0>(plan), context_pin);
-  if (auto* f = failed(raw)) {
-    if (f->code == ErrorCode::kKeyNotFound) {  // a stale handle: look it up again next time
+  auto raw = token_sign(api, lease.handle(), *private_key, (*plan), context_pin);
+  if (!raw.ok()) {
+    if (helper_code(raw.error()) == ErrorCode::kKeyNotFound) {  // a stale handle: look it up again next time
       std::lock_guard lock(token->mu);
       auto it = token->keys.find(request.key.cka_id);
       if (it != token->keys.end()) it->second.private_key.reset();
     }
-    return fail(*f);
+    return fail(raw.error());
   }
-  auto blob = ssh_signature(std::get<0>(plan), std::get<0>(raw));
-  if (auto* f = failed(blob)) return error_reply(*f, token.get());
-  return SignatureReply{std::move(std::get<0>(blob))};
+  auto blob = ssh_signature((*plan), (*raw));
+  if (!blob.ok()) return error_reply(blob.error(), token.get());
+  return SignatureReply{std::move((*blob))};
 }
 
 }  // namespace tessera::pkcs11::helper

@@ -28,7 +28,7 @@ class Helper {
  public:
   // module may be null when loading failed; every request but Hello is then
   // answered with load_failure.
-  Helper(std::unique_ptr<Module> module, std::optional<Failure> load_failure);
+  Helper(std::unique_ptr<Module> module, std::optional<key::Error> load_failure);
   ~Helper();
   Helper(const Helper&) = delete;
   Helper& operator=(const Helper&) = delete;
@@ -91,7 +91,7 @@ class Helper {
   ReplyBody hello();
   ReplyBody list_keys(const ListKeys& request);
   // Makes a new listing (listing_mu_ held).
-  std::optional<Failure> make_listing(bool rescan);
+  key::Status make_listing(bool rescan);
   // The token's state now; nullopt when C_GetTokenInfo fails.
   std::optional<Token::State> token_state(Token& token);
   ReplyBody login(const Login& request);
@@ -99,22 +99,22 @@ class Helper {
   ReplyBody sign(const Sign& request);
 
   // Rescans the slots; tokens no longer present are dropped.
-  Outcome<std::vector<std::shared_ptr<Token>>> scan_tokens();
+  key::Result<std::vector<std::shared_ptr<Token>>> scan_tokens();
   // The token with this identity, rescanning once if it is not known.
-  Outcome<std::shared_ptr<Token>> find_token(const TokenId& id);
-  Outcome<Lease> acquire(const std::shared_ptr<Token>& token);
+  key::Result<std::shared_ptr<Token>> find_token(const TokenId& id);
+  key::Result<Lease> acquire(const std::shared_ptr<Token>& token);
   // Reads the token's keys into token->keys. reuse_public: keep the public
   // keys read before if the token's key objects are the same ones (a login
   // then only makes the private keys visible); else read every key.
-  std::optional<Failure> refresh_keys(const std::shared_ptr<Token>& token, Lease& lease, bool reuse_public = false);
+  key::Status refresh_keys(const std::shared_ptr<Token>& token, Lease& lease, bool reuse_public = false);
   // kToken* bits from C_GetTokenInfo plus the helper's login state.
   uint32_t token_flags(Token& token);
   // After kTokenRemoved: forget the token's sessions, login and keys.
   void forget(const std::shared_ptr<Token>& token);
-  ErrorReply error_reply(const Failure& failure, Token* token);
+  ErrorReply error_reply(const key::Error& failure, Token* token);
 
   std::unique_ptr<Module> module_;
-  std::optional<Failure> load_failure_;
+  std::optional<key::Error> load_failure_;
   std::mutex scan_mu_;  // one slot scan at a time, so a token is never created twice
   std::mutex tokens_mu_;
   std::map<TokenId, std::shared_ptr<Token>> tokens_;

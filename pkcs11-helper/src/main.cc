@@ -27,7 +27,6 @@
 namespace {
 
 using namespace tessera::pkcs11;
-using helper::Failure;
 using helper::Helper;
 
 inline constexpr unsigned kDefaultThreads = 4;
@@ -211,13 +210,13 @@ int main(int argc, char** argv) {
 
   auto loaded = helper::Module::load(module_path);
   std::unique_ptr<helper::Module> module;
-  std::optional<Failure> load_failure;
-  if (auto* f = std::get_if<Failure>(&loaded)) {
+  std::optional<tessera::key::Error> load_failure;
+  if (!loaded.ok()) {
     // Keep serving, so that the agent gets the reason as an answer.
-    std::fprintf(stderr, "tessera-pkcs11-helper: %s\n", f->message.c_str());
-    load_failure = *f;
+    std::fprintf(stderr, "tessera-pkcs11-helper: %s\n", loaded.error().message().c_str());
+    load_failure = loaded.error();
   } else {
-    module = std::move(std::get<0>(loaded));
+    module = std::move(*loaded);
   }
 
   int status;

@@ -42,7 +42,7 @@ std::string ckr_name(CK_RV rv) {
   }
 }
 
-Failure failure_from_ckr(CK_RV rv, std::string_view what) {
+key::Error failure_from_ckr(CK_RV rv, std::string_view what) {
   const std::string where = std::string(what) + ": " + ckr_name(rv);
   switch (rv) {
     case CKR_DEVICE_REMOVED:
@@ -50,28 +50,28 @@ Failure failure_from_ckr(CK_RV rv, std::string_view what) {
     case CKR_TOKEN_NOT_RECOGNIZED:
     case CKR_SESSION_HANDLE_INVALID:
     case CKR_SESSION_CLOSED:
-      return {ErrorCode::kTokenRemoved, "the token is not present (" + where + "): insert it again"};
+      return helper_error(ErrorCode::kTokenRemoved, "the token is not present (" + where + "): insert it again");
     case CKR_DEVICE_ERROR:
     case CKR_DEVICE_MEMORY:
-      return {ErrorCode::kDeviceError, "the token failed (" + where + "): check the token and its reader"};
+      return helper_error(ErrorCode::kDeviceError, "the token failed (" + where + "): check the token and its reader");
     case CKR_USER_NOT_LOGGED_IN:
-      return {ErrorCode::kNotLoggedIn, "not logged in to the token (" + where + "): log in and retry"};
+      return helper_error(ErrorCode::kNotLoggedIn, "not logged in to the token (" + where + "): log in and retry");
     case CKR_PIN_INCORRECT:
-      return {ErrorCode::kPinIncorrect, "incorrect PIN (" + where + ")"};
+      return helper_error(ErrorCode::kPinIncorrect, "incorrect PIN (" + where + ")");
     case CKR_PIN_LOCKED:
-      return {ErrorCode::kPinLocked, "the PIN is locked (" + where + "): unblock it with the SO PIN or PUK"};
+      return helper_error(ErrorCode::kPinLocked, "the PIN is locked (" + where + "): unblock it with the SO PIN or PUK");
     case CKR_PIN_INVALID:
     case CKR_PIN_LEN_RANGE:
-      return {ErrorCode::kPinInvalid, "the token refuses this PIN's length or characters (" + where + ")"};
+      return helper_error(ErrorCode::kPinInvalid, "the token refuses this PIN's length or characters (" + where + ")");
     case CKR_MECHANISM_INVALID:
     case CKR_KEY_TYPE_INCONSISTENT:
     case CKR_KEY_FUNCTION_NOT_PERMITTED:
-      return {ErrorCode::kUnsupported, "the token cannot sign this way (" + where + ")"};
+      return helper_error(ErrorCode::kUnsupported, "the token cannot sign this way (" + where + ")");
     case CKR_KEY_HANDLE_INVALID:
     case CKR_OBJECT_HANDLE_INVALID:
-      return {ErrorCode::kKeyNotFound, "the key is no longer on the token (" + where + ")"};
+      return helper_error(ErrorCode::kKeyNotFound, "the key is no longer on the token (" + where + ")");
     default:
-      return {ErrorCode::kModuleError, "the PKCS#11 module failed (" + where + ")"};
+      return helper_error(ErrorCode::kModuleError, "the PKCS#11 module failed (" + where + ")");
   }
 }
 
@@ -82,26 +82,24 @@ std::string trim_field(const CK_UTF8CHAR* field, size_t size) {
   return text;
 }
 
-Outcome<std::unique_ptr<Module>> Module::load(const std::string& path) {
+key::Result<std::unique_ptr<Module>> Module::load(const std::string& path) {
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    return Failure{ErrorCode::kModuleError, "cannot load PKCS#11 module " + path + ": " + (why ? why : "?")};
+    return helper_error(ErrorCode::kModuleError, "cannot load PKCS#11 module " + path + ": " + (why ? why : "?"));
   }
   auto get_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
   CK_FUNCTION_LIST_PTR api = nullptr;
   if (get_list == nullptr || get_list(&api) != CKR_OK || api == nullptr) {
     dlclose(handle);
-    return Failure{ErrorCode::kModuleError, path + " is not a PKCS#11 module (no usable C_GetFunctionList)"};
+    return helper_error(ErrorCode::kModuleError, path + " is not a PKCS#11 module (no usable C_GetFunctionList)");
   }
   CK_C_INITIALIZE_ARGS args{};
   args.flags = CKF_OS_LOCKING_OK;
   const CK_RV rv = api->C_Initialize(&args);
   if (rv != CKR_OK) {
     dlclose(handle);
-    auto failure = failure_from_ckr(rv, "C_Initialize");
-    failure.message = "cannot initialize " + path + ": " + failure.message;
-    return failure;
+    return failure_from_ckr(rv, "C_Initialize").with_context("cannot initialize " + path);
   }
   std::unique_ptr<Module> module(new Module(handle, api));
   CK_INFO info{};
@@ -119,7 +117,7 @@ Module::~Module() {
   (void)handle_;  // not dlclosed: see module.h
 }
 
-Outcome<Session> Session::open(CK_FUNCTION_LIST_PTR api, CK_SLOT_ID slot) {
+key::Result<Session> Session::open(CK_FUNCTION_LIST_PTR api, CK_SLOT_ID slot) {
   CK_SESSION_HANDLE handle = CK_INVALID_HANDLE;
   const CK_RV rv = api->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &handle);
   if (rv != CKR_OK) return failure_from_ckr(rv, "C_OpenSession");

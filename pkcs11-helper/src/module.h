@@ -14,18 +14,9 @@
 
 namespace tessera::pkcs11::helper {
 
-// A failure on its way to an ErrorReply.
-struct Failure {
-  ErrorCode code = ErrorCode::kInternal;
-  std::string message;
-};
-
-template <typename T>
-using Outcome = std::variant<T, Failure>;
-
-// Maps a PKCS#11 return value to the protocol's error code. `what` names the
-// call for the message ("C_Sign").
-Failure failure_from_ckr(CK_RV rv, std::string_view what);
+// Maps a PKCS#11 return value to an Error carrying the protocol's error code
+// (helper_error()). `what` names the call for the message ("C_Sign").
+key::Error failure_from_ckr(CK_RV rv, std::string_view what);
 std::string ckr_name(CK_RV rv);
 
 // The loaded module: dlopen, C_GetFunctionList, C_Initialize with
@@ -37,7 +28,7 @@ class Module {
  public:
   // Fails with a message fit for a person when the file does not load, has
   // no C_GetFunctionList, or C_Initialize fails.
-  static Outcome<std::unique_ptr<Module>> load(const std::string& path);
+  static key::Result<std::unique_ptr<Module>> load(const std::string& path);
   ~Module();
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
@@ -59,7 +50,7 @@ class Module {
 class Session {
  public:
   Session() = default;
-  static Outcome<Session> open(CK_FUNCTION_LIST_PTR api, CK_SLOT_ID slot);
+  static key::Result<Session> open(CK_FUNCTION_LIST_PTR api, CK_SLOT_ID slot);
   ~Session() noexcept { close(); }
   Session(Session&& other) noexcept { *this = std::move(other); }
   Session& operator=(Session&& other) noexcept {

@@ -226,6 +226,24 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown";
 }
 
+Error helper_error(ErrorCode code, std::string message, uint32_t token_flags) {
+  Errc kind = Errc::kIo;
+  switch (code) {
+    case ErrorCode::kPinIncorrect:
+    case ErrorCode::kPinInvalid: kind = Errc::kInvalidArgument; break;
+    case ErrorCode::kUnsupported: kind = Errc::kUnsupported; break;
+    case ErrorCode::kBadRequest: kind = Errc::kMalformed; break;
+    default: break;
+  }
+  return Error(kind, std::move(message)).with_subcode(static_cast<uint32_t>(code), token_flags);
+}
+
+ErrorCode helper_code(const Error& error) {
+  const uint32_t code = error.subcode();
+  if (code == 0 || code > kMaxErrorCode) return ErrorCode::kInternal;
+  return static_cast<ErrorCode>(code);
+}
+
 Result<Request> parse_request(std::span<const uint8_t> payload) {
   if (payload.size() > kMaxFrameBytes) return too_large("request", payload.size(), kMaxFrameBytes);
   Reader in(payload);

@@ -18,23 +18,23 @@ constexpr uint8_t kDigestInfoSha256[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x6
 constexpr uint8_t kDigestInfoSha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
                                          0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
 
-Outcome<Bytes> digest(const EVP_MD* md, std::span<const uint8_t> data) {
+key::Result<Bytes> digest(const EVP_MD* md, std::span<const uint8_t> data) {
   Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1 || len != out.size()) {
-    return Failure{ErrorCode::kInternal, "hashing the data failed"};
+    return helper_error(ErrorCode::kInternal, "hashing the data failed");
   }
   return out;
 }
 
-Failure wrong_algorithm(std::string_view algorithm, const key::PublicKey& key) {
-  return {ErrorCode::kUnsupported,
-          "signature algorithm '" + std::string(algorithm) + "' does not fit a " + std::string(key.ssh_name()) + " key"};
+key::Error wrong_algorithm(std::string_view algorithm, const key::PublicKey& key) {
+  return helper_error(ErrorCode::kUnsupported, "signature algorithm '" + std::string(algorithm) +
+                                                  "' does not fit a " + std::string(key.ssh_name()) + " key");
 }
 
 }  // namespace
 
-Outcome<SignPlan> plan_signature(const key::PublicKey& key, std::string_view algorithm,
+key::Result<SignPlan> plan_signature(const key::PublicKey& key, std::string_view algorithm,
                                  std::span<const uint8_t> data, const std::set<CK_MECHANISM_TYPE>& mechanisms) {
   SignPlan plan;
   plan.algorithm = std::string(algorithm);
@@ -59,10 +59,10 @@ Outcome<SignPlan> plan_signature(const key::PublicKey& key, std::string_view alg
         return plan;
       }
       auto hash = digest(md, data);
-      if (auto* f = std::get_if<Failure>(&hash)) return *f;
+      if (!hash.ok()) return hash.error();
       plan.mechanism = CKM_RSA_PKCS;
       plan.input.assign(prefix.begin(), prefix.end());
-      plan.input.insert(plan.input.end(), std::get<0>(hash).begin(), std::get<0>(hash).end());
+      plan.input.insert(plan.input.end(), (*hash).begin(), (*hash).end());
       return plan;
     }
     case KeyType::kEcdsaP256:
@@ -76,8 +76,8 @@ Outcome<SignPlan> plan_signature(const key::PublicKey& key, std::string_view alg
                                                              : EVP_sha512();
       plan.ec_scalar_bytes = key.type() == KeyType::kEcdsaP256 ? 32 : key.type() == KeyType::kEcdsaP384 ? 48 : 66;
       auto hash = digest(md, data);
-      if (auto* f = std::get_if<Failure>(&hash)) return *f;
-      plan.input = std::move(std::get<0>(hash));
+      if (!hash.ok()) return hash.error();
+      plan.input = std::move((*hash));
       return plan;
     }
     case KeyType::kEd25519:
@@ -87,25 +87,25 @@ Outcome<SignPlan> plan_signature(const key::PublicKey& key, std::string_view alg
       plan.input.assign(data.begin(), data.end());
       return plan;
     default:
-      return Failure{ErrorCode::kUnsupported, "the helper cannot sign with " + std::string(key.ssh_name()) + " keys"};
+      return helper_error(ErrorCode::kUnsupported, "the helper cannot sign with " + std::string(key.ssh_name()) + " keys");
   }
 }
 
-Outcome<Bytes> ssh_signature(const SignPlan& plan, std::span<const uint8_t> raw) {
+key::Result<Bytes> ssh_signature(const SignPlan& plan, std::span<const uint8_t> raw) {
   key::Writer blob;
   blob.string(plan.algorithm);
   switch (plan.kind) {
     case SignPlan::Kind::kRsa:
-      if (raw.empty()) return Failure{ErrorCode::kModuleError, "the token returned an empty RSA signature"};
+      if (raw.empty()) return helper_error(ErrorCode::kModuleError, "the token returned an empty RSA signature");
       blob.string(raw);
       break;
     case SignPlan::Kind::kEd25519:
-      if (raw.size() != 64) return Failure{ErrorCode::kModuleError, "the token's Ed25519 signature is not 64 bytes"};
+      if (raw.size() != 64) return helper_error(ErrorCode::kModuleError, "the token's Ed25519 signature is not 64 bytes");
       blob.string(raw);
       break;
     case SignPlan::Kind::kEcdsa: {
       if (raw.size() != 2 * plan.ec_scalar_bytes) {
-        return Failure{ErrorCode::kModuleError, "the token's ECDSA signature has the wrong length"};
+        return helper_error(ErrorCode::kModuleError, "the token's ECDSA signature has the wrong length");
       }
       key::Writer rs;
       rs.mpint(raw.first(plan.ec_scalar_bytes));
@@ -117,11 +117,10 @@ Outcome<Bytes> ssh_signature(const SignPlan& plan, std::span<const uint8_t> raw)
   return blob.take();
 }
 
-Outcome<Bytes> token_sign(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, const PrivateKeyObject& key,
+key::Result<Bytes> token_sign(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, const PrivateKeyObject& key,
                           const SignPlan& plan, const key::SecretBytes* context_pin) {
   if (key.always_authenticate && context_pin == nullptr) {
-    return Failure{ErrorCode::kNotLoggedIn,
-                   "this key needs its PIN for every signature (CKA_ALWAYS_AUTHENTICATE): send the context PIN"};
+    return helper_error(ErrorCode::kNotLoggedIn, "this key needs its PIN for every signature (CKA_ALWAYS_AUTHENTICATE): send the context PIN");
   }
   CK_MECHANISM mechanism{plan.mechanism, nullptr, 0};
   CK_RV rv = api->C_SignInit(session, &mechanism, key.handle);
@@ -140,7 +139,7 @@ Outcome<Bytes> token_sign(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, c
   rv = api->C_Sign(session, const_cast<uint8_t*>(plan.input.data()), static_cast<CK_ULONG>(plan.input.size()),
                    raw.data(), &raw_len);
   if (rv != CKR_OK) return failure_from_ckr(rv, "C_Sign");
-  if (raw_len > raw.size()) return Failure{ErrorCode::kModuleError, "the token's signature length is impossible"};
+  if (raw_len > raw.size()) return helper_error(ErrorCode::kModuleError, "the token's signature length is impossible");
   raw.resize(raw_len);
   return raw;
 }

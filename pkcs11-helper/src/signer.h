@@ -31,17 +31,17 @@ struct SignPlan {
 // hash-and-sign mechanism (CKM_SHA256_RSA_PKCS, ...) is used when it is in
 // `mechanisms`, else CKM_RSA_PKCS over a DigestInfo. kUnsupported when the
 // algorithm does not belong to the key.
-Outcome<SignPlan> plan_signature(const key::PublicKey& key, std::string_view algorithm,
+key::Result<SignPlan> plan_signature(const key::PublicKey& key, std::string_view algorithm,
                                  std::span<const uint8_t> data, const std::set<CK_MECHANISM_TYPE>& mechanisms);
 
 // The SSH signature blob for a raw token signature.
-Outcome<Bytes> ssh_signature(const SignPlan& plan, std::span<const uint8_t> raw);
+key::Result<Bytes> ssh_signature(const SignPlan& plan, std::span<const uint8_t> raw);
 
 // C_SignInit, then for a CKA_ALWAYS_AUTHENTICATE key the context-specific
 // login with context_pin (nullptr: kNotLoggedIn before anything starts), then
 // C_Sign. Returns the raw signature. After a failure the session may still
 // hold an active operation: close it rather than reuse it.
-Outcome<Bytes> token_sign(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, const PrivateKeyObject& key,
+key::Result<Bytes> token_sign(CK_FUNCTION_LIST_PTR api, CK_SESSION_HANDLE session, const PrivateKeyObject& key,
                           const SignPlan& plan, const key::SecretBytes* context_pin);
 
 }  // namespace tessera::pkcs11::helper

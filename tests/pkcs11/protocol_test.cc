@@ -225,6 +225,22 @@ TEST(Pkcs11Protocol, TheLargestSignFitsAndLargerIsAnError) {
             Errc::kTooLarge);
 }
 
+// Helper errors are key::Errors that keep the helper's code and token flags,
+// through added context too.
+TEST(Pkcs11Protocol, HelperErrorsKeepTheirCodeAndFlags) {
+  Error error = helper_error(ErrorCode::kPinIncorrect, "incorrect PIN", kTokenPinFinalTry);
+  EXPECT_EQ(helper_code(error), ErrorCode::kPinIncorrect);
+  EXPECT_EQ(error.flags(), kTokenPinFinalTry);
+  EXPECT_NE(error.code(), Errc::kWrongPassphrase) << "a PIN is not a key file's passphrase";
+  Error with_context = error.with_context("token 'tessera-main'");
+  EXPECT_EQ(helper_code(with_context), ErrorCode::kPinIncorrect);
+  EXPECT_EQ(with_context.flags(), kTokenPinFinalTry);
+  EXPECT_EQ(with_context.message(), "token 'tessera-main': incorrect PIN");
+  EXPECT_EQ(helper_code(Error(Errc::kIo, "no helper code")), ErrorCode::kInternal);
+  EXPECT_EQ(helper_code(Error(Errc::kIo).with_subcode(kMaxErrorCode + 1)), ErrorCode::kInternal);
+  EXPECT_EQ(helper_error(ErrorCode::kUnsupported, "x").code(), Errc::kUnsupported);
+}
+
 TEST(Pkcs11Protocol, PagesMakeAListing) {
   auto key = key::PrivateKey::generate(key::KeyType::kEd25519);
   ASSERT_TRUE(key.ok());

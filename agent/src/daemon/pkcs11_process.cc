@@ -37,9 +37,8 @@ std::string describe_status(int status) {
 
 key::Result<std::unique_ptr<HelperProcess>> HelperProcess::spawn(EventLoop& loop, const std::string& helper_program,
                                                                  const std::string& module_path, Exited on_exit) {
-  auto spawned = pkcs11::spawn_helper(helper_program, module_path);
-  if (auto* error = std::get_if<pkcs11::HelperError>(&spawned)) return key::Error(key::Errc::kIo, error->message);
-  const auto [pid, fd] = std::get<pkcs11::SpawnedHelper>(spawned);
+  TESSERA_ASSIGN_OR_RETURN(const pkcs11::SpawnedHelper spawned, pkcs11::spawn_helper(helper_program, module_path));
+  const auto [pid, fd] = spawned;
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   std::unique_ptr<HelperProcess> process(new HelperProcess(loop, pid, fd, module_path, std::move(on_exit)));
   HelperProcess* self = process.get();

@@ -45,9 +45,23 @@ class Error {
   // Returns a copy whose detail is prefixed with context: "private key: detail".
   Error with_context(std::string_view context) const;
 
+  // A finer code of the component that failed (the PKCS#11 helper's error
+  // code, say) and flags it reports with it (its token's PIN state); 0 when
+  // there are none. with_context() keeps them.
+  Error with_subcode(uint32_t subcode, uint32_t flags = 0) const {
+    Error copy = *this;
+    copy.subcode_ = subcode;
+    copy.flags_ = flags;
+    return copy;
+  }
+  uint32_t subcode() const { return subcode_; }
+  uint32_t flags() const { return flags_; }
+
  private:
   Errc code_;
   std::string detail_;
+  uint32_t subcode_ = 0;
+  uint32_t flags_ = 0;
 };
 
 template <typename T>

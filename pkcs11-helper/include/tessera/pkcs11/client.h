@@ -33,29 +33,22 @@ struct SpawnedHelper {
   int fd = -1;
 };
 
-// What a failed request says: the helper's error code and token flags when it
-// answered with an error (kInternal and 0 when the helper could not be reached).
-struct HelperError {
-  ErrorCode code = ErrorCode::kInternal;
-  uint32_t token_flags = 0;
-  std::string message;
-};
-
-template <typename T>
-using HelperResult = std::variant<T, HelperError>;
+// A failed request is an Error that carries the helper's error code and
+// token flags when the helper answered with an error (helper_code() and
+// Error::flags(); kInternal and 0 when the helper could not be reached).
 
 // Starts `helper_program module_path` over a socketpair, with signals at
 // their defaults, none blocked, and in a process group of its own (a
 // terminal's ^C is for the program that started it, which ends the helper
 // itself). Both tessera-agent and HelperClient start helpers this way.
-HelperResult<SpawnedHelper> spawn_helper(const std::string& helper_program, const std::string& module_path);
+Result<SpawnedHelper> spawn_helper(const std::string& helper_program, const std::string& module_path);
 
 class HelperClient {
  public:
   // Starts `helper_program module_path` over a socketpair and says Hello.
-  static HelperResult<std::unique_ptr<HelperClient>> start(const std::string& helper_program,
-                                                           const std::string& module_path,
-                                                           std::chrono::seconds timeout = std::chrono::seconds(60));
+  static Result<std::unique_ptr<HelperClient>> start(const std::string& helper_program,
+                                                     const std::string& module_path,
+                                                     std::chrono::seconds timeout = std::chrono::seconds(60));
   // Closes the socket (the helper logs out and exits) and reaps it.
   ~HelperClient();
   HelperClient(const HelperClient&) = delete;
@@ -63,15 +56,15 @@ class HelperClient {
 
   const std::string& module_description() const { return module_; }
 
-  HelperResult<KeyList> list_keys();
+  Result<KeyList> list_keys();
   // No PIN: the token's PIN pad.
-  HelperResult<Ok> login(const TokenId& token, const std::optional<SecretBytes>& pin);
-  HelperResult<Bytes> sign(const KeyId& key, std::span<const uint8_t> data, const std::string& algorithm,
+  Status login(const TokenId& token, const std::optional<SecretBytes>& pin);
+  Result<Bytes> sign(const KeyId& key, std::span<const uint8_t> data, const std::string& algorithm,
                            const std::optional<SecretBytes>& context_pin = std::nullopt);
 
  private:
   HelperClient(pid_t pid, int fd, std::chrono::seconds timeout) : pid_(pid), fd_(fd), timeout_(timeout) {}
-  HelperResult<ReplyBody> call(RequestBody body);
+  Result<ReplyBody> call(RequestBody body);
 
   pid_t pid_;
   int fd_;

@@ -93,6 +93,13 @@ inline constexpr uint32_t kMaxErrorCode = 12;
 // A short stable name: "token_removed", "not_logged_in", ...
 std::string_view error_code_name(ErrorCode code);
 
+// Errors of the helper and its clients are key::Errors that carry the
+// helper's error code as their subcode and, for a token, its kToken* flags
+// as their flags; their Errc says the kind of failure.
+Error helper_error(ErrorCode code, std::string message, uint32_t token_flags = 0);
+// The helper error code an Error carries; kInternal when it carries none.
+ErrorCode helper_code(const Error& error);
+
 // Flags of a listed key (KeyInfo::flags) and of an error (ErrorReply::token_flags).
 inline constexpr uint32_t kKeyAlwaysAuthenticate = 1u << 0;  // CKA_ALWAYS_AUTHENTICATE (known once logged in)
 inline constexpr uint32_t kTokenPinCountLow = 1u << 1;       // CKF_USER_PIN_COUNT_LOW
