@@ -347,6 +347,10 @@ TEST_F(AgentTokenTest, WrongPinAtFirstUseIsNeverRetried) {
   write_file(dir_.file("pin"), "0000");
   EXPECT_NE(sign_with("ec256").exit_code, 0);
   EXPECT_EQ(prompts().size(), 1u) << "one wrong PIN, one try";
+  // The error names the token once.
+  const std::string log = read_file(dir_.file("agent.log"));
+  EXPECT_NE(log.find("token 'tessera-main': "), std::string::npos) << log;
+  EXPECT_EQ(log.find("token 'tessera-main': token 'tessera-main'"), std::string::npos) << log;
   // The next use asks again; the right PIN then works.
   write_file(dir_.file("pin"), kPin);
   EXPECT_EQ(sign_with("ec256").exit_code, 0) << agent_log();
