@@ -320,6 +320,7 @@ key::Status Helper::make_listing(bool rescan) {
   auto scanned = scan_tokens();
   if (!scanned.ok()) return scanned.error();
   std::vector<KeyInfo> list;
+  size_t list_bytes = 0;
   for (const auto& token : (*scanned)) {
     key::Status failure;
     bool current = false;
@@ -361,6 +362,12 @@ key::Status Helper::make_listing(bool rescan) {
       info.public_key = record.public_key.blob();
       info.flags = flags;
       if (record.private_key && record.private_key->always_authenticate) info.flags |= kKeyAlwaysAuthenticate;
+      if (list_bytes + serialized_size(info) > kMaxListingBytes) {
+        std::fprintf(stderr, "tessera-pkcs11-helper: the keys take more than %zu bytes: only the first are listed\n",
+                     kMaxListingBytes);
+        break;
+      }
+      list_bytes += serialized_size(info);
       list.push_back(std::move(info));
     }
   }

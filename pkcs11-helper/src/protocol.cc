@@ -350,6 +350,11 @@ Result<bool> add_page(KeyList& listing, KeyList page) {
   if (page.keys.empty() && listing.keys.size() < listing.total) {
     return Error(Errc::kMalformed, "an empty page in the middle of a key listing");
   }
+  // A listing's memory is bounded, whatever the helper claims.
+  size_t bytes = 0;
+  for (const auto& key : listing.keys) bytes += serialized_size(key);
+  for (const auto& key : page.keys) bytes += serialized_size(key);
+  if (bytes > kMaxListingBytes) return too_large("a key listing", bytes, kMaxListingBytes);
   for (auto& key : page.keys) listing.keys.push_back(std::move(key));
   return true;
 }

@@ -266,6 +266,22 @@ TEST(Pkcs11Protocol, PagesMakeAListing) {
   EXPECT_EQ(listing.keys.size(), listing.total);
   KeyList fresh;
   EXPECT_FALSE(add_page(fresh, KeyList{4, 3, 1, {info}}).ok());  // not from the start
+
+  // However a helper pages it, a listing's memory stays bounded.
+  KeyInfo big = info;
+  big.public_key.resize(kMaxKeyBlobBytes);
+  const size_t per_page = (kMaxFrameBytes - kKeyListHeaderBytes) / serialized_size(big);
+  KeyList huge;
+  Status last;
+  for (size_t first = 0; first < kMaxListedKeys && last.ok(); first += per_page) {
+    KeyList page{7, static_cast<uint32_t>(kMaxListedKeys), static_cast<uint32_t>(first),
+                 std::vector<KeyInfo>(per_page, big)};
+    auto page_added = add_page(huge, std::move(page));
+    if (!page_added.ok()) last = page_added.error();
+  }
+  ASSERT_FALSE(last.ok());
+  EXPECT_EQ(last.error().code(), Errc::kTooLarge);
+  EXPECT_LE(huge.keys.size() * serialized_size(big), kMaxListingBytes);
 }
 
 TEST(Pkcs11Protocol, Frames) {

@@ -46,6 +46,7 @@ inline constexpr size_t kMaxPinBytes = 256;
 inline constexpr size_t kMaxMessageTextBytes = 2048;  // error messages, module description
 inline constexpr size_t kMaxKeys = 2048;              // keys in one KeyList page
 inline constexpr size_t kMaxListedKeys = 65536;       // keys in a whole listing (all pages)
+inline constexpr size_t kMaxListingBytes = 16 << 20;  // the serialized keys of a whole listing
 
 // The most data a Sign request carries: the agent protocol's message cap
 // (256 KiB; tessera-agent checks at compile time that its own cap is not
