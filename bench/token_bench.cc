@@ -221,11 +221,14 @@ int many_keys(int count, int label_length, double idle) {
     return total;
   };
   const double t_before = helper_cpu(tessera), o_before = helper_cpu(openssh);
+  const double ta_before = cpu_seconds(tessera.pid), oa_before = cpu_seconds(openssh.pid);
   std::this_thread::sleep_for(std::chrono::duration<double>(idle));
-  const double t_idle = 100 * (helper_cpu(tessera) - t_before) / idle;
-  const double o_idle = 100 * (helper_cpu(openssh) - o_before) / idle;
+  auto percent = [idle](double used) { return 100 * used / idle; };
   std::printf("%-28s | %10.2f %% | %10.2f %% | (%.0f s idle; tessera-agent polls every 2 s, ssh-agent never)\n",
-              "helper CPU while idle", t_idle, o_idle, idle);
+              "helper CPU while idle", percent(helper_cpu(tessera) - t_before),
+              percent(helper_cpu(openssh) - o_before), idle);
+  std::printf("%-28s | %10.2f %% | %10.2f %% |\n", "agent CPU while idle", percent(cpu_seconds(tessera.pid) - ta_before),
+              percent(cpu_seconds(openssh.pid) - oa_before));
   return 0;
 }
 
