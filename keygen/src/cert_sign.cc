@@ -332,13 +332,6 @@ int finish(Run& run, const Pending& p) {
   }
   const key::Certificate& cert = p.cert;
   const std::string out = certificate_path(p.path);
-  // Logged before the file is written: the log never misses a certificate
-  // that reached its holder.
-  if (run.log) {
-    if (auto logged = run.log->append(cert, run.ca_fingerprint, out); !logged.ok()) {
-      return fatal(logged.error().message());
-    }
-  }
   if (auto saved = save_certificate(out, cert, p.comment); !saved.ok()) {
     return fatal("Unable to save public key to " + out + ": " + saved.error().message());
   }
@@ -364,6 +357,22 @@ int certify_files(Run& run, const std::vector<std::string>& files) {
       batch.push_back(std::move(*p));
     }
     sign_all(run, batch);
+    // The records of the batch's certificates, up to the first that failed,
+    // are on disk before any of their files exists: the log never misses a
+    // certificate that reached its holder, even after a power cut.
+    if (run.log) {
+      size_t logged = 0;
+      for (const Pending& p : batch) {
+        if (!p.signed_ok.ok()) break;
+        if (auto appended = run.log->append(p.cert, run.ca_fingerprint, certificate_path(p.path)); !appended.ok()) {
+          return fatal(appended.error().message());
+        }
+        ++logged;
+      }
+      if (logged > 0) {
+        if (auto synced = run.log->sync(); !synced.ok()) return fatal(synced.error().message());
+      }
+    }
     for (const Pending& p : batch) {
       if (int status = finish(run, p); status != kExitOk) return status;
     }

@@ -1,6 +1,8 @@
 #include "issuance_log.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,7 +74,8 @@ std::string json_string(std::string_view s) {
 }
 
 key::Result<IssuanceLog> IssuanceLog::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  // Read as well as appended to: append_line() looks at the last byte.
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return log_error(path, std::strerror(errno));
   return IssuanceLog(path, fd);
 }
@@ -99,13 +102,49 @@ key::Status IssuanceLog::append(const key::Certificate& cert, std::string_view c
           ",\"key_fingerprint\":" + json_string(key::fingerprint(cert.key, key::FingerprintHash::kSha256)) +
           ",\"ca_fingerprint\":" + json_string(ca_fingerprint) + ",\"certificate\":" + json_string(cert_path) +
           ",\"issued_at\":" + std::to_string(static_cast<long long>(std::time(nullptr))) + "}\n";
+  return append_line(line);
+}
+
+key::Status IssuanceLog::append_line(std::string_view line) {
+  // Other runs append to the same log: the end of the file is ours while
+  // the lock is held, so a failed write can be cut off without harm.
+  int rc;
+  while ((rc = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0) return log_error(path_, std::string("cannot lock: ") + std::strerror(errno));
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::flock(fd, LOCK_UN); }
+  } unlock{fd_};
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return log_error(path_, std::strerror(errno));
+  const off_t end = st.st_size;
+  std::string record;
+  if (end > 0) {
+    // A fragment left by a crash keeps its own line: the record starts afresh.
+    char last = '\n';
+    if (::pread(fd_, &last, 1, end - 1) == 1 && last != '\n') record += '\n';
+  }
+  record += line;
   size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+  while (done < record.size()) {
+    ssize_t n = ::write(fd_, record.data() + done, record.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return log_error(path_, n < 0 ? std::strerror(errno) : "short write");
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // Whole or not at all: what was written of the record goes.
+      const bool cut = ::ftruncate(fd_, end) == 0;
+      return log_error(path_, std::string("cannot append a record: ") + std::strerror(err) +
+                                  (cut ? " (nothing of it was kept)"
+                                       : "; the record could not be cut off again and is torn"));
+    }
     done += static_cast<size_t>(n);
   }
+  return {};
+}
+
+key::Status IssuanceLog::sync() {
+  if (fd_ >= 0 && ::fsync(fd_) != 0) return log_error(path_, std::string("cannot sync: ") + std::strerror(errno));
   return {};
 }
 
@@ -229,7 +268,9 @@ class JsonLine {
   std::string_view s_;
 };
 
-std::optional<IssuedCertificate> parse_log_line(std::string_view line) {
+}  // namespace
+
+std::optional<IssuedCertificate> parse_issuance_record(std::string_view line) {
   JsonLine json(line);
   IssuedCertificate issued;
   bool have_serial = false, have_id = false, have_ca = false;
@@ -258,28 +299,32 @@ std::optional<IssuedCertificate> parse_log_line(std::string_view line) {
   return issued;
 }
 
-}  // namespace
-
-key::Result<std::vector<IssuedCertificate>> read_issuance_log(const std::string& path) {
+key::Result<IssuanceLogContents> read_issuance_log(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return log_error(path, std::strerror(errno));
-  std::vector<IssuedCertificate> entries;
+  IssuanceLogContents contents;
   std::string line;
   for (size_t number = 1; std::getline(in, line); ++number) {
+    const std::string where = "issuance log " + path + ":" + std::to_string(number) + ": ";
+    // A line that stops before its newline is the last one, cut short.
+    const bool unterminated = in.eof();
     if (line.size() > kMaxIssuanceLogLineBytes) {
-      return key::Error(key::Errc::kTooLarge,
-                        "issuance log " + path + ":" + std::to_string(number) + ": line too long");
+      contents.problems.push_back(where + "line too long, skipped");
+      continue;
     }
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    std::optional<IssuedCertificate> issued = parse_log_line(line);
-    if (!issued) {
-      return key::Error(key::Errc::kMalformed, "issuance log " + path + ":" + std::to_string(number) +
-                                                   ": not a certificate record (serial, key_id, ca_fingerprint)");
+    std::optional<IssuedCertificate> issued = parse_issuance_record(line);
+    if (issued) {
+      contents.records.push_back(std::move(*issued));
+      continue;
     }
-    entries.push_back(std::move(*issued));
+    const bool torn = unterminated || (line.front() == '{' && line.back() != '}');
+    contents.problems.push_back(
+        where + (torn ? "a record cut short (a write that failed, on a full disk, or a crash), skipped"
+                      : "not a certificate record (serial, key_id, ca_fingerprint), skipped"));
   }
   if (in.bad()) return log_error(path, std::strerror(errno));
-  return entries;
+  return contents;
 }
 
 }  // namespace tessera::keygen

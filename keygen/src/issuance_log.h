@@ -4,12 +4,17 @@
 //    "valid_after":0,"valid_before":18446744073709551615,
 //    "key_fingerprint":"SHA256:...","ca_fingerprint":"SHA256:...",
 //    "certificate":"/path/id_ed25519-cert.pub","issued_at":1767225600}
-// Each line is written with one write(2) to a file opened O_APPEND, so lines
-// of concurrent runs do not interleave; the file is fsync'ed when the run ends.
+// A record is written whole or not at all: under an exclusive flock(2) of the
+// log, with one write(2) to a file opened O_APPEND (so lines of concurrent
+// runs do not interleave), and a failed or short write (a full disk) is cut
+// back off the file. A record that follows a fragment left by a crash starts
+// on a line of its own. sync() makes the records written so far durable: the
+// signer calls it before the certificates they record are written.
 #ifndef TESSERA_KEYGEN_ISSUANCE_LOG_H_
 #define TESSERA_KEYGEN_ISSUANCE_LOG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,7 +36,11 @@ class IssuanceLog {
 
   // Appends the line for one certificate; ca_fingerprint is the CA's SHA256 fingerprint.
   key::Status append(const key::Certificate& cert, std::string_view ca_fingerprint, std::string_view cert_path);
-  // Flushes the log to disk.
+  // Appends one line (which ends in a newline), whole or not at all.
+  key::Status append_line(std::string_view line);
+  // Makes what was appended durable (fsync).
+  key::Status sync();
+  // Syncs and closes the log.
   key::Status close();
 
  private:
@@ -56,11 +65,21 @@ struct IssuedCertificate {
 // Longest log line read: far beyond any certificate's (principals included).
 inline constexpr size_t kMaxIssuanceLogLineBytes = 1 << 20;
 
+struct IssuanceLogContents {
+  std::vector<IssuedCertificate> records;
+  // One message per line that is not a record, "<path>:<line>: ..." (saying
+  // when the line looks cut short by a failed write or a crash); those lines
+  // are skipped and the rest of the log is read.
+  std::vector<std::string> problems;
+};
+
 // Reads every line of a log written by IssuanceLog (flat JSON objects; other
 // members are skipped). Blank lines are skipped. kIo if the file cannot be
-// read; kMalformed, naming "<path>:<line>", for a line that is not such an
-// object or lacks serial, key_id or ca_fingerprint.
-key::Result<std::vector<IssuedCertificate>> read_issuance_log(const std::string& path);
+// read.
+key::Result<IssuanceLogContents> read_issuance_log(const std::string& path);
+
+// Parses one line of the log; nullopt if it is not a certificate record.
+std::optional<IssuedCertificate> parse_issuance_record(std::string_view line);
 
 }  // namespace tessera::keygen
 

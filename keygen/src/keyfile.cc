@@ -344,7 +344,7 @@ key::Status write_file_atomically(const std::string& path, std::string_view data
   };
   if (mode != 0600 && ::fchmod(fd.get(), mode) != 0) return fail(errno);
   if (!write_all(fd.get(), data)) return fail(errno);
-  if (::fsync(fd.get()) != 0) return fail(errno);
+  if (durability != Durability::kRename && ::fsync(fd.get()) != 0) return fail(errno);
   if (::close(fd.release()) != 0) return fail(errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno);
   if (durability == Durability::kDirectory) {
@@ -392,14 +392,19 @@ key::Status save_certificate(const std::string& path, const key::Certificate& ce
   line += ' ';
   line += key::base64_encode(cert.blob());
   line += public_line_end(comment);
-  // As ssh-keygen's sshkey_save_public(): truncated and rewritten in place (an
-  // existing file keeps its inode and mode). A batch of thousands of
-  // certificates then costs no temporary files, renames or freed inodes.
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd.get() < 0 || !write_all(fd.get(), line) || ::close(fd.release()) != 0) {
-    return key::Error(key::Errc::kIo, errno_text(errno));
+  // Replaced whole, never rewritten in place: a run killed while writing
+  // leaves the old certificate, not an empty file. An existing file keeps
+  // its mode, as with ssh-keygen; a new one gets 0644 less the umask.
+  struct stat st {};
+  mode_t mode;
+  if (::stat(path.c_str(), &st) == 0) {
+    mode = st.st_mode & 07777;
+  } else {
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = static_cast<mode_t>(0644 & ~mask);
   }
-  return {};
+  return write_file_atomically(path, line, mode, Durability::kRename);
 }
 
 // ---- asking the user ---------------------------------------------------------------------

@@ -143,6 +143,7 @@ key::Result<std::string> encode_private_key(const key::PrivateKey& key, std::str
 
 // How far write_file_atomically() goes to make the new file survive a crash.
 enum class Durability : uint8_t {
+  kRename,     // only the rename: a killed process leaves the old file or the new one, never a torn one
   kFile,       // fsync the file before the rename
   kDirectory,  // also fsync the directory after the rename: the new file is on disk
 };

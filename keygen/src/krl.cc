@@ -124,8 +124,12 @@ int add_spec_file(key::KrlBuilder& krl, const std::string& file, const key::KrlS
 // An id or serial that names no certificate of this CA in the log ends the
 // run: a revocation that silently does nothing is worse than none.
 int revoke_from_log(key::KrlBuilder& krl, const Options& o, const key::PublicKey& ca, std::string& progress) {
-  auto entries = read_issuance_log(*o.revoke_from_log);
-  if (!entries.ok()) return fatal(entries.error().message());
+  auto log = read_issuance_log(*o.revoke_from_log);
+  if (!log.ok()) return fatal(log.error().message());
+  // Lines that are not records are skipped, each said: the rest of the log
+  // still revokes what it records.
+  for (const std::string& problem : log->problems) print_error("tessera-keygen: warning: " + problem);
+  const std::vector<IssuedCertificate>* entries = &log->records;
   const std::string ca_fingerprint = key::fingerprint(ca, key::FingerprintHash::kSha256);
   const std::set<std::string> ids(o.revoke_ids.begin(), o.revoke_ids.end());
   const std::set<uint64_t> serials(o.revoke_serials.begin(), o.revoke_serials.end());

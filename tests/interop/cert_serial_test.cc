@@ -200,5 +200,75 @@ TEST_F(CertSerial, IssuanceLogHasALinePerCertificate) {
   EXPECT_FALSE(line_with(text, "{\"serial\":4,").empty()) << text;
 }
 
+// A full disk in the middle of a record: the record is cut off again, no
+// certificate is written for it, and the log stays whole for the next run.
+TEST_F(CertSerial, AFullDiskLeavesNoHalfRecord) {
+  auto pubs = public_keys(dir_, "a", 3);
+  const std::string log = dir_.file("issued.jsonl");
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[0], pubs[1]}, {"--issuance-log", log})).exit_code, 0);
+  const std::string before = read_file(log);
+  // The file size limit stands in for the full disk (SIGXFSZ ignored: the
+  // write fails with EFBIG after writing what fits).
+  std::vector<std::string> args = {"sh", "-c", "trap '' XFSZ; exec \"$@\"", "sh", "prlimit",
+                                   "--fsize=" + std::to_string(before.size() + 40), test::tessera_bin("tessera-keygen")};
+  for (const auto& a : sign_args({pubs[2]}, {"--issuance-log", log})) args.push_back(a);
+  CommandResult full = test::run(args);
+  EXPECT_NE(full.exit_code, 0);
+  EXPECT_NE(full.err.find("cannot append a record"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("nothing of it was kept"), std::string::npos) << full.err;
+  EXPECT_EQ(read_file(log), before) << "no fragment is left";
+  EXPECT_FALSE(fs::exists(cert_of(pubs[2]))) << "no certificate without its record";
+
+  // Room again: the next run appends a whole record that reads back.
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[2]}, {"--issuance-log", log})).exit_code, 0);
+  const uint64_t serial = read_cert(cert_of(pubs[2])).serial;
+  CommandResult krl = tessera_keygen({"-k", "-f", dir_.file("krl"), "-s", ca_ + ".pub", "--revoke-from-log", log,
+                                      "--revoke-serial", std::to_string(serial)});
+  EXPECT_EQ(krl.exit_code, 0) << krl.err;
+  EXPECT_EQ(krl.err, "") << "every line is a record";
+}
+
+// A record torn by a crash (no newline) is reported with its line number
+// and skipped; the next record starts on a line of its own, and revocation
+// from the log still works.
+TEST_F(CertSerial, ATornRecordIsReportedAndTheRestOfTheLogIsRead) {
+  auto pubs = public_keys(dir_, "a", 3);
+  const std::string log = dir_.file("issued.jsonl");
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[0], pubs[1]}, {"--issuance-log", log})).exit_code, 0);
+  test::write_file(log, read_file(log) + "{\"serial\":77,\"key_id\":\"bat", 0600);
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[2]}, {"--issuance-log", log})).exit_code, 0);
+  const std::string text = read_file(log);
+  EXPECT_NE(text.find("\"key_id\":\"bat\n{\"serial\":3,"), std::string::npos) << text;
+
+  CommandResult krl = tessera_keygen({"-k", "-f", dir_.file("krl"), "-s", ca_ + ".pub", "--revoke-from-log", log,
+                                      "--revoke-serial", "3", "--revoke-serial", "1"});
+  ASSERT_EQ(krl.exit_code, 0) << krl.err;
+  EXPECT_NE(krl.err.find(log + ":3: a record cut short"), std::string::npos) << krl.err;
+  EXPECT_EQ(ssh_keygen({"-Q", "-f", dir_.file("krl"), cert_of(pubs[2])}).exit_code, 1);
+  EXPECT_EQ(ssh_keygen({"-Q", "-f", dir_.file("krl"), cert_of(pubs[1])}).exit_code, 0);
+
+  // A line that is no record at all says so, and is skipped too.
+  test::write_file(log, read_file(log) + "not json\n", 0600);
+  krl = tessera_keygen({"-k", "-f", dir_.file("krl2"), "-s", ca_ + ".pub", "--revoke-from-log", log,
+                        "--revoke-serial", "2"});
+  ASSERT_EQ(krl.exit_code, 0) << krl.err;
+  EXPECT_NE(krl.err.find(log + ":5: not a certificate record"), std::string::npos) << krl.err;
+}
+
+// A certificate file is replaced whole: one that exists keeps its mode, and
+// no temporary file is left beside it.
+TEST_F(CertSerial, CertificateFilesAreReplacedWhole) {
+  auto pubs = public_keys(dir_, "a", 1);
+  ASSERT_EQ(tessera_keygen(sign_args(pubs)).exit_code, 0);
+  fs::permissions(cert_of(pubs[0]), fs::perms::owner_read | fs::perms::owner_write);
+  const auto inode = fs::status(cert_of(pubs[0]));
+  ASSERT_EQ(tessera_keygen(sign_args(pubs)).exit_code, 0);
+  EXPECT_EQ(read_cert(cert_of(pubs[0])).serial, 2u);
+  EXPECT_EQ(fs::status(cert_of(pubs[0])).permissions(), inode.permissions());
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir_.path() / "a")) ++files;
+  EXPECT_EQ(files, 2u) << "the key and its certificate, no temporary file";
+}
+
 }  // namespace
 }  // namespace tessera::certtest
