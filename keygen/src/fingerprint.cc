@@ -26,12 +26,15 @@ namespace {
 // Longest line considered; a longer one cannot be a key and is skipped.
 constexpr size_t kMaxLineBytes = 64 * 1024;
 
-void print_key(const Options& options, const key::PublicKey& key, const std::optional<std::string>& comment) {
+// A certificate prints as the key it certifies, its type "<TYPE>-CERT".
+void print_key(const Options& options, const key::PublicKey& key, const std::optional<std::string>& comment,
+               bool certificate = false) {
   std::string fp = options.bubblebabble ? key::bubblebabble(key) : key::fingerprint(key, options.fingerprint_hash);
-  std::string line = std::to_string(key.bits()) + " " + fp + " " + (comment ? *comment : "no comment") + " (" +
-                     std::string(key.info().display_name) + ")";
+  const std::string type = std::string(key.info().display_name) + (certificate ? "-CERT" : "");
+  std::string line = std::to_string(key.bits()) + " " + fp + " " + (comment ? *comment : "no comment") + " (" + type +
+                     ")";
   print_out(printable(line) + "\n");
-  if (options.verbosity > 0) print_out(key::randomart(key, options.fingerprint_hash) + "\n");
+  if (options.verbosity > 0) print_out(key::randomart(key, options.fingerprint_hash, type) + "\n");
 }
 
 // ssh-keygen's fingerprint_private(): the public key from PATH itself, PATH.pub
@@ -68,6 +71,13 @@ int fingerprint_private(const Options& options, const std::string& path) {
 // hold no key.
 bool fingerprint_line(const Options& options, std::string_view cp) {
   std::optional<std::string_view> comment;
+  if (auto any = read_any_key_text(cp); any.ok() && any->certificate) {
+    std::string_view rest = any->rest;
+    while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.remove_suffix(1);
+    if (!rest.empty() && rest.front() != '#') comment = rest;
+    print_key(options, any->certificate->key, comment ? std::optional<std::string>(*comment) : std::nullopt, true);
+    return true;
+  }
   std::optional<KeyText> parsed = read_key_text(cp);
   if (!parsed) {
     // A line starting with a non-zero number and a blank is an SSH1 key: skipped.

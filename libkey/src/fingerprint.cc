@@ -100,7 +100,7 @@ std::string fingerprint(const PublicKey& key, FingerprintHash hash) {
   return fingerprint(key.blob(), hash);
 }
 
-std::string randomart(const PublicKey& key, FingerprintHash hash) {
+std::string randomart(const PublicKey& key, FingerprintHash hash, std::string_view type_name) {
   const Bytes raw = digest(hash_md(hash), key.blob());
 
   // A worm starts in the middle; each byte gives four moves, two bits each,
@@ -122,9 +122,9 @@ std::string randomart(const PublicKey& key, FingerprintHash hash) {
 
   // "[TYPE BITS]"; OpenSSH falls back to "[TYPE]" only when the first form
   // does not fit its buffer even with the last character cut.
-  std::string title = "[" + std::string(key.info().display_name) + " " +
-                      std::to_string(key.bits()) + "]";
-  if (title.size() > kFieldWidth) title = "[" + std::string(key.info().display_name) + "]";
+  const std::string name(type_name.empty() ? key.info().display_name : type_name);
+  std::string title = "[" + name + " " + std::to_string(key.bits()) + "]";
+  if (title.size() > kFieldWidth) title = "[" + name + "]";
 
   std::string out = border(std::move(title));
   out += '\n';

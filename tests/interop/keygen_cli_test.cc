@@ -199,6 +199,14 @@ TEST_P(KeyTypes, FingerprintsMatchOpenSsh) {
   r = openssh({"-p", "-f", open, "-P", kPass, "-N", ""});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_same_fingerprints(open);  // comment from the private key
+
+  // A certificate of the key: the certified key's fingerprint, its type
+  // "<TYPE>-CERT" in the line and in the randomart title.
+  const std::string ca = dir_.file("ca");
+  ASSERT_EQ(openssh({"-q", "-t", "ed25519", "-N", "", "-f", ca}).exit_code, 0);
+  r = openssh({"-q", "-s", ca, "-I", "cert id", key + ".pub"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same_fingerprints(key + "-cert.pub");
 }
 
 INSTANTIATE_TEST_SUITE_P(KeygenCli, KeyTypes, ::testing::ValuesIn(kKeyCases),

@@ -22,7 +22,9 @@ std::string fingerprint(const PublicKey& key, FingerprintHash hash);
 
 // The randomart picture exactly as ssh-keygen -lv draws it, lines separated by
 // '\n', no trailing newline: "+--[ED25519 256]--+" ... "+----[SHA256]-----+".
-std::string randomart(const PublicKey& key, FingerprintHash hash);
+// type_name replaces the key's display name in the title ("ECDSA-CERT" for a
+// certificate, as ssh-keygen titles one).
+std::string randomart(const PublicKey& key, FingerprintHash hash, std::string_view type_name = {});
 
 // Bubble Babble encoding of the SHA-1 digest of the key blob, as ssh-keygen -B.
 std::string bubblebabble(const PublicKey& key);
