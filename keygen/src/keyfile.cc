@@ -18,6 +18,9 @@
 #include "output.h"
 #include "tessera/agent/readpass.h"
 #include "tessera/key/encoding.h"
+#include "tessera/sys/fd.h"
+#include "tessera/sys/file.h"
+#include "tessera/sys/path.h"
 
 namespace tessera::keygen {
 namespace {
@@ -36,26 +39,6 @@ std::string_view skip_blanks(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
   return s;
 }
-
-// A file descriptor closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -128,7 +111,7 @@ bool file_exists(const std::string& path, bool with_program_name) {
 key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_permissions,
                                             bool* bad_permissions) {
   if (bad_permissions != nullptr) *bad_permissions = false;
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  sys::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return key::Error(key::Errc::kIo, errno_text(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return key::Error(key::Errc::kIo, errno_text(errno));
@@ -140,34 +123,7 @@ key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_
     return key::Error(key::Errc::kIo, std::string("bad permissions: mode ") + mode +
                                           " is too open for a private key file (chmod 600 it)");
   }
-  if (st.st_size > static_cast<off_t>(key::kMaxKeyFileBytes)) {
-    return key::Error(key::Errc::kTooLarge,
-                      "file larger than " + std::to_string(key::kMaxKeyFileBytes) + " bytes");
-  }
-  // Sized to the file (one byte more, to see it end), grown to the limit only
-  // for files whose size stat does not tell (pipes, /proc): a batch of public
-  // keys must not allocate and wipe a megabyte each.
-  key::SecretBytes contents(static_cast<size_t>(st.st_size) + 1);
-  size_t used = 0;
-  for (;;) {
-    if (used == contents.size()) {
-      if (contents.size() > key::kMaxKeyFileBytes) break;
-      contents.resize(key::kMaxKeyFileBytes + 1);
-    }
-    ssize_t n = ::read(fd.get(), contents.reveal_mutable().data() + used, contents.size() - used);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return key::Error(key::Errc::kIo, errno_text(errno));
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
-  if (used > key::kMaxKeyFileBytes) {
-    return key::Error(key::Errc::kTooLarge,
-                      "file larger than " + std::to_string(key::kMaxKeyFileBytes) + " bytes");
-  }
-  contents.resize(used);
-  return contents;
+  return sys::read_all_secret(fd.get(), key::kMaxKeyFileBytes);
 }
 
 std::optional<TextInput> open_text_input(const Options& options, int* status) {
@@ -336,7 +292,7 @@ key::Status write_file_atomically(const std::string& path, std::string_view data
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   std::string temp = dir + "." + base + ".XXXXXX";
   // mkostemp creates the file with mode 0600 and O_EXCL.
-  Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
+  sys::Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
   if (fd.get() < 0) return key::Error(key::Errc::kIo, errno_text(errno));
   auto fail = [&](int err) {
     ::unlink(temp.c_str());
@@ -348,7 +304,7 @@ key::Status write_file_atomically(const std::string& path, std::string_view data
   if (::close(fd.release()) != 0) return fail(errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno);
   if (durability == Durability::kDirectory) {
-    Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    sys::Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) return key::Error(key::Errc::kIo, errno_text(errno));
   }
   return {};
@@ -458,16 +414,12 @@ std::optional<std::string> ask_filename(const std::string& default_path, std::st
 }
 
 std::optional<std::string> expand_tilde(const std::string& path, int* status) {
-  if (!path.starts_with('~')) return path;
-  size_t slash = path.find('/');
-  std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  std::string rest = slash == std::string::npos ? std::string() : path.substr(slash);
-  const passwd* pw = user.empty() ? ::getpwuid(::getuid()) : ::getpwnam(user.c_str());
-  if (pw == nullptr) {
-    *status = fatal("tilde_expand_filename: No such user " + user);
+  auto expanded = sys::expand_tilde(path);
+  if (!expanded.ok()) {
+    *status = fatal("tilde_expand_filename: " + expanded.error().message());
     return std::nullopt;
   }
-  return std::string(pw->pw_dir) + rest;
+  return std::move(*expanded);
 }
 
 std::optional<std::string> input_file(const Options& options, int* status) {

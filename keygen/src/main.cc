@@ -8,24 +8,11 @@
 #include <variant>
 
 #include "modes.h"
+#include "tessera/sys/stdfd.h"
 #include "options.h"
 #include "output.h"
 
 namespace {
-
-// As OpenSSH's sanitise_stdfd(): a closed stdin/stdout/stderr is reopened on
-// /dev/null so that no key file can be opened as descriptor 0, 1 or 2.
-void sanitise_standard_fds() {
-  for (int fd = 0; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFL) != -1) continue;
-    int null_fd = ::open("/dev/null", O_RDWR);
-    if (null_fd < 0) return;
-    if (null_fd != fd) {
-      ::dup2(null_fd, fd);
-      ::close(null_fd);
-    }
-  }
-}
 
 int run(const tessera::keygen::Options& options) {
   using tessera::keygen::Operation;
@@ -52,7 +39,7 @@ int run(const tessera::keygen::Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sanitise_standard_fds();
+  if (!tessera::sys::sanitise_standard_fds().ok()) return 255;
   // Private keys and passphrases pass through this process: no core dumps.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   tessera::keygen::init_locale();

@@ -16,6 +16,7 @@
 #include "modes.h"
 #include "output.h"
 #include "tessera/key/krl.h"
+#include "tessera/sys/file.h"
 
 namespace tessera::keygen {
 namespace {
@@ -35,25 +36,9 @@ bool has_prefix_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && strncasecmp(text.data(), prefix.data(), prefix.size()) == 0;
 }
 
-// A whole file of at most `limit` bytes; the error's detail is strerror's text.
-key::Result<std::string> read_bounded_file(const std::string& path, size_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return key::Error(key::Errc::kIo, std::strerror(errno));
-  std::string text;
-  char buffer[8192];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-    text.append(buffer, static_cast<size_t>(in.gcount()));
-    if (text.size() > limit) {
-      return key::Error(key::Errc::kTooLarge, "file larger than " + std::to_string(limit) + " bytes");
-    }
-  }
-  if (in.bad()) return key::Error(key::Errc::kIo, std::strerror(errno));
-  return text;
-}
-
 // The signature file of -s, as sshbuf_load_file() and sshsig_dearmor().
 std::optional<key::Sshsig> load_signature(const std::string& path) {
-  auto text = read_bounded_file(path, key::kMaxSshsigArmoredBytes);
+  auto text = sys::read_file(path, key::kMaxSshsigArmoredBytes);
   if (!text.ok()) {
     print_error("Couldn't read signature file: " + text.error().message());
     return std::nullopt;
@@ -90,7 +75,7 @@ bool listed_in(const key::KeyOrCertificate& signer, std::string_view text) {
 // -r: a KRL (by its magic), else a list of public keys, as OpenSSH's sshkey_check_revoked().
 key::RevocationCheck revocation_check(const std::string& path) {
   return [path](const key::KeyOrCertificate& signer) -> key::Result<bool> {
-    auto text = read_bounded_file(path, key::kMaxAllowedSignersBytes);
+    auto text = sys::read_file(path, key::kMaxAllowedSignersBytes);
     if (!text.ok()) return text.error().with_context(path);
     if (!text->starts_with(key::kKrlMagic)) return listed_in(signer, *text);
     auto krl = key::Krl::parse(std::span(reinterpret_cast<const uint8_t*>(text->data()), text->size()));
@@ -130,7 +115,7 @@ int verify(const Options& o, bool check_allowed_signers) {
   std::string allowed_text;
   bool allowed_ok = true;
   if (sig && check_allowed_signers) {
-    auto text = read_bounded_file(*o.file, key::kMaxAllowedSignersBytes);
+    auto text = sys::read_file(*o.file, key::kMaxAllowedSignersBytes);
     if (text.ok()) {
       allowed_text = std::move(*text);
     } else {
@@ -170,7 +155,7 @@ int find_principals(const Options& o) {
   std::optional<key::Sshsig> sig;
   if (sig_options) sig = load_signature(*o.ca_key);
   if (sig) {
-    auto text = read_bounded_file(*o.file, key::kMaxAllowedSignersBytes);
+    auto text = sys::read_file(*o.file, key::kMaxAllowedSignersBytes);
     if (!text.ok()) {
       print_unreadable_allowed_signers(*o.file, text.error());
     } else {
@@ -202,7 +187,7 @@ constexpr int kExitMalformedLine = 256 - 4;        // SSH_ERR_INVALID_FORMAT
 
 int match_principals(const Options& o) {
   if (!parse_signature_options(o, {})) return kExitInvalidOption;
-  auto text = read_bounded_file(*o.file, key::kMaxAllowedSignersBytes);
+  auto text = sys::read_file(*o.file, key::kMaxAllowedSignersBytes);
   if (!text.ok()) {
     print_unreadable_allowed_signers(*o.file, text.error());
     print_error(key::kSshsigNoPrincipalMessage);

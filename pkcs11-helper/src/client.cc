@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,9 +11,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <initializer_list>
 
-extern char** environ;
+#include "tessera/sys/spawn.h"
 
 namespace tessera::pkcs11 {
 
@@ -38,33 +36,17 @@ Result<SpawnedHelper> spawn_helper(const std::string& helper_program, const std:
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return io_error(std::string("socketpair: ") + std::strerror(errno));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
+  sys::SpawnOptions options;
   // The copies lose close-on-exec.
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t defaults, empty;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGINT, SIGHUP, SIGTERM, SIGCHLD}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  posix_spawnattr_setsigmask(&attributes, &empty);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-  std::string program = helper_program, module = module_path;
-  char* argv[] = {program.data(), module.data(), nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
+  options.hand_over = {{fds[1], STDIN_FILENO}, {fds[1], STDOUT_FILENO}};
+  options.own_process_group = true;
+  auto pid = sys::spawn({helper_program, module_path}, options);
   ::close(fds[1]);
-  if (rc != 0) {
+  if (!pid.ok()) {
     ::close(fds[0]);
-    return io_error("cannot run " + helper_program + ": " + std::strerror(rc));
+    return io_error(pid.error().message());
   }
-  return SpawnedHelper{pid, fds[0]};
+  return SpawnedHelper{*pid, fds[0]};
 }
 
 Result<std::unique_ptr<HelperClient>> HelperClient::start(const std::string& helper_program,

@@ -23,6 +23,7 @@
 
 #include "helper.h"
 #include "tessera/pkcs11/protocol.h"
+#include "tessera/sys/stdfd.h"
 
 namespace {
 
@@ -182,6 +183,9 @@ int serve(int fd, Workers& workers, ReplyWriter& writer) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Only stderr may be closed here (0 and 1 are the agent's socket); a log
+  // line must not land in a file the module opens.
+  if (!tessera::sys::sanitise_standard_fds().ok()) return 1;
   // No core dumps and no ptrace by other processes of the user: PINs pass through here.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct rlimit no_core {0, 0};

@@ -42,7 +42,10 @@ Result<ParsedHop> parse_hop(const std::string& spec, const std::vector<std::stri
     return out;  // a user alone: any host
   }
   std::vector<HostKeyEntry> entries;
-  for (const auto& file : hostkey_files) load_host_keys(host, expand_tilde(file), entries);
+  for (const auto& file : hostkey_files) {
+    TESSERA_ASSIGN_OR_RETURN(std::string path, expand_tilde(file));
+    load_host_keys(host, path, entries);
+  }
   out.hop.hostname = host;
   for (auto& e : entries) {
     if (e.marker == HostKeyMarker::kRevoked) continue;

@@ -13,6 +13,8 @@
 #include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
 #include "tessera/key/wire.h"
+#include "tessera/sys/file.h"
+#include "tessera/sys/path.h"
 
 namespace tessera::add {
 
@@ -119,26 +121,7 @@ Result<LoadedPublic> load_public(const std::string& path) {
   return not_found();  // "Pretend we couldn't find the key", as OpenSSH does
 }
 
-Result<key::SecretBytes> read_key_file(int fd) {
-  key::SecretBytes out;
-  uint8_t buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      key::secure_wipe(buf, sizeof buf);
-      return Error(Errc::kIo, std::strerror(errno));
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > key::kMaxKeyFileBytes) {
-      key::secure_wipe(buf, sizeof buf);
-      return Error(Errc::kTooLarge, "key file is larger than " + std::to_string(key::kMaxKeyFileBytes) + " bytes");
-    }
-    out.append(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
-  }
-  key::secure_wipe(buf, sizeof buf);
-  return out;
-}
+Result<key::SecretBytes> read_key_file(int fd) { return sys::read_all_secret(fd, key::kMaxKeyFileBytes); }
 
 bool private_key_permissions_ok(int fd, const std::string& path) {
   struct stat st {};
@@ -159,26 +142,9 @@ bool private_key_permissions_ok(int fd, const std::string& path) {
 
 std::string home_dir() {
   if (const char* h = std::getenv("TESSERA_ADD_HOME"); h != nullptr && *h != '\0') return h;
-  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
-  if (const char* h = std::getenv("HOME"); h != nullptr) return h;
-  return "/";
+  return sys::home_directory();
 }
 
-std::string expand_tilde(const std::string& path) {
-  if (path.empty() || path[0] != '~') return path;
-  size_t slash = path.find('/');
-  std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
-  std::string rest = slash == std::string::npos ? std::string() : path.substr(slash);
-  std::string home;
-  if (user.empty()) {
-    home = home_dir();
-  } else {
-    const passwd* pw = ::getpwnam(user.c_str());
-    if (pw == nullptr) return path;
-    home = pw->pw_dir;
-  }
-  if (!home.empty() && home.back() == '/' && !rest.empty()) home.pop_back();
-  return home + rest;
-}
+Result<std::string> expand_tilde(const std::string& path) { return sys::expand_tilde(path, home_dir()); }
 
 }  // namespace tessera::add

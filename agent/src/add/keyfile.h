@@ -61,7 +61,7 @@ bool private_key_permissions_ok(int fd, const std::string& path);
 // database's, as ssh-add; TESSERA_ADD_HOME overrides it for tests).
 std::string home_dir();
 // "~/x" and "~user/x" as OpenSSH's tilde_expand_filename().
-std::string expand_tilde(const std::string& path);
+key::Result<std::string> expand_tilde(const std::string& path);
 
 }  // namespace tessera::add
 

@@ -14,6 +14,7 @@
 #include "destination.h"
 #include "keyfile.h"
 #include "tessera/agent/client.h"
+#include "tessera/sys/stdfd.h"
 
 namespace {
 
@@ -81,6 +82,7 @@ bool option_takes_argument(int c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!tessera::sys::sanitise_standard_fds().ok()) return 2;
   setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc >= 2 && std::strcmp(argv[1], "--help") == 0) {
     help();

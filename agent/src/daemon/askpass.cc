@@ -15,10 +15,9 @@
 
 #include "daemon/log.h"
 #include "daemon/pinentry.h"
-#include "daemon/spawn.h"
 #include "tessera/key/secret.h"
-
-extern char** environ;
+#include "tessera/sys/fd.h"
+#include "tessera/sys/spawn.h"
 
 namespace tessera::agent::daemon {
 
@@ -51,18 +50,6 @@ std::string confirmation_prompt(const std::string& comment, const std::string& f
 
 namespace {
 
-// The environment for the program: ours, with SSH_ASKPASS_PROMPT=confirm for
-// a yes/no question, and without it for a PIN or passphrase.
-std::vector<std::string> askpass_environment(bool confirm) {
-  std::vector<std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (std::strncmp(*e, "SSH_ASKPASS_PROMPT=", 19) == 0) continue;
-    env.emplace_back(*e);
-  }
-  if (confirm) env.emplace_back("SSH_ASKPASS_PROMPT=confirm");
-  return env;
-}
-
 // Runs the program with the prompt and returns the first line it printed, or
 // nothing if it could not run or did not exit with status 0.
 std::optional<key::SecretBytes> run_askpass(const AskpassConfig& config, const std::string& prompt, bool confirm,
@@ -71,47 +58,38 @@ std::optional<key::SecretBytes> run_askpass(const AskpassConfig& config, const s
     log_verbose("cannot run askpass: no askpass program may run (set DISPLAY, or SSH_ASKPASS_REQUIRE=force)");
     return std::nullopt;
   }
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    log_error(std::string("askpass: pipe: ") + std::strerror(errno));
+  auto pipe = sys::make_pipe();
+  if (!pipe.ok()) {
+    log_error("askpass: " + pipe.error().message());
     return std::nullopt;
   }
-  SpawnSettings spawn;
-  spawn.hand_over(pipe_fds[1], STDOUT_FILENO);
-
-  std::vector<std::string> env = askpass_environment(confirm);
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string program = config.program;
-  std::string argument = prompt;
-  char* argv[] = {program.data(), argument.data(), nullptr};
-
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, program.c_str(), spawn.actions(), spawn.attributes(), argv, envp.data());
-  ::close(pipe_fds[1]);
-  if (rc != 0) {
-    ::close(pipe_fds[0]);
-    log_error("askpass: cannot run " + config.program + ": " + std::strerror(rc));
+  sys::Environment env = sys::Environment::current({"SSH_ASKPASS_PROMPT"});
+  if (confirm) env.set("SSH_ASKPASS_PROMPT", "confirm");
+  sys::SpawnOptions options;
+  options.hand_over = {{pipe->write.get(), STDOUT_FILENO}};
+  options.search_path = true;
+  options.environment = &env;
+  auto spawned = sys::spawn({config.program, prompt}, options);
+  pipe->write.reset();
+  if (!spawned.ok()) {
+    log_error("askpass: " + spawned.error().message());
     return std::nullopt;
   }
+  const pid_t pid = *spawned;
   if (on_spawn) on_spawn(pid);
 
   key::SecretBytes answer(kMaxAskpassAnswerBytes);
   size_t len = 0;
   while (len < kMaxAskpassAnswerBytes) {
-    ssize_t n = ::read(pipe_fds[0], answer.reveal_mutable().data() + len, kMaxAskpassAnswerBytes - len);
+    ssize_t n = ::read(pipe->read.get(), answer.reveal_mutable().data() + len, kMaxAskpassAnswerBytes - len);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     len += static_cast<size_t>(n);
   }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  pid_t waited;
-  while ((waited = ::waitpid(pid, &status, 0)) == -1 && errno == EINTR) {
-  }
+  pipe->read.reset();
+  const int status = sys::wait_for_exit(pid);
   if (on_spawn) on_spawn(-1);
-  if (waited == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  if (!sys::exited_cleanly(status)) return std::nullopt;
 
   std::string_view text = answer.reveal_text().substr(0, len);
   text = text.substr(0, text.find_first_of("\r\n"));

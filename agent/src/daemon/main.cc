@@ -24,6 +24,7 @@
 #include "daemon/agent.h"
 #include "daemon/log.h"
 #include "daemon/options.h"
+#include "tessera/sys/stdfd.h"
 
 namespace {
 
@@ -36,19 +37,6 @@ constexpr int kExitSignalled = 2;
 
 std::atomic<Agent*> g_agent{nullptr};
 std::atomic<bool> g_signalled{false};
-
-// As OpenSSH's sanitise_stdfd(): descriptors 0-2 open, on /dev/null if need be.
-void sanitise_standard_fds() {
-  for (int fd = 0; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFL) != -1) continue;
-    int null_fd = ::open("/dev/null", O_RDWR);
-    if (null_fd < 0) return;
-    if (null_fd != fd) {
-      ::dup2(null_fd, fd);
-      ::close(null_fd);
-    }
-  }
-}
 
 // Private keys live in this process: no ptrace by other processes of the
 // user, no core dumps.
@@ -142,7 +130,7 @@ void print_environment(bool csh, const std::string& socket, pid_t pid, bool with
 
 int main(int argc, char** argv) {
   namespace d = tessera::agent::daemon;
-  sanitise_standard_fds();
+  if (!tessera::sys::sanitise_standard_fds().ok()) return kExitFatal;
   // Drop a set-group-id gid, as ssh-agent does.
   if (::setegid(::getgid()) != 0 || ::setgid(::getgid()) != 0) fatal("cannot drop group privileges");
   harden_process();
@@ -265,10 +253,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (::chdir("/") != 0) d::log_error(std::string("chdir /: ") + std::strerror(errno));
-    int null_fd = ::open("/dev/null", O_RDWR);
-    if (null_fd >= 0) {
-      for (int fd = 0; fd <= 2; ++fd) ::dup2(null_fd, fd);
-      if (null_fd > 2) ::close(null_fd);
+    if (auto nulled = tessera::sys::redirect_standard_fds_to_null(); !nulled.ok()) {
+      d::log_error(nulled.error().message());
     }
   }
 

@@ -10,9 +10,8 @@
 #include <cstring>
 
 #include "daemon/log.h"
-#include "daemon/spawn.h"
-
-extern char** environ;
+#include "tessera/sys/fd.h"
+#include "tessera/sys/spawn.h"
 
 namespace tessera::agent::daemon {
 
@@ -106,26 +105,23 @@ std::optional<key::SecretBytes> assuan_unescape(std::string_view data) {
 
 std::optional<key::SecretBytes> ask_pinentry(const std::string& program, const std::string& description,
                                              const std::function<void(pid_t)>& on_spawn) {
-  int to_child[2], from_child[2];
-  if (::pipe2(to_child, O_CLOEXEC) != 0) return std::nullopt;
-  if (::pipe2(from_child, O_CLOEXEC) != 0) {
-    ::close(to_child[0]);
-    ::close(to_child[1]);
+  auto to_child = sys::make_pipe();
+  auto from_child = sys::make_pipe();
+  if (!to_child.ok() || !from_child.ok()) {
+    log_error("pinentry: " + (to_child.ok() ? from_child.error() : to_child.error()).message());
     return std::nullopt;
   }
-  SpawnSettings spawn;
-  spawn.hand_over(to_child[0], STDIN_FILENO);
-  spawn.hand_over(from_child[1], STDOUT_FILENO);
-  std::string path = program;
-  char* argv[] = {path.data(), nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, path.c_str(), spawn.actions(), spawn.attributes(), argv, environ);
-  ::close(to_child[0]);
-  ::close(from_child[1]);
-  const int in = to_child[1], out = from_child[0];
+  sys::SpawnOptions options;
+  options.hand_over = {{to_child->read.get(), STDIN_FILENO}, {from_child->write.get(), STDOUT_FILENO}};
+  options.search_path = true;
+  auto spawned = sys::spawn({program}, options);
+  to_child->read.reset();
+  from_child->write.reset();
+  const int in = to_child->write.get(), out = from_child->read.get();
+  const pid_t pid = spawned.ok() ? *spawned : -1;
   std::optional<key::SecretBytes> pin;
-  if (rc != 0) {
-    log_error("pinentry: cannot run " + program + ": " + std::strerror(rc));
+  if (!spawned.ok()) {
+    log_error("pinentry: " + spawned.error().message());
   } else {
     if (on_spawn) on_spawn(pid);
     key::SecretBytes line;
@@ -148,12 +144,10 @@ std::optional<key::SecretBytes> ask_pinentry(const std::string& program, const s
       (void)write_line(in, "BYE");
     }
   }
-  ::close(in);
-  ::close(out);
+  to_child->write.reset();
+  from_child->read.reset();
   if (pid > 0) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) == -1 && errno == EINTR) {
-    }
+    (void)sys::wait_for_exit(pid);
     if (on_spawn) on_spawn(-1);
   }
   return pin;

@@ -15,24 +15,11 @@
 #include <iterator>
 #include <string>
 
+#include "tessera/sys/fd.h"
+
 namespace tessera::agent {
 
 namespace {
-
-// An fd closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 void write_text(int fd, std::string_view text) {
   while (!text.empty()) {
@@ -99,7 +86,7 @@ extern "C" void on_prompt_signal(int signo) { g_prompt_signal = signo; }
 // required) standard input with the prompt on standard error.
 std::optional<key::SecretBytes> read_from_terminal(std::string_view prompt, bool echo, bool require_tty) {
   std::fflush(stdout);
-  Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
+  sys::Fd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
   int in = tty.get(), out = tty.get();
   if (in < 0) {
     if (require_tty) return std::nullopt;
