@@ -16,8 +16,8 @@
 #include <utility>
 
 #include "output.h"
-#include "tessera/agent/readpass.h"
 #include "tessera/key/encoding.h"
+#include "tessera/prompts/readpass.h"
 #include "tessera/sys/fd.h"
 #include "tessera/sys/file.h"
 #include "tessera/sys/path.h"
@@ -375,7 +375,7 @@ bool confirm_overwrite(const std::string& file) {
 }
 
 key::SecretBytes read_passphrase(std::string_view prompt) {
-  return agent::read_passphrase(prompt, agent::kReadAllowStdin).value_or(key::SecretBytes());
+  return prompts::read_passphrase(prompt, prompts::kReadAllowStdin).value_or(key::SecretBytes());
 }
 
 std::optional<std::string> read_stdin_line() {

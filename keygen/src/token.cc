@@ -13,6 +13,7 @@
 #include "modes.h"
 #include "output.h"
 #include "tessera/key/sshsig.h"
+#include "tessera/prompts/pin.h"
 
 namespace tessera::keygen {
 namespace {
@@ -66,7 +67,7 @@ key::Status TokenSession::login(const pkcs11::KeyInfo& key, uint32_t token_flags
   // A PIN pad takes the PIN itself.
   if ((token_flags & pkcs11::kTokenProtectedAuthPath) == 0) {
     // The agent's wording, with its warnings when few tries are left.
-    pin = read_passphrase(agent::daemon::pin_prompt(key.token_label, token_flags));
+    pin = read_passphrase(prompts::pin_prompt(key.token_label, token_flags));
   }
   auto done = client_->login(key.id.token, pin);
   if (!done.ok()) return key::Error(key::Errc::kWrongPassphrase, "cannot log in: " + helper_problem(done.error()));

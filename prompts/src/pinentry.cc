@@ -1,21 +1,18 @@
-#include "daemon/pinentry.h"
+#include "tessera/prompts/pinentry.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
-#include "daemon/log.h"
 #include "tessera/sys/fd.h"
 #include "tessera/sys/spawn.h"
 
-namespace tessera::agent::daemon {
+namespace tessera::prompts {
 
 namespace {
+
+// What a user's cancel is reported as (it needs no program name).
+constexpr std::string_view kCancelled = "PIN entry cancelled";
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -24,50 +21,90 @@ int hex_value(char c) {
   return -1;
 }
 
+enum class LineRead { kLine, kEnd, kTooLong };
+
 // Reads one line (without its newline) into `line`, a byte at a time so that
-// nothing after it is consumed. False at the end of input, on error, or for
-// an over-long line.
-bool read_line(int fd, key::SecretBytes& line) {
+// nothing after it is consumed.
+LineRead read_line(int fd, key::SecretBytes& line) {
   line.clear();
   for (;;) {
     uint8_t c;
     ssize_t n = ::read(fd, &c, 1);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    if (c == '\n') return true;
-    if (line.size() >= kMaxPinentryLineBytes) return false;
+    if (n <= 0) return LineRead::kEnd;
+    if (c == '\n') return LineRead::kLine;
+    if (line.size() >= kMaxPinentryLineBytes) return LineRead::kTooLong;
     line.append(std::span<const uint8_t>(&c, 1));
   }
 }
 
-bool write_line(int fd, const std::string& line) {
-  std::string out = line + "\n";
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::write(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
+bool is_ok(std::string_view line) { return line == "OK" || line.starts_with("OK "); }
+bool is_err(std::string_view line) { return line == "ERR" || line.starts_with("ERR "); }
+// Status and comment lines may come before any answer.
+bool is_skipped(std::string_view line) { return line == "S" || line.starts_with("S ") || line.starts_with('#'); }
 
-bool starts_with(const key::SecretBytes& line, std::string_view prefix) {
-  return line.reveal_text().substr(0, prefix.size()) == prefix;
-}
-
-// Sends a command and waits for its OK (skipping status and comment lines).
-bool command(int in, int out, const std::string& line) {
-  if (!write_line(in, line)) return false;
+// Sends a command and waits for its OK. An error names what went wrong.
+key::Status command(int in, int out, const std::string& line) {
+  TESSERA_TRY(sys::write_all(in, line + "\n"));
   key::SecretBytes reply;
-  while (read_line(out, reply)) {
-    if (reply.reveal_text() == "OK" || starts_with(reply, "OK ")) return true;
-    if (starts_with(reply, "ERR")) return false;
+  for (;;) {
+    LineRead read = read_line(out, reply);
+    if (read == LineRead::kEnd) return key::Error(key::Errc::kIo, "ended before answering " + line.substr(0, 8));
+    if (read == LineRead::kTooLong) return key::Error(key::Errc::kTooLarge, "sent an over-long line");
+    std::string_view text = reply.reveal_text();
+    if (is_ok(text)) return {};
+    if (is_err(text)) return key::Error(key::Errc::kIo, "refused " + line.substr(0, line.find(' ')) + ": " +
+                                                            std::string(text.substr(0, 200)));
+    if (!is_skipped(text)) return key::Error(key::Errc::kMalformed, "answered out of protocol");
   }
-  return false;
+}
+
+// GETPIN, and its answer.
+key::Result<key::SecretBytes> get_pin(int in, int out) {
+  TESSERA_TRY(sys::write_all(in, "GETPIN\n"));
+  GetpinReply reply;
+  key::SecretBytes line;
+  while (reply.state() == GetpinReply::State::kMore) {
+    LineRead read = read_line(out, line);
+    if (read == LineRead::kEnd) return key::Error(key::Errc::kTruncated, "ended before answering GETPIN");
+    if (read == LineRead::kTooLong) return key::Error(key::Errc::kTooLarge, "sent an over-long line");
+    reply.feed(line.reveal_text());
+  }
+  if (reply.state() == GetpinReply::State::kPin) return reply.take_pin();
+  if (reply.state() == GetpinReply::State::kCancelled) return key::Error(key::Errc::kIo, reply.problem());
+  return key::Error(key::Errc::kMalformed, reply.problem());
 }
 
 }  // namespace
+
+GetpinReply::State GetpinReply::fail(std::string problem) {
+  pin_.clear();
+  problem_ = std::move(problem);
+  return state_ = State::kError;
+}
+
+GetpinReply::State GetpinReply::feed(std::string_view line) {
+  if (state_ != State::kMore) return fail("answered GETPIN twice");
+  if (line.starts_with("D ")) {
+    auto data = assuan_unescape(line.substr(2));
+    if (!data) return fail("sent a PIN with a broken %-escape");
+    if (pin_.size() + data->size() > kMaxPinentryPinBytes) {
+      return fail("sent a PIN longer than " + std::to_string(kMaxPinentryPinBytes) + " bytes");
+    }
+    pin_.append(data->reveal());
+    return state_;
+  }
+  if (is_ok(line)) return state_ = State::kPin;
+  if (is_err(line)) {
+    pin_.clear();
+    // GPG_ERR_CANCELED (99) from the pinentry source (5): 83886179.
+    problem_ = line.starts_with("ERR 83886179") ? std::string(kCancelled)
+                                                  : "refused GETPIN: " + std::string(line.substr(0, 200));
+    return state_ = State::kCancelled;
+  }
+  if (is_skipped(line)) return state_;
+  return fail("answered GETPIN out of protocol");
+}
 
 std::string assuan_escape(std::string_view text) {
   static const char* kHex = "0123456789ABCDEF";
@@ -103,54 +140,41 @@ std::optional<key::SecretBytes> assuan_unescape(std::string_view data) {
   return out;
 }
 
-std::optional<key::SecretBytes> ask_pinentry(const std::string& program, const std::string& description,
-                                             const std::function<void(pid_t)>& on_spawn) {
-  auto to_child = sys::make_pipe();
-  auto from_child = sys::make_pipe();
-  if (!to_child.ok() || !from_child.ok()) {
-    log_error("pinentry: " + (to_child.ok() ? from_child.error() : to_child.error()).message());
-    return std::nullopt;
-  }
+key::Result<key::SecretBytes> ask_pinentry(const std::string& program, const std::string& description,
+                                           const ChildTracker& on_spawn) {
+  TESSERA_ASSIGN_OR_RETURN(sys::Pipe to_child, sys::make_pipe());
+  TESSERA_ASSIGN_OR_RETURN(sys::Pipe from_child, sys::make_pipe());
   sys::SpawnOptions options;
-  options.hand_over = {{to_child->read.get(), STDIN_FILENO}, {from_child->write.get(), STDOUT_FILENO}};
+  options.hand_over = {{to_child.read.get(), STDIN_FILENO}, {from_child.write.get(), STDOUT_FILENO}};
   options.search_path = true;
   auto spawned = sys::spawn({program}, options);
-  to_child->read.reset();
-  from_child->write.reset();
-  const int in = to_child->write.get(), out = from_child->read.get();
-  const pid_t pid = spawned.ok() ? *spawned : -1;
-  std::optional<key::SecretBytes> pin;
-  if (!spawned.ok()) {
-    log_error("pinentry: " + spawned.error().message());
-  } else {
-    if (on_spawn) on_spawn(pid);
+  to_child.read.reset();
+  from_child.write.reset();
+  if (!spawned.ok()) return spawned.error();
+  const pid_t pid = *spawned;
+  if (on_spawn) on_spawn(pid);
+
+  const int in = to_child.write.get(), out = from_child.read.get();
+  auto talk = [&]() -> key::Result<key::SecretBytes> {
     key::SecretBytes line;
-    bool greeted = read_line(out, line) && (line.reveal_text() == "OK" || starts_with(line, "OK "));
-    if (greeted && command(in, out, "SETTITLE tessera-agent") &&
-        command(in, out, "SETDESC " + assuan_escape(description)) && command(in, out, "SETPROMPT PIN:") &&
-        write_line(in, "GETPIN")) {
-      std::optional<key::SecretBytes> data;
-      while (read_line(out, line)) {
-        if (starts_with(line, "D ")) {
-          data = assuan_unescape(line.reveal_text().substr(2));
-        } else if (line.reveal_text() == "OK" || starts_with(line, "OK ")) {
-          pin = std::move(data);
-          if (!pin) pin = key::SecretBytes();  // an empty PIN
-          break;
-        } else if (starts_with(line, "ERR")) {
-          break;  // cancelled, or a failure: no PIN
-        }
-      }
-      (void)write_line(in, "BYE");
+    if (read_line(out, line) != LineRead::kLine || !is_ok(line.reveal_text())) {
+      return key::Error(key::Errc::kMalformed, "did not greet with OK");
     }
-  }
-  to_child->write.reset();
-  from_child->read.reset();
-  if (pid > 0) {
-    (void)sys::wait_for_exit(pid);
-    if (on_spawn) on_spawn(-1);
+    TESSERA_TRY(command(in, out, "SETTITLE tessera-agent"));
+    TESSERA_TRY(command(in, out, "SETDESC " + assuan_escape(description)));
+    TESSERA_TRY(command(in, out, "SETPROMPT PIN:"));
+    return get_pin(in, out);
+  };
+  auto pin = talk();
+  (void)sys::write_all(in, "BYE\n");
+  to_child.write.reset();
+  from_child.read.reset();
+  (void)sys::wait_for_exit(pid);
+  if (on_spawn) on_spawn(-1);
+  if (!pin.ok() && pin.error().detail() != kCancelled) {
+    return key::Error(pin.error().code(), "pinentry " + program + " " + pin.error().message());
   }
   return pin;
 }
 
-}  // namespace tessera::agent::daemon
+}  // namespace tessera::prompts

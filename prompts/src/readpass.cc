@@ -1,4 +1,4 @@
-#include "tessera/agent/readpass.h"
+#include "tessera/prompts/readpass.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -15,9 +15,10 @@
 #include <iterator>
 #include <string>
 
+#include "tessera/prompts/askpass.h"
 #include "tessera/sys/fd.h"
 
-namespace tessera::agent {
+namespace tessera::prompts {
 
 namespace {
 
@@ -33,47 +34,6 @@ void write_text(int fd, std::string_view text) {
 bool env_set(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0';
-}
-
-// Runs the askpass program with the prompt as its argument and returns the
-// first line it prints; std::nullopt if it cannot run or exits non-zero.
-std::optional<key::SecretBytes> ask_via_askpass(const char* program, std::string_view prompt, const char* hint) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
-  std::string prompt_copy(prompt);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return std::nullopt;
-  }
-  if (pid == 0) {
-    if (::dup2(fds[1], STDOUT_FILENO) < 0) ::_exit(1);
-    if (hint != nullptr) ::setenv("SSH_ASKPASS_PROMPT", hint, 1);
-    ::execlp(program, program, prompt_copy.c_str(), static_cast<char*>(nullptr));
-    std::string msg = std::string("cannot run askpass program ") + program + ": " +
-                      std::strerror(errno) + "\n";
-    write_text(STDERR_FILENO, msg);
-    ::_exit(1);
-  }
-  ::close(fds[1]);
-  key::SecretBytes answer(kMaxPassphraseBytes);
-  size_t got = 0;
-  while (got < answer.size()) {
-    ssize_t n = ::read(fds[0], answer.reveal_mutable().data() + got, answer.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
-  auto text = answer.reveal_text().substr(0, got);
-  size_t end = text.find_first_of("\r\n");
-  answer.resize(end == std::string_view::npos ? got : end);
-  return answer;
 }
 
 // Signals that end a prompt: the terminal is restored, then the signal is
@@ -187,14 +147,18 @@ std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigne
   if ((flags & kReadUseAskpass) != 0 && !allow_askpass) return empty_or_eof();
   if (use_askpass && allow_askpass) {
     const char* program = std::getenv("SSH_ASKPASS");
-    if (program == nullptr) program = kDefaultAskpass;
-    auto answer = ask_via_askpass(program, prompt, (flags & kReadAskPermission) != 0 ? "confirm" : nullptr);
-    if (!answer) return empty_or_eof();
-    return answer;
+    auto answer = run_askpass(program != nullptr ? program : kDefaultAskpassProgram, std::string(prompt),
+                              (flags & kReadAskPermission) != 0);
+    if (!answer.ok()) {
+      // As readpass.c, a cancelled dialog is no error; one that cannot run is.
+      if (answer.error().code() != key::Errc::kPassphraseRequired) write_text(STDERR_FILENO, answer.error().message() + "\n");
+      return empty_or_eof();
+    }
+    return std::move(*answer);
   }
   auto answer = read_from_terminal(prompt, (flags & kReadEcho) != 0, require_tty);
   if (!answer) return empty_or_eof();
   return answer;
 }
 
-}  // namespace tessera::agent
+}  // namespace tessera::prompts

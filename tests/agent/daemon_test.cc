@@ -399,24 +399,6 @@ TEST_F(ConfirmTest, OpenDialogDoesNotBlockOthers) {
   EXPECT_TRUE(answer && std::holds_alternative<SignResponse>(*answer));
 }
 
-TEST(AskpassTest, RulesOfReadpass) {
-  AskpassConfig config;
-  config.program = "/bin/true";
-  EXPECT_FALSE(config.allowed());  // no display
-  config.display = true;
-  EXPECT_TRUE(config.allowed());
-  config.require = "never";
-  EXPECT_FALSE(config.allowed());
-  config.display = false;
-  config.require = "FORCE";
-  EXPECT_TRUE(config.allowed());
-  config.require = "prefer";
-  EXPECT_FALSE(config.allowed());
-  EXPECT_EQ(confirmation_prompt("c", "SHA256:x", ""), "Allow use of key c?\nKey fingerprint SHA256:x.");
-  EXPECT_EQ(confirmation_prompt("c", "SHA256:x", "for user"),
-            "Allow use of key c?\nKey fingerprint SHA256:x.\nfor user");
-}
-
 // ---- pipelining and concurrency ----
 
 TEST(AgentTest, PipelinedRequestsAreAnsweredInOrder) {

@@ -1,11 +1,10 @@
 // How tessera-agent names PKCS#11 providers (paths, p11-kit module names,
-// RFC 7512 URIs), filters token keys by URI, and words PIN prompts.
+// RFC 7512 URIs) and filters token keys by URI.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
 
-#include "daemon/pinentry.h"
 #include "daemon/pkcs11_providers.h"
 #include "daemon/providers.h"
 #include "test_support.h"
@@ -105,64 +104,6 @@ TEST(KeyMatchesUri, TokenAndObjectAttributesSelectKeys) {
   EXPECT_FALSE(key_matches_uri(key, "pkcs11:object=ec384"));
   EXPECT_FALSE(key_matches_uri(key, "pkcs11:id=%04"));
   EXPECT_FALSE(key_matches_uri(key, "pkcs11:manufacturer=Nobody"));
-}
-
-TEST(PinPrompts, SayTheTokenAndItsPinState) {
-  EXPECT_EQ(pin_prompt("main", 0), "Enter PIN for 'main': ");
-  EXPECT_NE(pin_prompt("main", pkcs11::kTokenPinCountLow).find("few tries may be left"), std::string::npos);
-  std::string last = pin_prompt("main", pkcs11::kTokenPinCountLow | pkcs11::kTokenPinFinalTry);
-  EXPECT_EQ(last.rfind("WARNING: this is the LAST try", 0), 0u) << last;
-  EXPECT_NE(last.find("Enter PIN for 'main': "), std::string::npos);
-  std::string context = context_pin_prompt("aa", "aa-ec256", 0);
-  EXPECT_NE(context.find("to sign with key 'aa-ec256'"), std::string::npos);
-  EXPECT_EQ(pin_state_text(0), "");
-  EXPECT_NE(pin_state_text(pkcs11::kTokenPinLocked | pkcs11::kTokenPinFinalTry).find("locked"), std::string::npos);
-}
-
-TEST(Pinentry, AssuanEscaping) {
-  EXPECT_EQ(assuan_escape("Enter PIN\nfor 'a' (100%)\r"), "Enter PIN%0Afor 'a' (100%25)%0D");
-  EXPECT_EQ(assuan_unescape("12%2534")->reveal_text(), "12%34");
-  EXPECT_EQ(assuan_unescape("%0a%0D")->reveal_text(), "\n\r");
-  EXPECT_FALSE(assuan_unescape("12%2"));
-  EXPECT_FALSE(assuan_unescape("%zz"));
-  EXPECT_FALSE(assuan_unescape("%"));
-}
-
-// A pinentry that speaks just enough Assuan: records SETDESC, answers
-// GETPIN with its argument's PIN (or ERR when it is "cancel").
-class FakePinentry : public ::testing::Test {
- protected:
-  std::string make(const std::string& answer) {
-    std::string path = dir_.file("pinentry");
-    write_file(path,
-               "#!/bin/sh\necho 'OK Pleased to meet you'\n"
-               "while read -r cmd rest; do\n"
-               "  case $cmd in\n"
-               "    SETDESC) printf '%s\\n' \"$rest\" >> " + dir_.file("desc") + "; echo OK ;;\n"
-               "    GETPIN) if [ '" + answer + "' = cancel ]; then echo 'ERR 83886179 Operation cancelled';"
-               " else echo 'D " + answer + "'; echo OK; fi ;;\n"
-               "    BYE) echo OK; exit 0 ;;\n"
-               "    *) echo OK ;;\n"
-               "  esac\n"
-               "done\n",
-               0755);
-    return path;
-  }
-  TempDir dir_;
-};
-
-TEST_F(FakePinentry, GivesThePinAndShowsTheDescription) {
-  auto pin = ask_pinentry(make("12%2534"), "Enter PIN for 'main':\nsecond line");
-  ASSERT_TRUE(pin);
-  EXPECT_EQ(pin->reveal_text(), "12%34");
-  EXPECT_EQ(test::read_file(dir_.file("desc")), "Enter PIN for 'main':%0Asecond line\n");
-}
-
-TEST_F(FakePinentry, CancelAndMissingProgramGiveNothing) {
-  EXPECT_FALSE(ask_pinentry(make("cancel"), "x"));
-  EXPECT_FALSE(ask_pinentry(dir_.file("no-such-pinentry"), "x"));
-  write_file(dir_.file("mute"), "#!/bin/sh\nexit 0\n", 0755);
-  EXPECT_FALSE(ask_pinentry(dir_.file("mute"), "x"));
 }
 
 }  // namespace

@@ -14,14 +14,14 @@
 #include <iostream>
 
 #include "keyfile.h"
-#include "tessera/agent/readpass.h"
 #include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
+#include "tessera/prompts/readpass.h"
 
 namespace tessera::add {
 
-using agent::kReadAllowStdin;
-using agent::read_passphrase;
+using prompts::kReadAllowStdin;
+using prompts::read_passphrase;
 
 using agent::AgentClient;
 using key::Errc;

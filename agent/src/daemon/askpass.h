@@ -1,10 +1,6 @@
-// Prompts through SSH_ASKPASS: confirmation for keys added with the confirm
-// constraint, exactly as OpenSSH's ask_permission() (readpass.c) does (the
-// program gets the prompt as its only argument and SSH_ASKPASS_PROMPT=confirm
-// in its environment; an exit status of 0 with an empty answer or "yes" (any
-// case) allows, anything else refuses), and token PINs, asked as
-// read_passphrase() asks with RP_USE_ASKPASS (no SSH_ASKPASS_PROMPT; the first
-// line of the program's output is the answer).
+// The agent's prompts: confirmation for keys added with the confirm
+// constraint and token PINs, through the prompts library (askpass.h,
+// pinentry.h: the programs are run exactly as OpenSSH's readpass.c runs them).
 //
 // Prompts run on threads of their own (never the event loop, never the
 // signing workers): a dialog nobody answers holds only its own request.
@@ -22,46 +18,14 @@
 
 #include "daemon/worker_pool.h"
 #include "tessera/key/secret.h"
+#include "tessera/prompts/askpass.h"
 
 namespace tessera::agent::daemon {
 
-// Where the askpass program used when SSH_ASKPASS is not set lives on Debian.
-inline constexpr const char* kDefaultAskpassProgram = "/usr/bin/ssh-askpass";
 // Most confirmation dialogs open at once; more wait their turn.
 inline constexpr unsigned kConfirmThreads = 4;
-// Largest answer read from the program (as readpass.c's buffer).
-inline constexpr size_t kMaxAskpassAnswerBytes = 1023;
 
-struct AskpassConfig {
-  std::string program = kDefaultAskpassProgram;  // SSH_ASKPASS
-  std::string require;                           // SSH_ASKPASS_REQUIRE ("", "never", "prefer", "force")
-  bool display = false;                          // DISPLAY or WAYLAND_DISPLAY set and non-empty
-  std::string pinentry;                          // --pinentry: PINs through this program, not SSH_ASKPASS
-
-  // Reads SSH_ASKPASS, SSH_ASKPASS_REQUIRE, DISPLAY and WAYLAND_DISPLAY
-  // through `getenv` (the process environment by default).
-  static AskpassConfig from_environment(const std::function<const char*(const char*)>& getenv_fn = nullptr);
-
-  // Whether ask_permission may run the program at all: as readpass.c, a
-  // display is needed unless SSH_ASKPASS_REQUIRE=force; "never" forbids it.
-  bool allowed() const;
-};
-
-// "Allow use of key COMMENT?\nKey fingerprint FP." plus "\nEXTRA" if extra is
-// not empty (ssh-agent's confirm_key()).
-std::string confirmation_prompt(const std::string& comment, const std::string& fingerprint,
-                                const std::string& extra);
-
-// Runs the program and waits for it. Blocking: never call on the event loop.
-// `on_spawn` (if set) gets the child's pid (for shutdown to end it) and is
-// called again with -1 once it has been reaped.
-bool ask_permission(const AskpassConfig& config, const std::string& prompt,
-                    const std::function<void(pid_t)>& on_spawn = nullptr);
-
-// Runs the program for a PIN or passphrase and waits for it. Blocking. Nothing
-// if the program may not run, fails or is cancelled.
-std::optional<key::SecretBytes> ask_secret(const AskpassConfig& config, const std::string& prompt,
-                                           const std::function<void(pid_t)>& on_spawn = nullptr);
+using prompts::AskpassConfig;
 
 // Runs confirmation and PIN prompts on its own threads.
 class Confirmer {

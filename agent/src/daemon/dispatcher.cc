@@ -8,6 +8,7 @@
 #include "daemon/log.h"
 #include "daemon/providers.h"
 #include "tessera/key/shield.h"
+#include "tessera/prompts/askpass.h"
 
 namespace tessera::agent::daemon {
 
@@ -238,7 +239,7 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
   job->data = std::move(request.data);
 
   if (id->confirm) {
-    std::string prompt = confirmation_prompt(id->comment, key_fingerprint(id->key), destination);
+    std::string prompt = prompts::confirmation_prompt(id->comment, key_fingerprint(id->key), destination);
     log_debug("asking for confirmation to use key " + id->comment);
     EventLoop* loop = &loop_;
     confirmer_.ask(context->connection_id, std::move(prompt), [this, loop, context, job](bool allowed) {

@@ -5,6 +5,7 @@
 
 #include "daemon/log.h"
 #include "daemon/pkcs11_process.h"
+#include "tessera/prompts/pin.h"
 #include "tessera/agent/protocol.h"
 
 namespace tessera::agent::daemon {
@@ -41,37 +42,9 @@ constexpr uint32_t kTokenFlagMask = pkcs11::kTokenPinCountLow | pkcs11::kTokenPi
 
 std::string quoted(const std::string& label) { return "'" + label + "'"; }
 
-std::string pin_warning(const std::string& token_label, uint32_t flags) {
-  if (flags & pkcs11::kTokenPinFinalTry) {
-    return "WARNING: this is the LAST try: one more wrong PIN locks token " + quoted(token_label) + ".\n";
-  }
-  if (flags & pkcs11::kTokenPinCountLow) {
-    return "Note: a wrong PIN was entered for token " + quoted(token_label) + " before; few tries may be left.\n";
-  }
-  return {};
-}
-
 std::string blob_key(std::span<const uint8_t> blob) { return std::string(blob.begin(), blob.end()); }
 
 }  // namespace
-
-std::string pin_state_text(uint32_t flags) {
-  if (flags & pkcs11::kTokenPinLocked) {
-    return "the PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --unblock-pin)";
-  }
-  if (flags & pkcs11::kTokenPinFinalTry) return "one more wrong PIN will lock it";
-  if (flags & pkcs11::kTokenPinCountLow) return "a wrong PIN was entered before: few tries may be left";
-  return {};
-}
-
-std::string pin_prompt(const std::string& token_label, uint32_t token_flags) {
-  return pin_warning(token_label, token_flags) + "Enter PIN for " + quoted(token_label) + ": ";
-}
-
-std::string context_pin_prompt(const std::string& token_label, const std::string& key_label, uint32_t token_flags) {
-  return pin_warning(token_label, token_flags) + "Enter PIN for " + quoted(token_label) + " to sign with key " +
-         quoted(key_label) + " (this key asks for its PIN at every use): ";
-}
 
 // ---------------------------------------------------------------------------
 
@@ -215,7 +188,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     // The helper names the token in its messages already.
     std::string prefix = (token ? token_name(*token) : spec_text(spec_)) + ": ";
     std::string text = error.message.starts_with(prefix) ? error.message : prefix + error.message;
-    std::string state = pin_state_text(error.token_flags);
+    std::string state = prompts::pin_state_text(error.token_flags);
     if (!state.empty()) text += " (" + state + ")";
     return key::Error(key::Errc::kIo, text);
   }
@@ -489,7 +462,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     token->login_running = true;
     if (token->pin) return send_login(id, token->pin->clone(), false);
     if (token->flags & pkcs11::kTokenPinLocked) {
-      return finish_login(id, key::Error(key::Errc::kIo, token_name(id) + ": " + pin_state_text(token->flags)));
+      return finish_login(id, key::Error(key::Errc::kIo, token_name(id) + ": " + prompts::pin_state_text(token->flags)));
     }
     if (token->flags & pkcs11::kTokenProtectedAuthPath) {
       log_info(token_name(id) + " has a PIN pad: enter the PIN on the reader's keypad");
@@ -497,7 +470,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     }
     auto weak = weak_from_this();
     EventLoop* loop = &owner_.loop_;
-    owner_.prompts_.ask_pin(kPinPromptLane, pin_prompt(token->label, token->flags),
+    owner_.prompts_.ask_pin(kPinPromptLane, prompts::pin_prompt(token->label, token->flags),
                             [weak, loop, id](std::optional<key::SecretBytes> pin) {
                               auto shared = std::make_shared<std::optional<key::SecretBytes>>(std::move(pin));
                               loop->post([weak, id, shared] {
@@ -629,7 +602,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     auto weak = weak_from_this();
     EventLoop* loop = &owner_.loop_;
     std::string name = token_name(token.id);
-    owner_.prompts_.ask_pin(kPinPromptLane, context_pin_prompt(token.label, key_label, token.flags),
+    owner_.prompts_.ask_pin(kPinPromptLane, prompts::context_pin_prompt(token.label, key_label, token.flags),
                             [weak, loop, call, name](std::optional<key::SecretBytes> pin) {
                               auto shared = std::make_shared<std::optional<key::SecretBytes>>(std::move(pin));
                               loop->post([weak, call, shared, name] {

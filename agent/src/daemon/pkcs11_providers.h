@@ -96,15 +96,6 @@ class Pkcs11Providers {
   std::map<std::string, std::shared_ptr<Provider>> providers_;
 };
 
-// The prompt for a token's user PIN, with its PIN state ("Enter PIN for
-// 'label': ", preceded by a warning when few tries are left or this is the
-// last one).
-std::string pin_prompt(const std::string& token_label, uint32_t token_flags);
-// The prompt for the PIN of an always-authenticate key, asked per signature.
-std::string context_pin_prompt(const std::string& token_label, const std::string& key_label, uint32_t token_flags);
-// What a token's PIN state means for the user, for errors ("" when nothing to say).
-std::string pin_state_text(uint32_t token_flags);
-
 }  // namespace tessera::agent::daemon
 
 #endif  // TESSERA_AGENT_DAEMON_PKCS11_PROVIDERS_H_

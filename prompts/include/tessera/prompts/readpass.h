@@ -1,16 +1,17 @@
 // Asking a person for a passphrase or PIN exactly as OpenSSH's readpass.c
 // does: the terminal, else SSH_ASKPASS (when SSH_ASKPASS_REQUIRE=force, or
 // when there is no terminal to use and DISPLAY or SSH_ASKPASS_REQUIRE allow
-// it), else standard input. Shared by tessera-add and tessera-keygen.
-#ifndef TESSERA_AGENT_READPASS_H_
-#define TESSERA_AGENT_READPASS_H_
+// it), else standard input. Shared by tessera-add and tessera-keygen; the
+// askpass program runs through run_askpass() (askpass.h).
+#ifndef TESSERA_PROMPTS_READPASS_H_
+#define TESSERA_PROMPTS_READPASS_H_
 
 #include <optional>
 #include <string_view>
 
 #include "tessera/key/secret.h"
 
-namespace tessera::agent {
+namespace tessera::prompts {
 
 // Flags as readpass.c's RP_* flags.
 inline constexpr unsigned kReadEcho = 0x01;
@@ -19,9 +20,7 @@ inline constexpr unsigned kReadAllowEof = 0x04;
 inline constexpr unsigned kReadUseAskpass = 0x08;
 inline constexpr unsigned kReadAskPermission = 0x10;
 
-// OpenSSH's default askpass program, used when SSH_ASKPASS is unset.
-inline constexpr const char* kDefaultAskpass = "/usr/bin/ssh-askpass";
-// Longest answer read from a terminal or askpass (as readpass.c's buffer).
+// Longest answer read from a terminal (as readpass.c's buffer).
 inline constexpr size_t kMaxPassphraseBytes = 1023;
 
 // Returns the answer without its line ending; an empty answer when the user
@@ -31,6 +30,6 @@ inline constexpr size_t kMaxPassphraseBytes = 1023;
 // first and is then delivered.
 std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigned flags);
 
-}  // namespace tessera::agent
+}  // namespace tessera::prompts
 
-#endif  // TESSERA_AGENT_READPASS_H_
+#endif  // TESSERA_PROMPTS_READPASS_H_
