@@ -45,7 +45,7 @@ bool is_skipped(std::string_view line) { return line == "S" || line.starts_with(
 
 // Sends a command and waits for its OK. An error names what went wrong.
 key::Status command(int in, int out, const std::string& line) {
-  TESSERA_TRY(sys::write_all(in, line + "\n"));
+  TESSERA_TRY(sys::send_all(in, line + "\n"));
   key::SecretBytes reply;
   for (;;) {
     LineRead read = read_line(out, reply);
@@ -61,7 +61,7 @@ key::Status command(int in, int out, const std::string& line) {
 
 // GETPIN, and its answer.
 key::Result<key::SecretBytes> get_pin(int in, int out) {
-  TESSERA_TRY(sys::write_all(in, "GETPIN\n"));
+  TESSERA_TRY(sys::send_all(in, "GETPIN\n"));
   GetpinReply reply;
   key::SecretBytes line;
   while (reply.state() == GetpinReply::State::kMore) {
@@ -142,19 +142,19 @@ std::optional<key::SecretBytes> assuan_unescape(std::string_view data) {
 
 key::Result<key::SecretBytes> ask_pinentry(const std::string& program, const std::string& description,
                                            const ChildTracker& on_spawn) {
-  TESSERA_ASSIGN_OR_RETURN(sys::Pipe to_child, sys::make_pipe());
-  TESSERA_ASSIGN_OR_RETURN(sys::Pipe from_child, sys::make_pipe());
+  // One socket is the program's stdin and stdout: we write to it without
+  // SIGPIPE (send_all) when the program has already gone.
+  TESSERA_ASSIGN_OR_RETURN(sys::SocketPair channel, sys::make_socket_pair());
   sys::SpawnOptions options;
-  options.hand_over = {{to_child.read.get(), STDIN_FILENO}, {from_child.write.get(), STDOUT_FILENO}};
+  options.hand_over = {{channel.theirs.get(), STDIN_FILENO}, {channel.theirs.get(), STDOUT_FILENO}};
   options.search_path = true;
   auto spawned = sys::spawn({program}, options);
-  to_child.read.reset();
-  from_child.write.reset();
+  channel.theirs.reset();
   if (!spawned.ok()) return spawned.error();
   const pid_t pid = *spawned;
   if (on_spawn) on_spawn(pid);
 
-  const int in = to_child.write.get(), out = from_child.read.get();
+  const int in = channel.ours.get(), out = channel.ours.get();
   auto talk = [&]() -> key::Result<key::SecretBytes> {
     key::SecretBytes line;
     if (read_line(out, line) != LineRead::kLine || !is_ok(line.reveal_text())) {
@@ -166,9 +166,8 @@ key::Result<key::SecretBytes> ask_pinentry(const std::string& program, const std
     return get_pin(in, out);
   };
   auto pin = talk();
-  (void)sys::write_all(in, "BYE\n");
-  to_child.write.reset();
-  from_child.read.reset();
+  (void)sys::send_all(in, "BYE\n");
+  channel.ours.reset();
   (void)sys::wait_for_exit(pid);
   if (on_spawn) on_spawn(-1);
   if (!pin.ok() && pin.error().detail() != kCancelled) {

@@ -1,6 +1,7 @@
 #include "tessera/sys/fd.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,6 +27,25 @@ key::Status write_all(int fd, std::string_view data) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return key::Error(key::Errc::kIo, std::strerror(errno));
     if (n == 0) return key::Error(key::Errc::kIo, "write made no progress");
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+key::Result<SocketPair> make_socket_pair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return key::Error(key::Errc::kIo, std::string("socketpair: ") + std::strerror(errno));
+  }
+  return SocketPair{Fd(fds[0]), Fd(fds[1])};
+}
+
+key::Status send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return key::Error(key::Errc::kIo, std::strerror(errno));
+    if (n == 0) return key::Error(key::Errc::kIo, "send made no progress");
     data.remove_prefix(static_cast<size_t>(n));
   }
   return {};

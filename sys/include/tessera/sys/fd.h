@@ -47,6 +47,18 @@ key::Result<Pipe> make_pipe();
 // Writes all of `data`, retrying after signals. kIo with the system's reason.
 key::Status write_all(int fd, std::string_view data);
 
+// Both ends of a connected stream socket pair, close-on-exec: a two-way
+// channel to a child (its stdin and stdout may be the same end).
+struct SocketPair {
+  Fd ours;
+  Fd theirs;
+};
+key::Result<SocketPair> make_socket_pair();
+
+// As write_all, on a socket, without SIGPIPE: a peer that has gone is kIo
+// ("Broken pipe"), never a signal that would end the process.
+key::Status send_all(int fd, std::string_view data);
+
 }  // namespace tessera::sys
 
 #endif  // TESSERA_SYS_FD_H_
