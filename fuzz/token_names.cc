@@ -1,4 +1,4 @@
-// What the agent parses of token names: PKCS#11 URIs and p11-kit module
+// What the token naming library parses: PKCS#11 URIs and p11-kit module
 // names as providers (resolve_provider, with p11-kit's .module files read
 // from a fixed directory) and URIs as key filters (key_matches_uri).
 // Pinentry answers have their own target, pinentry_reply.
@@ -6,15 +6,15 @@
 #include <cstdint>
 #include <string>
 
-#include "daemon/providers.h"
+#include "tessera/tokens/names.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace tessera::agent::daemon;
+  using namespace tessera::tokens;
   const std::string text(reinterpret_cast<const char*>(data), size);
 
   static const P11KitLayout layout = [] {
     P11KitLayout l;
-    l.config_dirs = {"/nonexistent/tessera-fuzz/modules"};
+    l.system_module_dirs = {"/nonexistent/tessera-fuzz/modules"};
     l.module_dir = "/nonexistent/tessera-fuzz/pkcs11";
     l.proxy_module = "/nonexistent/tessera-fuzz/p11-kit-proxy.so";
     return l;

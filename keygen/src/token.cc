@@ -7,13 +7,12 @@
 #include <algorithm>
 #include <variant>
 
-#include "daemon/pkcs11_providers.h"
-#include "daemon/providers.h"
 #include "keyfile.h"
 #include "modes.h"
 #include "output.h"
 #include "tessera/key/sshsig.h"
 #include "tessera/prompts/pin.h"
+#include "tessera/tokens/names.h"
 
 namespace tessera::keygen {
 namespace {
@@ -31,7 +30,7 @@ std::string quoted(const std::string& label) { return "'" + label + "'"; }
 }  // namespace
 
 std::optional<TokenSession> TokenSession::open(const std::string& provider, int* status) {
-  auto spec = agent::daemon::resolve_provider(provider, kAnyProvider);
+  auto spec = tokens::resolve_provider(provider, kAnyProvider);
   if (!spec.ok()) {
     *status = fatal("Cannot use PKCS#11 provider " + provider + ": " + spec.error().message());
     return std::nullopt;
@@ -50,7 +49,7 @@ std::optional<TokenSession> TokenSession::open(const std::string& provider, int*
   }
   std::vector<pkcs11::KeyInfo> keys;
   for (pkcs11::KeyInfo& k : listed->keys) {
-    if (agent::daemon::key_matches_uri(k, spec->filter_uri)) keys.push_back(std::move(k));
+    if (tokens::key_matches_uri(k, spec->filter_uri)) keys.push_back(std::move(k));
   }
   return TokenSession(std::move(client), std::move(keys));
 }

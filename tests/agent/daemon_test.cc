@@ -17,11 +17,11 @@
 #include "daemon/askpass.h"
 #include "daemon/audit.h"
 #include "daemon/options.h"
-#include "daemon/providers.h"
 #include "daemon_test_support.h"
 #include "tessera/key/cert.h"
 #include "tessera/key/fingerprint.h"
 #include "tessera/key/key.h"
+#include "tessera/tokens/names.h"
 
 namespace tessera::agent::daemon {
 namespace {
@@ -811,11 +811,11 @@ TEST(ProvidersTest, OpenSshPatternLists) {
   EXPECT_EQ(key::match_pattern_list("/home/u/evil.so", std::string(kDefaultAllowedProviders)), 0);
   EXPECT_EQ(key::match_pattern_list("/usr/lib/bad.so", "/usr/lib/*,!/usr/lib/bad.so"), -1);
   EXPECT_EQ(key::match_pattern_list("/usr/lib/bad.so", "!/usr/lib/bad.so,/usr/lib/*"), -1);
-  EXPECT_FALSE(allowed_provider_path("/nonexistent/p11.so", kDefaultAllowedProviders).ok());
+  EXPECT_FALSE(tokens::allowed_provider_path("/nonexistent/p11.so", kDefaultAllowedProviders).ok());
   test::TempDir dir;
   test::write_file(dir.file("p11.so"), "not really");
-  EXPECT_FALSE(allowed_provider_path(dir.file("p11.so"), kDefaultAllowedProviders).ok());
-  auto allowed = allowed_provider_path(dir.file("p11.so"), dir.path().string() + "/*");
+  EXPECT_FALSE(tokens::allowed_provider_path(dir.file("p11.so"), kDefaultAllowedProviders).ok());
+  auto allowed = tokens::allowed_provider_path(dir.file("p11.so"), dir.path().string() + "/*");
   ASSERT_TRUE(allowed.ok());
   EXPECT_EQ(*allowed, dir.file("p11.so"));
 }

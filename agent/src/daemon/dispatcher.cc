@@ -6,9 +6,9 @@
 
 #include "daemon/destination.h"
 #include "daemon/log.h"
-#include "daemon/providers.h"
 #include "tessera/key/shield.h"
 #include "tessera/prompts/askpass.h"
+#include "tessera/tokens/names.h"
 
 namespace tessera::agent::daemon {
 
@@ -364,7 +364,7 @@ void Dispatcher::smartcard(const Connection& connection, const Context& context,
     return answer(*context, Refused{"refusing PKCS#11 add of \"" + request.provider +
                                     "\": remote addition of providers is disabled (-O allow-remote-pkcs11)"});
   }
-  auto spec = resolve_provider(request.provider, config_.allowed_providers);
+  auto spec = tokens::resolve_provider(request.provider, config_.allowed_providers);
   if (!spec.ok()) {
     return answer(*context, Refused{std::string("refusing PKCS#11 ") + verb + " of \"" + request.provider +
                                     "\": " + spec.error().message()});

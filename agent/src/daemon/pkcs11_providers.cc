@@ -50,7 +50,7 @@ std::string blob_key(std::span<const uint8_t> blob) { return std::string(blob.be
 
 class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> {
  public:
-  Provider(Pkcs11Providers& owner, ProviderSpec spec, TokenKeyConstraints constraints)
+  Provider(Pkcs11Providers& owner, tokens::ProviderSpec spec, TokenKeyConstraints constraints)
       : owner_(owner), spec_(std::move(spec)), constraints_(std::move(constraints)) {}
 
   ~Provider() {
@@ -163,7 +163,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   static key::Error gone_error() {
     return key::Error(key::Errc::kIo, "the PKCS#11 provider was removed");
   }
-  static std::string spec_text(const ProviderSpec& spec) {
+  static std::string spec_text(const tokens::ProviderSpec& spec) {
     return "PKCS#11 provider " + spec.module_path + (spec.filter_uri.empty() ? "" : " (" + spec.filter_uri + ")");
   }
 
@@ -321,7 +321,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     std::map<std::string, ListedKey> listed;
     std::set<TokenId> present;
     for (const auto& info : list.keys) {
-      if (!key_matches_uri(info, spec_.filter_uri)) continue;
+      if (!tokens::key_matches_uri(info, spec_.filter_uri)) continue;
       std::string blob = blob_key(info.public_key);
       auto known = keys_.find(blob);
       std::optional<key::PublicKey> key;
@@ -646,7 +646,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   }
 
   Pkcs11Providers& owner_;
-  ProviderSpec spec_;
+  tokens::ProviderSpec spec_;
   TokenKeyConstraints constraints_;
   std::unique_ptr<HelperProcess> helper_;
   bool helper_ready_ = false;
@@ -670,7 +670,7 @@ Pkcs11Providers::Pkcs11Providers(Pkcs11Settings settings, EventLoop& loop, Confi
 
 Pkcs11Providers::~Pkcs11Providers() { shutdown(); }
 
-void Pkcs11Providers::add(ProviderSpec spec, key::SecretBytes pin, TokenKeyConstraints constraints, AddDone done) {
+void Pkcs11Providers::add(tokens::ProviderSpec spec, key::SecretBytes pin, TokenKeyConstraints constraints, AddDone done) {
   std::string path = spec.module_path;
   if (providers_.count(path)) {
     return done(key::Error(key::Errc::kInvalidArgument, "PKCS#11 provider " + path + " is already added"));

@@ -30,9 +30,9 @@
 #include "daemon/askpass.h"
 #include "daemon/event_loop.h"
 #include "daemon/keystore.h"
-#include "daemon/providers.h"
 #include "tessera/key/error.h"
 #include "tessera/key/secret.h"
+#include "tessera/tokens/names.h"
 
 namespace tessera::agent::daemon {
 
@@ -77,7 +77,7 @@ class Pkcs11Providers {
   // with `pin` if one is given (an empty PIN means: ask at first use) and
   // adds the keys to the key store. Fails if the provider is already added,
   // the PIN is wrong, or there are no keys.
-  void add(ProviderSpec spec, key::SecretBytes pin, TokenKeyConstraints constraints, AddDone done);
+  void add(tokens::ProviderSpec spec, key::SecretBytes pin, TokenKeyConstraints constraints, AddDone done);
   // Removes the provider's keys, wipes its PINs and ends its helper.
   key::Status remove(const std::string& module_path);
   // Signs with a token key. `algorithm` is the SSH signature algorithm.
