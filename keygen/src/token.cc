@@ -27,6 +27,27 @@ std::string helper_problem(const key::Error& error) {
 
 std::string quoted(const std::string& label) { return "'" + label + "'"; }
 
+// What a failed C_Login means for the user, and what to do about it. Never a
+// passphrase error: no key file was decrypted.
+key::Error login_error(const pkcs11::KeyInfo& key, const key::Error& error) {
+  const std::string token = "token " + quoted(key.token_label);
+  std::string state = prompts::pin_state_text(error.flags());
+  switch (pkcs11::helper_code(error)) {
+    case pkcs11::ErrorCode::kPinIncorrect:
+      return key::Error(key::Errc::kIo, "wrong PIN for " + token + (state.empty() ? "" : " (" + state + ")"));
+    case pkcs11::ErrorCode::kPinLocked:
+      return key::Error(key::Errc::kIo, "the PIN of " + token + " is locked: unblock it with the SO PIN "
+                                                                 "(e.g. pkcs11-tool --unblock-pin)");
+    case pkcs11::ErrorCode::kPinInvalid:
+      return key::Error(key::Errc::kIo, token + " refuses that PIN (its length or characters): check it and retry");
+    case pkcs11::ErrorCode::kTokenRemoved:
+    case pkcs11::ErrorCode::kTokenNotFound:
+      return key::Error(key::Errc::kIo, token + " is not present: insert it and run again");
+    default:
+      return key::Error(key::Errc::kIo, "cannot log in to " + token + ": " + helper_problem(error));
+  }
+}
+
 }  // namespace
 
 std::optional<TokenSession> TokenSession::open(const std::string& provider, int* status) {
@@ -69,7 +90,7 @@ key::Status TokenSession::login(const pkcs11::KeyInfo& key, uint32_t token_flags
     pin = read_passphrase(prompts::pin_prompt(key.token_label, token_flags));
   }
   auto done = client_->login(key.id.token, pin);
-  if (!done.ok()) return key::Error(key::Errc::kWrongPassphrase, "cannot log in: " + helper_problem(done.error()));
+  if (!done.ok()) return login_error(key, done.error());
   logged_in_.insert(key.id.token);
   return {};
 }

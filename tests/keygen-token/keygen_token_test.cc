@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <string>
@@ -54,7 +55,7 @@ class KeygenTokenTest : public ::testing::Test {
 
   std::vector<std::string> env() const {
     return {"TZ=UTC", "SOFTHSM2_CONF=" + conf_, "SSH_ASKPASS=" + dir_.file("askpass"), "SSH_ASKPASS_REQUIRE=force",
-            "SSH_AUTH_SOCK="};
+            "SSH_AUTH_SOCK=", "TESSERA_P11_FAULT_CONTROL=" + dir_.file("fault-control")};
   }
 
   CommandResult tessera(std::vector<std::string> args) {
@@ -149,7 +150,34 @@ TEST_F(KeygenTokenTest, SignsFilesThatSshKeygenVerifies) {
   write_file(dir_.file("pin"), "9999");
   CommandResult wrong = tessera({"-Y", "sign", "-D", kSoftHsmModule, "-f", pub, "-n", "file", a});
   EXPECT_EQ(wrong.exit_code, 255);
-  EXPECT_NE(wrong.err.find("PIN"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("wrong PIN for token 'tessera-main'"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("passphrase"), std::string::npos) << wrong.err;
+}
+
+// Through tessera-p11-fault (SoftHSM2 underneath): a PIN counter that runs
+// out. Each failure says what happened, never "incorrect passphrase supplied
+// to decrypt private key".
+TEST_F(KeygenTokenTest, LoginFailuresSayWhatHappened) {
+  const std::string fault = TESSERA_P11_FAULT_PATH;
+  std::string pub = token_key("ec256");
+  std::string file = dir_.file("msg");
+  write_file(file, "m", 0644);
+  const std::vector<std::string> sign = {"-Y", "sign", "-D", fault, "-f", pub, "-n", "file", file};
+
+  write_file(dir_.file("fault-control"), "pin_tries=2\n");
+  write_file(dir_.file("pin"), "9999");
+  CommandResult wrong = tessera(sign);
+  EXPECT_EQ(wrong.exit_code, 255);
+  EXPECT_NE(wrong.err.find("wrong PIN for token 'tessera-main'"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("passphrase"), std::string::npos) << wrong.err;
+  // The last try: the prompt warns, the error says the PIN is now locked.
+  CommandResult last = tessera(sign);
+  EXPECT_EQ(last.exit_code, 255);
+  EXPECT_NE(read_file(prompts_).find("LAST try"), std::string::npos) << read_file(prompts_);
+  CommandResult locked = tessera(sign);
+  EXPECT_EQ(locked.exit_code, 255);
+  EXPECT_NE(locked.err.find("the PIN of token 'tessera-main' is locked"), std::string::npos) << locked.err;
+  EXPECT_EQ(locked.err.find("passphrase"), std::string::npos) << locked.err;
 }
 
 TEST_F(KeygenTokenTest, CertifiesWithACaKeyOnTheToken) {
