@@ -7,7 +7,7 @@
 // times each whole process, as wall clock and as CPU time (user + system):
 //   ssh-keygen     -s ca -I bench -n user -V +52w -z +1 keys...
 //   tessera-keygen the same
-//   tessera-keygen the same, with --serial-file instead of -z (fresh state)
+//   tessera-keygen the same, with --new-serial-file instead of -z (fresh state)
 //   tessera-keygen the same, with --serial-file and --issuance-log
 // The "Signed ..." lines both print go to /dev/null. Each run has its own
 // copy of the key files and starts after a sync(2); the first certificate of
@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
   check_first(keys[0], "ssh-keygen");
   Timing plain = timed_run(command(tessera, 1, {"-z", "+1"}));
   check_first(keys[1], "tessera-keygen");
-  Timing with_state = timed_run(command(tessera, 2, {"--serial-file", (dir / "serial").string()}));
-  check_first(keys[2], "tessera-keygen --serial-file");
+  Timing with_state = timed_run(command(tessera, 2, {"--new-serial-file", (dir / "serial").string()}));
+  check_first(keys[2], "tessera-keygen --new-serial-file");
   Timing with_log = timed_run(command(tessera, 3, {"--serial-file", (dir / "serial").string(), "--issuance-log",
                                                    (dir / "issued.jsonl").string()}));
   check_first(keys[3], "tessera-keygen --serial-file --issuance-log");
@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   };
   row("ssh-keygen -z +1", openssh);
   row("tessera-keygen -z +1", plain);
-  row("tessera-keygen --serial-file", with_state);
+  row("tessera-keygen --new-serial-file", with_state);
   row("tessera-keygen --serial-file --issuance-log", with_log);
 
   if (keep.empty()) fs::remove_all(dir);

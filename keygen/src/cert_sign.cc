@@ -187,10 +187,13 @@ std::string signing_problem(const key::Error& error) {
 // Where serial numbers come from: -z (fixed, or +N incrementing) or --serial-file.
 class SerialSource {
  public:
-  static std::optional<SerialSource> open(const Options& o, int* status) {
+  // issued_at_least: the highest serial the issuance log records for this CA.
+  static std::optional<SerialSource> open(const Options& o, uint64_t issued_at_least, int* status) {
     SerialSource source(o);
     if (o.serial_file) {
-      auto state = SerialState::open(*o.serial_file, o.files.size());
+      auto state = SerialState::open(*o.serial_file, o.files.size(),
+                                     o.new_serial_file ? SerialState::Mode::kCreate : SerialState::Mode::kExisting,
+                                     issued_at_least);
       if (!state.ok()) {
         *status = fatal(state.error().message());
         return std::nullopt;
@@ -408,14 +411,25 @@ int run_certify(const Options& options) {
     return fatal("Cannot certify: " + built.error().detail() + " (a certificate carries each name once)");
   }
 
-  std::optional<SerialSource> serials = SerialSource::open(options, &status);
+  const std::string ca_fingerprint = key::fingerprint(ca, key::FingerprintHash::kSha256);
+  // A serial state never hands out a serial the log already records (a
+  // state restored from a backup, or started anew by mistake).
+  uint64_t issued_at_least = 0;
+  if (options.serial_file && options.issuance_log && ::access(options.issuance_log->c_str(), F_OK) == 0) {
+    auto recorded = read_issuance_log(*options.issuance_log);
+    if (!recorded.ok()) return fatal(recorded.error().message());
+    for (const IssuedCertificate& issued : recorded->records) {
+      if (issued.ca_fingerprint == ca_fingerprint) issued_at_least = std::max(issued_at_least, issued.serial);
+    }
+  }
+  std::optional<SerialSource> serials = SerialSource::open(options, issued_at_least, &status);
   if (!serials) return status;
   Run run{options, *signer, algorithm, std::move(form), std::move(*serials), std::nullopt, {}};
   if (options.issuance_log) {
     auto log = IssuanceLog::open(*options.issuance_log);
     if (!log.ok()) return fatal(log.error().message());
     run.log.emplace(std::move(*log));
-    run.ca_fingerprint = key::fingerprint(ca, key::FingerprintHash::kSha256);
+    run.ca_fingerprint = ca_fingerprint;
   }
 
   status = certify_files(run, options.files);

@@ -285,20 +285,31 @@ key::Result<std::string> encode_private_key(const key::PrivateKey& key, std::str
   return key::format_openssh_private_key(key, comment, passphrase, options.encryption());
 }
 
+bool is_temporary_file_for(const std::string& path, std::string_view name) {
+  size_t slash = path.rfind('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string prefix = "." + base + ".";
+  return name.size() == prefix.size() + 6 && name.starts_with(prefix);
+}
+
 key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode,
-                                  Durability durability) {
+                                  Durability durability, std::optional<FileOwner> owner) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   std::string temp = dir + "." + base + ".XXXXXX";
   // mkostemp creates the file with mode 0600 and O_EXCL.
   sys::Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
-  if (fd.get() < 0) return key::Error(key::Errc::kIo, errno_text(errno));
+  if (fd.get() < 0) {
+    return key::Error(key::Errc::kIo, "cannot create a file in directory " + (dir.empty() ? std::string(".") : dir) +
+                                          ": " + errno_text(errno));
+  }
   auto fail = [&](int err) {
     ::unlink(temp.c_str());
     return key::Error(key::Errc::kIo, errno_text(err));
   };
   if (mode != 0600 && ::fchmod(fd.get(), mode) != 0) return fail(errno);
+  if (owner && ::fchown(fd.get(), owner->uid, owner->gid) != 0) return fail(errno);
   if (!write_all(fd.get(), data)) return fail(errno);
   if (durability != Durability::kRename && ::fsync(fd.get()) != 0) return fail(errno);
   if (::close(fd.release()) != 0) return fail(errno);

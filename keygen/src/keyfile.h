@@ -151,8 +151,18 @@ enum class Durability : uint8_t {
 // Writes data to path through a new file in the same directory that is
 // renamed over path: the file is never seen half-written, and it is created
 // with the given mode (never wider while it is written).
+// An owner (when given) is set on the new file before it replaces the old
+// one. Errors name the directory when no file can be made there.
+struct FileOwner {
+  uid_t uid;
+  gid_t gid;
+};
 key::Status write_file_atomically(const std::string& path, std::string_view data, mode_t mode,
-                                  Durability durability = Durability::kFile);
+                                  Durability durability = Durability::kFile,
+                                  std::optional<FileOwner> owner = std::nullopt);
+// The temporary files write_file_atomically() makes for `path` are named
+// "<dir>/.<base>.XXXXXX": whether `name` (a name in that directory) is one.
+bool is_temporary_file_for(const std::string& path, std::string_view name);
 
 // Encodes and writes a private key file, mode 0600.
 key::Status save_private_key(const std::string& path, const key::PrivateKey& key, std::string_view comment,

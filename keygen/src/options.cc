@@ -27,6 +27,7 @@ constexpr std::string_view kSignatureOptions = "Yr";
 
 // tessera-keygen's own long options, each with one argument (--name VALUE or --name=VALUE).
 constexpr std::string_view kSerialFileOption = "--serial-file";
+constexpr std::string_view kNewSerialFileOption = "--new-serial-file";
 constexpr std::string_view kIssuanceLogOption = "--issuance-log";
 // Key revocation lists (-k, -Q).
 constexpr std::string_view kSignKrlOption = "--sign-krl";
@@ -34,7 +35,7 @@ constexpr std::string_view kVerifyKrlOption = "--verify-krl";
 constexpr std::string_view kRevokeFromLogOption = "--revoke-from-log";
 constexpr std::string_view kRevokeIdOption = "--revoke-id";
 constexpr std::string_view kRevokeSerialOption = "--revoke-serial";
-constexpr std::string_view kLongOptions[] = {kSerialFileOption, kIssuanceLogOption, kSignKrlOption,
+constexpr std::string_view kLongOptions[] = {kSerialFileOption, kNewSerialFileOption, kIssuanceLogOption, kSignKrlOption,
                                              kVerifyKrlOption,  kRevokeFromLogOption, kRevokeIdOption,
                                              kRevokeSerialOption};
 
@@ -246,7 +247,10 @@ std::optional<CommandLineError> apply_long(Options& o, std::string_view name, co
     return std::nullopt;
   }
   if (value.empty()) return usage_error("option " + option + " needs a file name");
-  if (name == kSerialFileOption) o.serial_file = value;
+  if (name == kSerialFileOption || name == kNewSerialFileOption) {  // the last one given counts
+    o.serial_file = value;
+    o.new_serial_file = name == kNewSerialFileOption;
+  }
   if (name == kIssuanceLogOption) o.issuance_log = value;
   if (name == kSignKrlOption) o.krl_signing_key = value;
   if (name == kVerifyKrlOption) o.krl_verify_key = value;
@@ -441,7 +445,7 @@ void print_usage(std::FILE* out) {
       "       tessera-keygen -B [-f input_keyfile]\n"
       "       tessera-keygen -I certificate_identity -s ca_key [-hU] [-D pkcs11_provider]\n"
       "                      [-n principals] [-O option] [-V validity_interval]\n"
-      "                      [-z serial_number] [--serial-file path] [--issuance-log path]\n"
+      "                      [-z serial_number] [--[new-]serial-file path] [--issuance-log path]\n"
       "                      file ...\n"
       "       tessera-keygen -L [-f input_keyfile]\n"
       "       tessera-keygen -k -f krl_file [-u] [-s ca_public] [-z version_number]\n"
@@ -542,6 +546,8 @@ void print_help(std::FILE* out) {
       "             take serial numbers from a state file: each certificate gets the\n"
       "             next one; concurrent runs never share a serial, a crashed run may\n"
       "             skip some but none is ever issued twice\n"
+      "  --new-serial-file path\n"
+      "             the same, starting a new serial space at 1 in a new state file\n"
       "  --issuance-log path\n"
       "             append one JSON line per certificate issued (serial, key id,\n"
       "             principals, type, validity, key and CA fingerprints)\n"

@@ -72,7 +72,8 @@ struct Options {
   CertificateSections sections;                // -h and -O
   bool ca_in_agent = false;                    // -U
   std::optional<std::string> pkcs11_provider;  // -D
-  std::optional<std::string> serial_file;      // --serial-file
+  std::optional<std::string> serial_file;      // --serial-file or --new-serial-file
+  bool new_serial_file = false;                // --new-serial-file: the state file starts a new serial space
   std::optional<std::string> issuance_log;     // --issuance-log
   std::vector<std::string> files;              // the public keys to certify; -k: spec files; -Q: keys; -Y sign: the files to sign
 

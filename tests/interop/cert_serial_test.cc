@@ -2,8 +2,11 @@
 // serials increase across runs, a run killed (SIGKILL) half-way leaves the
 // next run's serials above every serial it issued, concurrent runs never
 // share a serial, and every certificate issued has its JSON log line.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -55,6 +58,8 @@ class CertSerial : public ::testing::Test {
   void SetUp() override {
     ca_ = make_key(dir_, "ca", "ed25519");
     state_ = dir_.file("serial");
+    // A serial space starts at 1, in the form the docs give.
+    test::write_file(state_, "next 1\n", 0600);
   }
   std::vector<std::string> sign_args(const std::vector<std::string>& pubs, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"-q", "-s", ca_, "-I", "batch", "--serial-file", state_};
@@ -75,7 +80,115 @@ TEST_F(CertSerial, SerialsIncreaseAcrossRuns) {
   ASSERT_EQ(tessera_keygen(sign_args(second, {"--serial-file=" + state_})).exit_code, 0);
   EXPECT_EQ(issued_serials(second), (std::vector<uint64_t>{4, 5}));
   EXPECT_NE(read_file(state_).find("next 6\n"), std::string::npos);
-  EXPECT_EQ(read_file(state_ + ".lock"), "");
+  // The lock file names the last run that held it.
+  const std::string holder = read_file(state_ + ".lock");
+  EXPECT_FALSE(holder.empty());
+  EXPECT_EQ(holder.find_first_not_of("0123456789\n"), std::string::npos) << holder;
+}
+
+// Without a state file no serial is issued: a mistyped or lost file must not
+// start again at 1. --new-serial-file starts a serial space, once, and says so.
+TEST_F(CertSerial, ANewSerialSpaceStartsOnlyWhenAskedFor) {
+  auto pubs = public_keys(dir_, "a", 2);
+  const std::string fresh = dir_.file("fresh.serial");
+  CommandResult r = tessera_keygen({"-q", "-s", ca_, "-I", "x", "--serial-file", fresh, pubs[0]});
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find(fresh + ": does not exist"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--new-serial-file"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cert_of(pubs[0])));
+  EXPECT_FALSE(fs::exists(fresh));
+
+  r = tessera_keygen({"-q", "-s", ca_, "-I", "x", "--new-serial-file", fresh, pubs[0]});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("starting a new serial space in " + fresh + " at serial 1"), std::string::npos) << r.err;
+  EXPECT_EQ(read_cert(cert_of(pubs[0])).serial, 1u);
+  r = tessera_keygen({"-q", "-s", ca_, "-I", "x", "--new-serial-file", fresh, pubs[1]});
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  r = tessera_keygen({"-q", "-s", ca_, "-I", "x", "--serial-file", fresh, pubs[1]});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_cert(cert_of(pubs[1])).serial, 2u);
+}
+
+// A state file that is a symbolic link is followed: the link stays, its
+// target moves on; a dangling link is refused like a missing file.
+TEST_F(CertSerial, ASymlinkedStateFileIsFollowed) {
+  auto pubs = public_keys(dir_, "a", 2);
+  fs::create_directories(dir_.path() / "real");
+  test::write_file(dir_.file("real/ca.serial"), "next 40\n", 0600);
+  const std::string link = dir_.file("link.serial");
+  fs::create_symlink("real/ca.serial", link);
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[0]}, {"--serial-file=" + link})).exit_code, 0);
+  EXPECT_EQ(read_cert(cert_of(pubs[0])).serial, 40u);
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_NE(read_file(dir_.file("real/ca.serial")).find("next 41\n"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_.file("real/ca.serial.lock"))) << "the target's lock";
+
+  const std::string dangling = dir_.file("dangling.serial");
+  fs::create_symlink("real/missing.serial", dangling);
+  CommandResult r = tessera_keygen({"-q", "-s", ca_, "-I", "x", "--serial-file", dangling, pubs[1]});
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find("symbolic link to a file that does not exist"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cert_of(pubs[1])));
+}
+
+// A state behind the issuance log (restored from a backup, say) goes on
+// above the log's highest serial for this CA, and says so.
+TEST_F(CertSerial, NoSerialAtOrBelowTheLogsHighest) {
+  auto pubs = public_keys(dir_, "a", 2);
+  const std::string log = dir_.file("issued.jsonl");
+  ASSERT_EQ(tessera_keygen(sign_args({pubs[0]}, {"--issuance-log", log})).exit_code, 0);
+  test::write_file(state_, "next 1\n", 0600);  // the restored backup
+  CommandResult r = tessera_keygen(sign_args({pubs[1]}, {"--issuance-log", log}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_cert(cert_of(pubs[1])).serial, 2u);
+  EXPECT_NE(r.err.find("the issuance log records serial 1: going on from 2"), std::string::npos) << r.err;
+}
+
+// The state file keeps its mode; temporary files of killed runs are removed.
+TEST_F(CertSerial, TheStateFileKeepsItsModeAndStaleTemporariesGo) {
+  auto pubs = public_keys(dir_, "a", 1);
+  fs::permissions(state_, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  test::write_file(dir_.file(".serial.AbC123"), "next 9\n", 0600);
+  test::write_file(dir_.file(".serial.keep"), "not ours\n", 0600);
+  ASSERT_EQ(tessera_keygen(sign_args(pubs)).exit_code, 0);
+  EXPECT_EQ(fs::status(state_).permissions(),
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  EXPECT_FALSE(fs::exists(dir_.file(".serial.AbC123")));
+  EXPECT_TRUE(fs::exists(dir_.file(".serial.keep")));
+}
+
+// A run that waits for another's lock says so, naming the holder.
+TEST_F(CertSerial, AWaitingRunSaysWhoHoldsTheLock) {
+  auto pubs = public_keys(dir_, "a", 1);
+  int lock = ::open((state_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+  const std::string me = std::to_string(::getpid()) + "\n";
+  ASSERT_EQ(::write(lock, me.data(), me.size()), static_cast<ssize_t>(me.size()));
+  test::BackgroundProcess run([&] {
+    auto args = sign_args(pubs);
+    args.insert(args.begin(), test::tessera_bin("tessera-keygen"));
+    return args;
+  }(), dir_.file("wait.log"));
+  ASSERT_TRUE(run.started());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (read_file(dir_.file("wait.log")).find("waiting for") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(read_file(dir_.file("wait.log")).find("waiting for " + state_ + ".lock, held by PID " +
+                                                  std::to_string(::getpid())),
+            std::string::npos)
+      << read_file(dir_.file("wait.log"));
+  EXPECT_FALSE(fs::exists(cert_of(pubs[0])));
+  ::close(lock);  // the run goes on
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (run.running() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(run.stop(), 0) << read_file(dir_.file("wait.log"));
+  EXPECT_EQ(read_cert(cert_of(pubs[0])).serial, 1u);
 }
 
 // Batches are signed on several threads: the certificates and the lines on
@@ -117,7 +230,7 @@ TEST_F(CertSerial, KilledRunNeverLeadsToARepeatedSerial) {
   while (!fs::exists(cert_of(batch[200])) && std::chrono::steady_clock::now() < deadline && run.running()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  ASSERT_EQ(::kill(run.pid(), SIGKILL), 0);
+  ASSERT_TRUE(run.signal(SIGKILL)) << "the run ended before it was killed: make the batch larger";
   run.stop();
   std::vector<uint64_t> before = issued_serials(batch);
   ASSERT_GE(before.size(), 200u);
@@ -156,14 +269,20 @@ TEST_F(CertSerial, ConcurrentRunsNeverShareASerial) {
 
 TEST_F(CertSerial, BrokenStateFileIsRefusedNamingIt) {
   auto pubs = public_keys(dir_, "a", 1);
-  test::write_file(state_, "next lots\n", 0600);
-  CommandResult r = tessera_keygen(sign_args(pubs));
-  EXPECT_EQ(r.exit_code, 255);
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(state_), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(cert_of(pubs[0])));
+  for (const char* broken : {"next lots\n", "next 0\n", "nxt 4\n", ""}) {
+    test::write_file(state_, broken, 0600);
+    CommandResult r = tessera_keygen(sign_args(pubs));
+    EXPECT_EQ(r.exit_code, 255) << broken;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(state_), std::string::npos) << r.err;
+    // Removing the file would start the serials again at 1: never advised.
+    EXPECT_EQ(r.err.find("remove"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(cert_of(pubs[0])));
+  }
+  test::write_file(state_, "next 0\n", 0600);
+  EXPECT_NE(tessera_keygen(sign_args(pubs)).err.find("serial 0 cannot be revoked"), std::string::npos);
 
-  r = tessera_keygen({"-s", ca_, "-I", "x", "-z", "5", "--serial-file", state_, pubs[0]});
+  CommandResult r = tessera_keygen({"-s", ca_, "-I", "x", "-z", "5", "--serial-file", state_, pubs[0]});
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_NE(r.err.find("-z"), std::string::npos) << r.err;
   r = tessera_keygen({"--serial-file", state_, "-l", "-f", pubs[0]});

@@ -285,6 +285,7 @@ TEST_F(KeygenKrl, RevokeFromIssuanceLog) {
   const std::string log = dir_.file("issued.log");
   // tessera-keygen issues serials 10, 11, 12 to three ids; another CA issues one too.
   std::vector<std::string> issued;
+  test::write_file(dir_.file("serials"), "next 10\n");
   for (const char* id : {"deploy", "carol", "deploy2"}) {
     std::string pub = copy_pub(dir_, subject_ + ".pub", std::string("t_") + id);
     CommandResult r = tk({"-q", "-s", ca_, "-I", id, "-n", "user", "--serial-file", dir_.file("serials"),

@@ -165,6 +165,8 @@ bool BackgroundProcess::running() {
   return true;
 }
 
+bool BackgroundProcess::signal(int signal_number) { return running() && kill(pid_, signal_number) == 0; }
+
 int BackgroundProcess::stop(int timeout_ms) {
   if (!running()) return status_;
   kill(pid_, SIGTERM);

@@ -51,6 +51,10 @@ class BackgroundProcess {
   bool running();
   // Sends SIGTERM and waits up to timeout_ms; returns the exit status (-1 if killed).
   int stop(int timeout_ms = 5000);
+  // Sends a signal while the process runs; false if it has already ended.
+  // (Never kill(pid(), ...): once the process is reaped pid() is -1, and
+  // kill(-1, SIGKILL) would end every process of the user.)
+  bool signal(int signal_number);
 
  private:
   int pid_ = -1;

@@ -357,8 +357,11 @@ TEST_F(OpensshAddTest, SignalsRemoveTheSocket) {
     std::string socket = dir.file("s");
     AgentProcess agent(dir, {"-D", "-a", socket}, {});
     ASSERT_TRUE(wait_for([&] { return exists(socket); }, std::chrono::seconds(10)));
-    EXPECT_EQ(agent.out(), "SSH_AUTH_SOCK=" + socket + "; export SSH_AUTH_SOCK;\necho Agent pid " +
-                               std::to_string(agent.pid()) + ";\n");
+    // The socket exists a moment before the agent prints where it is.
+    const std::string expected =
+        "SSH_AUTH_SOCK=" + socket + "; export SSH_AUTH_SOCK;\necho Agent pid " + std::to_string(agent.pid()) + ";\n";
+    EXPECT_TRUE(wait_for([&] { return agent.out().size() >= expected.size(); }, std::chrono::seconds(10)));
+    EXPECT_EQ(agent.out(), expected);
     EXPECT_EQ(agent.stop(sig), 2);
     EXPECT_FALSE(exists(socket));
   }
