@@ -79,6 +79,59 @@ TEST_F(MalformedTest, TruncatedMessages) {
   expect_failure_then_service(bytes_of({27}));  // extension without a name
 }
 
+// Every kind of request, cut at every length and with a byte too many: each
+// that does not parse is answered with SSH_AGENT_FAILURE on a connection that
+// goes on serving (cuts that happen to be a valid shorter message are not
+// sent: they would change the agent's state).
+TEST_F(MalformedTest, EveryRequestCutAtEveryLengthAndWithTrailingData) {
+  auto other = key::PrivateKey::generate(key::KeyType::kEd25519);
+  auto host = key::PrivateKey::generate(key::KeyType::kEcdsaP256);
+  ASSERT_TRUE(other.ok() && host.ok());
+  Constraints constraints;
+  constraints.lifetime_seconds = 60;
+  constraints.confirm = true;
+  constraints.destinations.push_back(
+      DestinationConstraint{DestinationHop{}, DestinationHop{"alice", "server", {{host->public_key(), false}}}});
+  const Bytes session_id(32, 7);
+  std::vector<std::pair<std::string, Bytes>> requests;
+  auto add = [&](std::string name, const Request& request) {
+    requests.emplace_back(std::move(name), serialize_request(request));
+  };
+  add("request identities", RequestIdentities{});
+  add("sign", SignRequest{key_->public_key().blob(), Bytes{1, 2, 3}, kSignFlagRsaSha256});
+  add("add", AddIdentity{*other, std::nullopt, "other", {}});
+  add("add constrained", AddIdentity{*other, std::nullopt, "other", constraints});
+  add("remove", RemoveIdentity{other->public_key().blob()});
+  add("remove all", RemoveAllIdentities{});
+  add("add smartcard", SmartcardRequest{true, "/nonexistent/module.so", key::SecretBytes::copy_of(std::string_view("1234")),
+                                        constraints});
+  add("remove smartcard", SmartcardRequest{false, "/nonexistent/module.so", {}, {}});
+  add("lock", LockRequest{true, key::SecretBytes::copy_of(std::string_view("secret"))});
+  add("unlock", LockRequest{false, key::SecretBytes::copy_of(std::string_view("secret"))});
+  add("session bind", SessionBind{host->public_key(), std::nullopt, session_id, *host->sign(session_id), true});
+  add("query", QueryRequest{});
+  add("unknown extension", UnknownExtension{"nobody@example.com"});
+
+  size_t sent = 0;
+  for (const auto& [name, whole] : requests) {
+    SCOPED_TRACE(name);
+    RawClient client(agent_.socket_path());
+    std::vector<Bytes> broken;
+    for (size_t cut = 1; cut < whole.size(); ++cut) broken.emplace_back(whole.begin(), whole.begin() + cut);
+    broken.push_back(whole);
+    broken.back().push_back(0);
+    for (const Bytes& payload : broken) {
+      if (parse_request(payload).ok()) continue;
+      ASSERT_TRUE(client.send_payload(payload)) << payload.size() << " bytes";
+      ASSERT_TRUE(is_failure(client.receive())) << payload.size() << " bytes";
+      ++sent;
+    }
+    expect_served(client);
+    expect_served_on_new_connection();
+  }
+  EXPECT_GT(sent, 500u);
+}
+
 TEST_F(MalformedTest, TrailingData) {
   expect_failure_then_service(bytes_of({11, 0}));
   Bytes sign = serialize_request(SignRequest{key_->public_key().blob(), Bytes{1, 2, 3}, 0});
