@@ -117,55 +117,39 @@ Result<AgentClient> AgentClient::connect_from_env() {
   return connect(path);
 }
 
-AgentClient::AgentClient(AgentClient&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)), timeout_(other.timeout_) {}
-
-AgentClient& AgentClient::operator=(AgentClient&& other) noexcept {
-  if (this != &other) {
-    close_fd();
-    fd_ = std::exchange(other.fd_, -1);
-    path_ = std::move(other.path_);
-    timeout_ = other.timeout_;
-  }
-  return *this;
-}
-
-AgentClient::~AgentClient() { close_fd(); }
-
-void AgentClient::close_fd() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
+AgentClient::AgentClient(AgentClient&& other) noexcept = default;
+AgentClient& AgentClient::operator=(AgentClient&& other) noexcept = default;
+AgentClient::~AgentClient() = default;
 
 Result<Bytes> AgentClient::transact(std::span<const uint8_t> request_payload) {
-  if (fd_ < 0) return io_error("the connection to the agent was closed after an earlier error");
+  if (!fd_.valid()) return io_error("the connection to the agent was closed after an earlier error");
   if (request_payload.size() > kMaxMessageBytes) {
     return Error(Errc::kTooLarge, "request of " + std::to_string(request_payload.size()) +
                                       " bytes exceeds the agent message limit");
   }
   const auto deadline = Clock::now() + timeout_;
   Bytes framed = frame(request_payload);
-  Status sent = write_all(fd_, framed, deadline);
+  Status sent = write_all(fd_.get(), framed, deadline);
   key::secure_wipe(framed.data(), framed.size());  // it may carry a private key or PIN
   if (!sent.ok()) {
-    close_fd();
+    fd_.reset();
     return sent.error();
   }
   uint8_t len_buf[4];
-  if (Status s = read_all(fd_, len_buf, deadline); !s.ok()) {
-    close_fd();
+  if (Status s = read_all(fd_.get(), len_buf, deadline); !s.ok()) {
+    fd_.reset();
     return s.error();
   }
   const uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) |
                        uint32_t{len_buf[3]};
   if (len > kMaxMessageBytes) {
-    close_fd();
+    fd_.reset();
     return Error(Errc::kTooLarge, "agent answer of " + std::to_string(len) + " bytes exceeds the " +
                                       std::to_string(kMaxMessageBytes) + "-byte limit");
   }
   Bytes reply(len);
-  if (Status s = read_all(fd_, reply, deadline); !s.ok()) {
-    close_fd();
+  if (Status s = read_all(fd_.get(), reply, deadline); !s.ok()) {
+    fd_.reset();
     return s.error();
   }
   return reply;
@@ -216,7 +200,7 @@ Status AgentClient::remove_identity(std::span<const uint8_t> key_blob) {
 
 Status AgentClient::remove_all() {
   Status s = expect_success(RemoveAllIdentities{false}, "request to remove all identities");
-  if (fd_ >= 0) (void)request(RemoveAllIdentities{true});
+  if (fd_.valid()) (void)request(RemoveAllIdentities{true});
   return s;
 }
 

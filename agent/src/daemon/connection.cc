@@ -15,7 +15,7 @@ uint32_t load_be32(const uint8_t* p) {
 }  // namespace
 
 Connection::~Connection() {
-  if (fd_ >= 0) ::close(fd_);
+  // fd_ closes the socket.
   // input_ wipes its storage when freed (ZeroizingAllocator), but bytes past
   // size() would not be: wipe the whole capacity explicitly.
   input_.resize(input_.capacity());
@@ -36,7 +36,7 @@ Connection::ReadStatus Connection::read_available() {
   input_.resize(old_size + kReadChunkBytes);
   ssize_t n;
   do {
-    n = ::recv(fd_, input_.data() + old_size, kReadChunkBytes, 0);
+    n = ::recv(fd_.get(), input_.data() + old_size, kReadChunkBytes, 0);
   } while (n < 0 && errno == EINTR);
   input_.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
   if (n > 0) return ReadStatus::kOpen;
@@ -91,7 +91,7 @@ void Connection::complete_slot(uint64_t sequence, Bytes payload) {
 
 Connection::WriteStatus Connection::write_pending() {
   while (output_offset_ < output_.size()) {
-    ssize_t n = ::send(fd_, output_.data() + output_offset_, output_.size() - output_offset_, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_.get(), output_.data() + output_offset_, output_.size() - output_offset_, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteStatus::kBlocked;

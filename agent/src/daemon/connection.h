@@ -16,6 +16,7 @@
 #include "daemon/peer.h"
 #include "tessera/agent/protocol.h"
 #include "tessera/key/secret.h"
+#include "tessera/sys/fd.h"
 
 namespace tessera::agent::daemon {
 
@@ -37,7 +38,7 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   uint64_t id() const { return id_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   const PeerInfo& peer() const { return peer_; }
   ConnectionBindings& bindings() { return bindings_; }
   const ConnectionBindings& bindings() const { return bindings_; }
@@ -83,7 +84,7 @@ class Connection {
   };
 
   uint64_t id_;
-  int fd_;
+  sys::Fd fd_;
   PeerInfo peer_;
   ConnectionBindings bindings_;
 

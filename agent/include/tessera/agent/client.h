@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tessera/agent/protocol.h"
+#include "tessera/sys/fd.h"
 
 namespace tessera::agent {
 
@@ -88,9 +89,8 @@ class AgentClient {
  private:
   AgentClient(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   Status expect_success(const Request& request, std::string_view what);
-  void close_fd();
 
-  int fd_ = -1;
+  sys::Fd fd_;
   std::string path_;
   std::chrono::milliseconds timeout_ = kDefaultAgentTimeout;
 };
