@@ -108,9 +108,9 @@ bool print_certificate(const Options& options, const key::Certificate& cert) {
 }  // namespace
 
 int run_show_certificate(const Options& options) {
-  int status = kExitOk;
-  std::optional<TextInput> input = open_text_input(options, &status);
-  if (!input) return status;
+  auto opened = open_text_input(options);
+  if (!opened.ok()) return report_failure(opened.error());
+  std::optional<TextInput> input = std::move(*opened);
   const bool from_stdin = input->from_stdin;
   const std::string& path = input->name;
 

@@ -68,47 +68,41 @@ class AgentSigner final : public key::CertificateSigner {
 };
 
 // The CA key from a private key file, as ssh-keygen's load_identity().
-std::unique_ptr<key::CertificateSigner> load_file_ca(const Options& o, const std::string& path, int* status) {
+key::Result<std::unique_ptr<key::CertificateSigner>> load_file_ca(const Options& o, const std::string& path) {
   const key::SecretBytes* passphrase = o.passphrase ? &*o.passphrase : nullptr;
   auto loaded = load_private_key(path, passphrase, "Enter passphrase: ");
   if (!loaded.ok()) {
-    *status = fatal("Load key \"" + path + "\": " + describe(loaded.error()));
-    return nullptr;
+    return fatal_failure("Load key \"" + path + "\": " + describe(loaded.error()));
   }
-  return std::make_unique<key::PrivateKeySigner>(std::move(loaded->key));
+  return std::unique_ptr<key::CertificateSigner>(std::make_unique<key::PrivateKeySigner>(std::move(loaded->key)));
 }
 
 // -U: `path` names the CA public key, which the agent must hold.
-std::unique_ptr<key::CertificateSigner> load_agent_ca(const std::string& path, int* status) {
+key::Result<std::unique_ptr<key::CertificateSigner>> load_agent_ca(const std::string& path) {
   std::optional<PublicKeyWithComment> ca = load_public_key(path);
   if (!ca) {
-    *status = fatal("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
-    return nullptr;
+    return fatal_failure("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
   }
   const char* socket = std::getenv(std::string(agent::kAuthSockEnv).c_str());
   if (socket == nullptr || *socket == '\0') {
-    *status = fatal("Cannot use public key for CA signature: agent not present");
-    return nullptr;
+    return fatal_failure("Cannot use public key for CA signature: agent not present");
   }
   auto client = agent::AgentClient::connect(socket);
   if (!client.ok()) {
-    *status = fatal("Cannot use public key for CA signature: " + client.error().message());
-    return nullptr;
+    return fatal_failure("Cannot use public key for CA signature: " + client.error().message());
   }
   auto identities = client->list_identities();
   if (!identities.ok() || identities->empty()) {
-    *status = fatal("Retrieve agent key list: " +
+    return fatal_failure("Retrieve agent key list: " +
                     (identities.ok() ? std::string("agent contains no identities") : identities.error().message()));
-    return nullptr;
   }
   const key::Bytes ca_blob = ca->key.blob();
   bool found = false;
   for (const agent::Identity& id : *identities) found = found || id.key_blob == ca_blob;
   if (!found) {
-    *status = fatal("CA key " + path + " not found in agent");
-    return nullptr;
+    return fatal_failure("CA key " + path + " not found in agent");
   }
-  return std::make_unique<AgentSigner>(std::move(*client), std::move(ca->key));
+  return std::unique_ptr<key::CertificateSigner>(std::make_unique<AgentSigner>(std::move(*client), std::move(ca->key)));
 }
 
 // -D: the CA private key stays on a PKCS#11 token; each certificate is one
@@ -136,30 +130,27 @@ class TokenSigner final : public key::CertificateSigner {
 };
 
 // -D: `path` names the CA public key, which must be on the provider's token.
-std::unique_ptr<key::CertificateSigner> load_token_ca(const Options& o, const std::string& path, int* status) {
+key::Result<std::unique_ptr<key::CertificateSigner>> load_token_ca(const Options& o, const std::string& path) {
   std::optional<PublicKeyWithComment> ca = load_public_key(path);
   if (!ca) {
-    *status = fatal("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
-    return nullptr;
+    return fatal_failure("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
   }
-  std::optional<TokenSession> token = TokenSession::open(*o.pkcs11_provider, status);
-  if (!token) return nullptr;
-  const pkcs11::KeyInfo* found = token->find(ca->key.blob());
+  TESSERA_ASSIGN_OR_RETURN(TokenSession token, TokenSession::open(*o.pkcs11_provider));
+  const pkcs11::KeyInfo* found = token.find(ca->key.blob());
   if (found == nullptr) {
-    *status = fatal("CA key " + path + " not found on a token of " + *o.pkcs11_provider + " (tessera-keygen -D " +
+    return fatal_failure("CA key " + path + " not found on a token of " + *o.pkcs11_provider + " (tessera-keygen -D " +
                     *o.pkcs11_provider + " lists the keys there)");
-    return nullptr;
   }
   pkcs11::KeyInfo key = *found;
-  return std::make_unique<TokenSigner>(std::move(*token), std::move(key), std::move(ca->key));
+  return std::unique_ptr<key::CertificateSigner>(
+      std::make_unique<TokenSigner>(std::move(token), std::move(key), std::move(ca->key)));
 }
 
-std::unique_ptr<key::CertificateSigner> load_ca(const Options& o, int* status) {
-  std::optional<std::string> path = expand_tilde(*o.ca_key, status);
-  if (!path) return nullptr;
-  if (o.pkcs11_provider) return load_token_ca(o, *path, status);
-  if (o.ca_in_agent) return load_agent_ca(*path, status);
-  return load_file_ca(o, *path, status);
+key::Result<std::unique_ptr<key::CertificateSigner>> load_ca(const Options& o) {
+  TESSERA_ASSIGN_OR_RETURN(const std::string path, expanded_path(*o.ca_key));
+  if (o.pkcs11_provider) return load_token_ca(o, path);
+  if (o.ca_in_agent) return load_agent_ca(path);
+  return load_file_ca(o, path);
 }
 
 // -t with -s names the CA's signature algorithm; it must name the CA key's
@@ -188,16 +179,13 @@ std::string signing_problem(const key::Error& error) {
 class SerialSource {
  public:
   // issued_at_least: the highest serial the issuance log records for this CA.
-  static std::optional<SerialSource> open(const Options& o, uint64_t issued_at_least, int* status) {
+  static key::Result<SerialSource> open(const Options& o, uint64_t issued_at_least) {
     SerialSource source(o);
     if (o.serial_file) {
       auto state = SerialState::open(*o.serial_file, o.files.size(),
                                      o.new_serial_file ? SerialState::Mode::kCreate : SerialState::Mode::kExisting,
                                      issued_at_least);
-      if (!state.ok()) {
-        *status = fatal(state.error().message());
-        return std::nullopt;
-      }
+      if (!state.ok()) return fatal_failure(state.error().message());
       source.state_.emplace(std::move(*state));
     }
     return source;
@@ -221,22 +209,17 @@ class SerialSource {
 
 // The public key to certify, as ssh-keygen's sshkey_load_public(); a
 // certificate, or a file without a key, ends the run.
-std::optional<PublicKeyWithComment> load_subject(const std::string& path, int* status) {
-  if (auto found = load_public_key(path)) return found;
+key::Result<PublicKeyWithComment> load_subject(const std::string& path) {
+  if (auto found = load_public_key(path)) return std::move(*found);
   auto contents = read_key_file(path, false);
-  if (!contents.ok()) {
-    *status = fatal("load pubkey \"" + path + "\": " + contents.error().message());
-    return std::nullopt;
-  }
+  if (!contents.ok()) return fatal_failure("load pubkey \"" + path + "\": " + contents.error().message());
   std::string_view text = contents->reveal_text();
   text.remove_prefix(std::min(text.find_first_not_of(" \t\r\n"), text.size()));
   if (auto any = read_any_key_text(text); any.ok() && any->certificate) {
-    *status = fatal("do_ca_sign: key \"" + path + "\" type " +
-                    std::string(any->certificate->key.info().display_name) + "-CERT cannot be certified");
-    return std::nullopt;
+    return fatal_failure("do_ca_sign: key \"" + path + "\" type " +
+                       std::string(any->certificate->key.info().display_name) + "-CERT cannot be certified");
   }
-  *status = fatal("load pubkey \"" + path + "\": invalid format");
-  return std::nullopt;
+  return fatal_failure("load pubkey \"" + path + "\": invalid format");
 }
 
 // "<path without .pub>-cert.pub".
@@ -273,21 +256,16 @@ struct Pending {
 };
 
 // Loads the key and gives it its serial; the certificate is not signed yet.
-std::optional<Pending> prepare(Run& run, const std::string& file, int* status) {
-  std::optional<std::string> path = expand_tilde(file, status);
-  if (!path) return std::nullopt;
-  std::optional<PublicKeyWithComment> subject = load_subject(*path, status);
-  if (!subject) return std::nullopt;
+key::Result<Pending> prepare(Run& run, const std::string& file) {
+  TESSERA_ASSIGN_OR_RETURN(const std::string path, expanded_path(file));
+  TESSERA_ASSIGN_OR_RETURN(PublicKeyWithComment subject, load_subject(path));
   auto serial = run.serials.next();
-  if (!serial.ok()) {
-    *status = fatal(serial.error().message());
-    return std::nullopt;
-  }
+  if (!serial.ok()) return fatal_failure(serial.error().message());
   return Pending{
-      .path = *path,
-      .comment = std::move(subject->comment),
+      .path = path,
+      .comment = std::move(subject.comment),
       .cert = key::Certificate{
-          .key = std::move(subject->key),
+          .key = std::move(subject.key),
           .nonce = {},
           .serial = *serial,
           .type = run.form.type,
@@ -353,10 +331,13 @@ int finish(Run& run, const Pending& p) {
 int certify_files(Run& run, const std::vector<std::string>& files) {
   for (size_t start = 0; start < files.size(); start += kSigningBatch) {
     std::vector<Pending> batch;
-    int load_status = kExitOk;
+    std::optional<key::Error> load_failure;
     for (size_t i = start; i < std::min(files.size(), start + kSigningBatch); ++i) {
-      std::optional<Pending> p = prepare(run, files[i], &load_status);
-      if (!p) break;
+      key::Result<Pending> p = prepare(run, files[i]);
+      if (!p.ok()) {
+        load_failure = p.error();
+        break;
+      }
       batch.push_back(std::move(*p));
     }
     sign_all(run, batch);
@@ -379,7 +360,7 @@ int certify_files(Run& run, const std::vector<std::string>& files) {
     for (const Pending& p : batch) {
       if (int status = finish(run, p); status != kExitOk) return status;
     }
-    if (load_status != kExitOk) return load_status;
+    if (load_failure) return report_failure(*load_failure);
   }
   return kExitOk;
 }
@@ -387,9 +368,9 @@ int certify_files(Run& run, const std::vector<std::string>& files) {
 }  // namespace
 
 int run_certify(const Options& options) {
-  int status = kExitOk;
-  std::unique_ptr<key::CertificateSigner> signer = load_ca(options, &status);
-  if (!signer) return status;
+  auto loaded_ca = load_ca(options);
+  if (!loaded_ca.ok()) return report_failure(loaded_ca.error());
+  std::unique_ptr<key::CertificateSigner> signer = std::move(*loaded_ca);
   const key::PublicKey& ca = signer->public_key();
 
   std::string algorithm(key::default_certificate_algorithm(ca));
@@ -422,8 +403,8 @@ int run_certify(const Options& options) {
       if (issued.ca_fingerprint == ca_fingerprint) issued_at_least = std::max(issued_at_least, issued.serial);
     }
   }
-  std::optional<SerialSource> serials = SerialSource::open(options, issued_at_least, &status);
-  if (!serials) return status;
+  auto serials = SerialSource::open(options, issued_at_least);
+  if (!serials.ok()) return report_failure(serials.error());
   Run run{options, *signer, algorithm, std::move(form), std::move(*serials), std::nullopt, {}};
   if (options.issuance_log) {
     auto log = IssuanceLog::open(*options.issuance_log);
@@ -432,7 +413,7 @@ int run_certify(const Options& options) {
     run.ca_fingerprint = ca_fingerprint;
   }
 
-  status = certify_files(run, options.files);
+  int status = certify_files(run, options.files);
   // Whether the run ended early or not, what was issued is recorded.
   if (auto finished = run.serials.finish(); !finished.ok() && status == kExitOk) {
     status = fatal(finished.error().message());

@@ -11,9 +11,9 @@
 namespace tessera::keygen {
 
 int run_change_comment(const Options& options) {
-  int status = kExitOk;
-  std::optional<std::string> file = input_file(options, &status);
-  if (!file) return status;
+  auto chosen = input_file(options);
+  if (!chosen.ok()) return report_failure(chosen.error());
+  std::optional<std::string> file = std::move(*chosen);
   if (!file_exists(*file, false)) return kExitFatal;
 
   // ssh-keygen takes -P, else -N, as the current passphrase here.

@@ -23,9 +23,9 @@ const key::SecretBytes* given(const std::optional<key::SecretBytes>& passphrase)
 }  // namespace
 
 int run_print_public(const Options& options) {
-  int status = kExitOk;
-  std::optional<std::string> file = input_file(options, &status);
-  if (!file) return status;
+  auto chosen = input_file(options);
+  if (!chosen.ok()) return report_failure(chosen.error());
+  std::optional<std::string> file = std::move(*chosen);
   if (!file_exists(*file, false)) return kExitFatal;
   auto loaded = load_private_key(*file, given(options.passphrase), "Enter passphrase: ");
   if (!loaded.ok()) return fatal("Load key \"" + *file + "\": " + describe(loaded.error()));
@@ -34,9 +34,9 @@ int run_print_public(const Options& options) {
 }
 
 int run_export(const Options& options) {
-  int status = kExitOk;
-  std::optional<std::string> file = input_file(options, &status);
-  if (!file) return status;
+  auto chosen = input_file(options);
+  if (!chosen.ok()) return report_failure(chosen.error());
+  std::optional<std::string> file = std::move(*chosen);
   if (!file_exists(*file, true)) return kExitFatal;
 
   std::optional<key::PublicKey> pub;
@@ -65,9 +65,9 @@ int run_export(const Options& options) {
 }
 
 int run_import(const Options& options) {
-  int status = kExitOk;
-  std::optional<std::string> file = input_file(options, &status);
-  if (!file) return status;
+  auto chosen = input_file(options);
+  if (!chosen.ok()) return report_failure(chosen.error());
+  std::optional<std::string> file = std::move(*chosen);
   if (!file_exists(*file, true)) return kExitFatal;
 
   auto contents = read_key_file(*file, false);

@@ -121,9 +121,9 @@ bool fingerprint_armored(const Options& options, std::string_view text) {
 }  // namespace
 
 int run_fingerprint(const Options& options) {
-  int status = kExitOk;
-  std::optional<TextInput> input = open_text_input(options, &status);
-  if (!input) return status;
+  auto opened = open_text_input(options);
+  if (!opened.ok()) return report_failure(opened.error());
+  std::optional<TextInput> input = std::move(*opened);
   const bool from_stdin = input->from_stdin;
   const std::string path = input->name;
   auto& f = input->file;

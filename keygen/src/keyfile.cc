@@ -126,16 +126,12 @@ key::Result<key::SecretBytes> read_key_file(const std::string& path, bool check_
   return sys::read_all_secret(fd.get(), key::kMaxKeyFileBytes);
 }
 
-std::optional<TextInput> open_text_input(const Options& options, int* status) {
-  std::optional<std::string> file = input_file(options, status);
-  if (!file) return std::nullopt;
-  const bool from_stdin = *file == "-";
-  TextInput input{{from_stdin ? stdin : std::fopen(file->c_str(), "re"), FileCloser()},
-                   from_stdin ? "(stdin)" : *file, from_stdin};
-  if (!input.file) {
-    *status = fatal(std::string(kProgramName) + ": " + input.name + ": " + errno_text(errno));
-    return std::nullopt;
-  }
+key::Result<TextInput> open_text_input(const Options& options) {
+  TESSERA_ASSIGN_OR_RETURN(const std::string file, input_file(options));
+  const bool from_stdin = file == "-";
+  TextInput input{{from_stdin ? stdin : std::fopen(file.c_str(), "re"), FileCloser()},
+                   from_stdin ? "(stdin)" : file, from_stdin};
+  if (!input.file) return fatal_failure(std::string(kProgramName) + ": " + input.name + ": " + errno_text(errno));
   return input;
 }
 
@@ -424,30 +420,21 @@ std::optional<std::string> ask_filename(const std::string& default_path, std::st
   return line;
 }
 
-std::optional<std::string> expand_tilde(const std::string& path, int* status) {
+key::Result<std::string> expanded_path(const std::string& path) {
   auto expanded = sys::expand_tilde(path);
-  if (!expanded.ok()) {
-    *status = fatal("tilde_expand_filename: " + expanded.error().message());
-    return std::nullopt;
-  }
+  if (!expanded.ok()) return fatal_failure("tilde_expand_filename: " + expanded.error().message());
   return std::move(*expanded);
 }
 
-std::optional<std::string> input_file(const Options& options, int* status) {
-  if (options.file) return options.file;
+key::Result<std::string> input_file(const Options& options) {
+  if (options.file) return *options.file;
   auto user = current_user();
-  if (!user.ok()) {
-    *status = fatal(user.error().message());
-    return std::nullopt;
-  }
+  if (!user.ok()) return fatal_failure(user.error().message());
   auto path = default_key_path(options, *user);
-  if (!path.ok()) {
-    *status = fatal(path.error().message());
-    return std::nullopt;
-  }
+  if (!path.ok()) return fatal_failure(path.error().message());
   auto answer = ask_filename(*path, "Enter file in which the key is");
-  if (!answer) *status = kExitFailure;
-  return answer;
+  if (!answer) return fatal_failure("", kExitFailure);  // no answer: nothing more to say
+  return std::move(*answer);
 }
 
 }  // namespace tessera::keygen

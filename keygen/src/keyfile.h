@@ -74,7 +74,7 @@ struct TextInput {
   std::string name;
   bool from_stdin;
 };
-std::optional<TextInput> open_text_input(const Options& options, int* status);
+key::Result<TextInput> open_text_input(const Options& options);
 
 // ---- public keys in text ------------------------------------------------------------
 
@@ -204,11 +204,11 @@ std::optional<std::string> ask_filename(const std::string& default_path, std::st
 
 // ssh-keygen's tilde_expand_filename(): "~/x" and "~user/x". nullopt (after
 // printing the error) for an unknown user; *status is then the exit status.
-std::optional<std::string> expand_tilde(const std::string& path, int* status);
+key::Result<std::string> expanded_path(const std::string& path);
 
 // The key file for a mode that reads one: -f, or asked for. nullopt (after
 // printing any message) when the run must end; *status is then its exit status.
-std::optional<std::string> input_file(const Options& options, int* status);
+key::Result<std::string> input_file(const Options& options);
 
 }  // namespace tessera::keygen
 

@@ -278,18 +278,16 @@ void print_sshfp(const std::string& host, const key::KeyOrCertificate& key, bool
 
 // do_print_resource_record(): false if the file does not exist; fatal if it
 // is there but holds no public key.
-std::optional<bool> print_resource_record(const std::string& path, const Options& o, int* status) {
+key::Result<bool> print_resource_record(const std::string& path, const Options& o) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
-    *status = fatal(path + ": " + std::strerror(errno));
-    return std::nullopt;
+    return fatal_failure(path + ": " + std::strerror(errno));
   }
   std::optional<KeyOrCertificateWithComment> loaded = load_key_or_certificate(path);
   if (!loaded) {
     // sshkey_load_public() reports every failure as a missing file.
-    *status = fatal("Failed to read v2 public key from \"" + path + "\": " + std::strerror(ENOENT));
-    return std::nullopt;
+    return fatal_failure("Failed to read v2 public key from \"" + path + "\": " + std::strerror(ENOENT));
   }
   key::KeyOrCertificate key = loaded->certificate ? key::KeyOrCertificate::certified(std::move(*loaded->certificate))
                                                   : key::KeyOrCertificate::plain(std::move(*loaded->key));
@@ -300,10 +298,12 @@ std::optional<bool> print_resource_record(const std::string& path, const Options
 }  // namespace
 
 int run_known_hosts(const Options& options) {
-  int status = kExitOk;
   std::optional<std::string> path = options.file;
-  if (!path) path = expand_tilde(std::string(kDefaultKnownHostsFile), &status);
-  if (!path) return status;
+  if (!path) {
+    auto expanded = expanded_path(std::string(kDefaultKnownHostsFile));
+    if (!expanded.ok()) return report_failure(expanded.error());
+    path = std::move(*expanded);
+  }
   struct stat st {};
   if (::stat(path->c_str(), &st) != 0) return fatal("Cannot stat " + *path + ": " + std::strerror(errno));
 
@@ -334,17 +334,16 @@ int run_known_hosts(const Options& options) {
 }
 
 int run_print_resource_record(const Options& options) {
-  int status = kExitOk;
   if (options.file) {
-    std::optional<bool> printed = print_resource_record(*options.file, options, &status);
-    if (!printed) return status;
+    auto printed = print_resource_record(*options.file, options);
+    if (!printed.ok()) return report_failure(printed.error());
     if (!*printed) return fatal(*options.file + ": " + std::strerror(ENOENT));
     return kExitOk;
   }
   unsigned printed_files = 0;
   for (std::string_view file : kDefaultHostKeyFiles) {
-    std::optional<bool> printed = print_resource_record(std::string(file), options, &status);
-    if (!printed) return status;
+    auto printed = print_resource_record(std::string(file), options);
+    if (!printed.ok()) return report_failure(printed.error());
     if (*printed) ++printed_files;
   }
   if (printed_files == 0) return fatal("no keys found.");

@@ -64,33 +64,25 @@ key::Result<std::string> read_whole_file(const std::string& path, size_t max_byt
 // revoked serial of a large CA stays far below).
 constexpr size_t kMaxSpecFileBytes = 1024 * 1024 * 1024;
 
-// ssh-keygen's load_krl(): nullopt after printing its error.
-std::optional<key::Krl> load_krl(const std::string& path, int* status) {
+// ssh-keygen's load_krl(), with its messages.
+key::Result<key::Krl> load_krl(const std::string& path) {
   auto data = read_whole_file(path, key::kMaxKrlBytes);
-  if (!data.ok()) {
-    *status = fatal("Unable to load KRL " + path + ": " + data.error().message());
-    return std::nullopt;
-  }
+  if (!data.ok()) return fatal_failure("Unable to load KRL " + path + ": " + data.error().message());
   auto krl = key::Krl::parse(std::span(reinterpret_cast<const uint8_t*>(data->data()), data->size()));
   if (!krl.ok()) {
     // OpenSSH's words for the common case, libkey's (which name the section) otherwise.
     const bool bad_magic = krl.error().detail().starts_with("not a KRL");
-    *status = fatal("Invalid KRL file " + path + ": " +
-                    (bad_magic ? std::string("KRL file has invalid magic number") : krl.error().message()));
-    return std::nullopt;
+    return fatal_failure("Invalid KRL file " + path + ": " +
+                       (bad_magic ? std::string("KRL file has invalid magic number") : krl.error().message()));
   }
   return std::move(*krl);
 }
 
 // -s for -k and --verify-krl: a CA public key file, ~ expanded.
-std::optional<key::PublicKey> load_ca_public(const std::string& file, int* status) {
-  std::optional<std::string> path = expand_tilde(file, status);
-  if (!path) return std::nullopt;
-  std::optional<PublicKeyWithComment> ca = load_public_key(*path);
-  if (!ca) {
-    *status = fatal("Cannot load CA public key " + *path + ": " + std::strerror(ENOENT));
-    return std::nullopt;
-  }
+key::Result<key::PublicKey> load_ca_public(const std::string& file) {
+  TESSERA_ASSIGN_OR_RETURN(const std::string path, expanded_path(file));
+  std::optional<PublicKeyWithComment> ca = load_public_key(path);
+  if (!ca) return fatal_failure("Cannot load CA public key " + path + ": " + std::strerror(ENOENT));
   return std::move(ca->key);
 }
 
@@ -98,11 +90,11 @@ std::optional<key::PublicKey> load_ca_public(const std::string& file, int* statu
 // file and line, except the two that ssh-keygen reports without them.
 int add_spec_file(key::KrlBuilder& krl, const std::string& file, const key::KrlSpecCa& ca, std::string& progress,
                   bool quiet) {
-  int status = kExitOk;
-  std::optional<std::string> path = expand_tilde(file, &status);
-  if (!path) return status;
-  const std::string source = *path == "-" ? "(standard input)" : *path;
-  auto text = read_whole_file(*path, kMaxSpecFileBytes, *path == "-");
+  auto expanded = expanded_path(file);
+  if (!expanded.ok()) return report_failure(expanded.error());
+  const std::string& path = *expanded;
+  const std::string source = path == "-" ? "(standard input)" : path;
+  auto text = read_whole_file(path, kMaxSpecFileBytes, path == "-");
   if (!text.ok()) return fatal("fopen " + source + ": " + text.error().message());
   if (!quiet) progress += "Revoking from " + source + "\n";
   std::string_view rest = *text;
@@ -192,14 +184,13 @@ int run_generate_krl(const Options& o) {
     if (errno != ENOENT) return fatal("Cannot access KRL \"" + krl_path + "\": " + std::strerror(errno));
     if (o.update_krl) return fatal("KRL \"" + krl_path + "\" does not exist");
   }
-  int status = kExitOk;
   key::KrlSpecCa ca = key::KrlSpecCa::none();
   if (o.ca_key) {
     if (strcasecmp(o.ca_key->c_str(), "none") == 0) {
       ca = key::KrlSpecCa::any_ca();
     } else {
-      std::optional<key::PublicKey> ca_key = load_ca_public(*o.ca_key, &status);
-      if (!ca_key) return status;
+      auto ca_key = load_ca_public(*o.ca_key);
+      if (!ca_key.ok()) return report_failure(ca_key.error());
       ca = key::KrlSpecCa::ca_key(std::move(*ca_key));
     }
   }
@@ -210,17 +201,18 @@ int run_generate_krl(const Options& o) {
   // The signing key is loaded first, so that its passphrase is asked before any work.
   std::vector<key::KrlSigner> signers;
   if (o.krl_signing_key) {
-    std::optional<std::string> path = expand_tilde(*o.krl_signing_key, &status);
-    if (!path) return status;
-    auto loaded = load_private_key(*path, o.passphrase ? &*o.passphrase : nullptr, "Enter passphrase: ");
-    if (!loaded.ok()) return fatal("Load key \"" + *path + "\": " + describe(loaded.error()));
+    auto expanded = expanded_path(*o.krl_signing_key);
+    if (!expanded.ok()) return report_failure(expanded.error());
+    const std::string& path = *expanded;
+    auto loaded = load_private_key(path, o.passphrase ? &*o.passphrase : nullptr, "Enter passphrase: ");
+    if (!loaded.ok()) return fatal("Load key \"" + path + "\": " + describe(loaded.error()));
     signers.push_back(key::make_krl_signer(std::move(loaded->key)));
   }
 
   key::KrlBuilder krl;
   if (o.update_krl) {
-    std::optional<key::Krl> existing = load_krl(krl_path, &status);
-    if (!existing) return status;
+    auto existing = load_krl(krl_path);
+    if (!existing.ok()) return report_failure(existing.error());
     krl = key::KrlBuilder(existing->contents());
   }
   if (o.serial_given && o.serial != 0) krl.set_version(o.serial);
@@ -255,12 +247,11 @@ int run_generate_krl(const Options& o) {
 
 int run_query_krl(const Options& o) {
   if (!o.file) return fatal("KRL checking requires an input file");
-  int status = kExitOk;
-  std::optional<key::Krl> krl = load_krl(*o.file, &status);
-  if (!krl) return status;
+  auto krl = load_krl(*o.file);
+  if (!krl.ok()) return report_failure(krl.error());
   if (o.krl_verify_key) {
-    std::optional<key::PublicKey> ca = load_ca_public(*o.krl_verify_key, &status);
-    if (!ca) return status;
+    auto ca = load_ca_public(*o.krl_verify_key);
+    if (!ca.ok()) return report_failure(ca.error());
     if (auto verified = krl->verify_signed_by(*ca); !verified.ok()) {
       return fatal("tessera-keygen: KRL " + *o.file + " refused: " + verified.error().message() +
                    " (--verify-krl " + *o.krl_verify_key + ")");

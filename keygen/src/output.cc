@@ -35,6 +35,21 @@ int fatal(std::string_view message) {
   return kExitFatal;
 }
 
+namespace {
+// Marks the subcode of an Error as tessera-keygen's exit status (other
+// components use subcodes for codes of their own).
+constexpr uint32_t kExitStatusMark = 0x65786974;  // "exit"
+}  // namespace
+
+key::Error fatal_failure(std::string message, int status) {
+  return key::Error(key::Errc::kIo, std::move(message)).with_subcode(static_cast<uint32_t>(status), kExitStatusMark);
+}
+
+int report_failure(const key::Error& error) {
+  if (!error.detail().empty()) print_error(error.detail());
+  return error.flags() == kExitStatusMark ? static_cast<int>(error.subcode()) : kExitFatal;
+}
+
 int failure(std::string_view message) {
   print_error(message);
   return kExitFailure;

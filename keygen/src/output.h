@@ -25,6 +25,13 @@ inline constexpr int kExitFatal = 255;
 void print_error(std::string_view message);
 // print_error, then returns kExitFatal.
 int fatal(std::string_view message);
+
+// How a step of a mode fails: a key::Error whose detail is what fatal()
+// would print (nothing when the step said all itself) and whose subcode is
+// the exit status. Steps return key::Result<T>; the mode ends with
+// report_failure(), which prints the message and gives the status.
+key::Error fatal_failure(std::string message, int status = kExitFatal);
+int report_failure(const key::Error& error);
 // print_error, then returns kExitFailure.
 int failure(std::string_view message);
 

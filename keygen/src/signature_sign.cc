@@ -58,16 +58,16 @@ std::optional<key::KeyOrCertificate> load_signing_public(const std::string& path
   return std::nullopt;
 }
 
-// The agent, if it holds the key; with -U (require) it must.
-std::optional<Signer> agent_signer(const key::KeyOrCertificate& public_key, bool require, int* status) {
+// The agent, if it holds the key (none if it does not); with -U (require) it must.
+key::Result<std::optional<Signer>> agent_signer(const key::KeyOrCertificate& public_key, bool require) {
   const char* socket = std::getenv(std::string(agent::kAuthSockEnv).c_str());
   std::optional<agent::AgentClient> client;
   if (socket != nullptr && *socket != '\0') {
     if (auto connected = agent::AgentClient::connect(socket); connected.ok()) client.emplace(std::move(*connected));
   }
   if (!client) {
-    if (require) *status = fatal("Couldn't get agent socket");
-    return std::nullopt;
+    if (require) return fatal_failure("Couldn't get agent socket");
+    return std::optional<Signer>();
   }
   const key::Bytes blob = public_key.blob();
   auto identities = client->list_identities();
@@ -76,30 +76,29 @@ std::optional<Signer> agent_signer(const key::KeyOrCertificate& public_key, bool
     for (const agent::Identity& id : *identities) held = held || id.key_blob == blob;
   }
   if (!held) {
-    if (require) *status = fatal("Couldn't find key in agent");
-    return std::nullopt;
+    if (require) return fatal_failure("Couldn't find key in agent");
+    return std::optional<Signer>();
   }
   auto shared = std::make_shared<agent::AgentClient>(std::move(*client));
-  return Signer{public_key, [shared, blob](std::span<const uint8_t> data, key::SignatureAlgorithm alg) {
-                  uint32_t flags = alg == key::SignatureAlgorithm::kRsaSha512   ? agent::kSignFlagRsaSha512
-                                   : alg == key::SignatureAlgorithm::kRsaSha256 ? agent::kSignFlagRsaSha256
-                                                                                : 0;
-                  return shared->sign(blob, data, flags);
-                }};
+  return std::optional<Signer>(
+      Signer{public_key, [shared, blob](std::span<const uint8_t> data, key::SignatureAlgorithm alg) {
+               uint32_t flags = alg == key::SignatureAlgorithm::kRsaSha512   ? agent::kSignFlagRsaSha512
+                                : alg == key::SignatureAlgorithm::kRsaSha256 ? agent::kSignFlagRsaSha256
+                                                                             : 0;
+               return shared->sign(blob, data, flags);
+             }});
 }
 
 // -D: the token key whose public key -f names.
-std::optional<Signer> token_signer(const Options& o, const key::KeyOrCertificate& public_key, int* status) {
-  std::optional<TokenSession> token = TokenSession::open(*o.pkcs11_provider, status);
-  if (!token) return std::nullopt;
-  const pkcs11::KeyInfo* found = token->find(public_key.key.blob());
+key::Result<Signer> token_signer(const Options& o, const key::KeyOrCertificate& public_key) {
+  TESSERA_ASSIGN_OR_RETURN(TokenSession token, TokenSession::open(*o.pkcs11_provider));
+  const pkcs11::KeyInfo* found = token.find(public_key.key.blob());
   if (found == nullptr) {
-    *status = fatal("Key " + *o.file + " is not on a token of " + *o.pkcs11_provider +
-                    " (tessera-keygen -D " + *o.pkcs11_provider + " lists the keys there)");
-    return std::nullopt;
+    return fatal_failure("Key " + *o.file + " is not on a token of " + *o.pkcs11_provider + " (tessera-keygen -D " +
+                       *o.pkcs11_provider + " lists the keys there)");
   }
   pkcs11::KeyInfo key_info = *found;
-  auto shared = std::make_shared<TokenSession>(std::move(*token));
+  auto shared = std::make_shared<TokenSession>(std::move(token));
   key::PublicKey plain = public_key.key;
   return Signer{public_key, [shared, key_info, plain](std::span<const uint8_t> data, key::SignatureAlgorithm alg) {
                   return shared->sign(key_info, data, std::string(signature_algorithm_name(plain, alg)));
@@ -107,7 +106,7 @@ std::optional<Signer> token_signer(const Options& o, const key::KeyOrCertificate
 }
 
 // ssh-keygen's load_sign_key(): the private key beside a public key file.
-std::optional<Signer> file_signer(const Options& o, const key::KeyOrCertificate& public_key, int* status) {
+key::Result<Signer> file_signer(const Options& o, const key::KeyOrCertificate& public_key) {
   const std::string& path = *o.file;
   std::string private_path = path;
   bool was_public = false;
@@ -118,20 +117,17 @@ std::optional<Signer> file_signer(const Options& o, const key::KeyOrCertificate&
     }
   }
   if (was_public && ::access(private_path.c_str(), F_OK) != 0 && errno == ENOENT) {
-    *status = fatal("No private key found for public key \"" + path + "\"");
-    return std::nullopt;
+    return fatal_failure("No private key found for public key \"" + path + "\"");
   }
   const key::SecretBytes* passphrase = o.passphrase ? &*o.passphrase : nullptr;
   auto loaded = load_private_key(private_path, passphrase, "Enter passphrase: ");
   if (!loaded.ok()) {
-    *status = loaded.error().code() == key::Errc::kWrongPassphrase
-                  ? fatal("Load key \"" + private_path + "\": " + describe(loaded.error()))
-                  : fatal("No private key found for \"" + private_path + "\"");
-    return std::nullopt;
+    return loaded.error().code() == key::Errc::kWrongPassphrase
+               ? fatal_failure("Load key \"" + private_path + "\": " + describe(loaded.error()))
+               : fatal_failure("No private key found for \"" + private_path + "\"");
   }
   if (!(loaded->key.public_key() == public_key.key)) {
-    *status = fatal("Public key " + path + " doesn't match private " + private_path);
-    return std::nullopt;
+    return fatal_failure("Public key " + path + " doesn't match private " + private_path);
   }
   auto shared = std::make_shared<key::PrivateKey>(std::move(loaded->key));
   return Signer{public_key, [shared](std::span<const uint8_t> data, key::SignatureAlgorithm alg) {
@@ -139,18 +135,17 @@ std::optional<Signer> file_signer(const Options& o, const key::KeyOrCertificate&
                 }};
 }
 
-std::optional<Signer> load_signer(const Options& o, int* status) {
+key::Result<Signer> load_signer(const Options& o) {
   std::optional<key::KeyOrCertificate> public_key = load_signing_public(*o.file);
   if (!public_key) {
     bool exists = ::access(o.file->c_str(), F_OK) == 0;
-    *status = fatal("Couldn't load public key " + *o.file + ": " +
-                    (exists ? std::string("invalid format") : std::string(std::strerror(ENOENT))));
-    return std::nullopt;
+    return fatal_failure("Couldn't load public key " + *o.file + ": " +
+                       (exists ? std::string("invalid format") : std::string(std::strerror(ENOENT))));
   }
-  if (o.pkcs11_provider) return token_signer(o, *public_key, status);
-  std::optional<Signer> agent = agent_signer(*public_key, o.ca_in_agent, status);
-  if (agent || *status != kExitOk) return agent;
-  return file_signer(o, *public_key, status);
+  if (o.pkcs11_provider) return token_signer(o, *public_key);
+  TESSERA_ASSIGN_OR_RETURN(std::optional<Signer> agent, agent_signer(*public_key, o.ca_in_agent));
+  if (agent) return std::move(*agent);
+  return file_signer(o, *public_key);
 }
 
 // Writes the armored signature to path.sig, as ssh-keygen's sign_one().
@@ -206,9 +201,10 @@ int run_signature_sign(const Options& o) {
   std::optional<SignatureOptions> sig_options =
       parse_signature_options(o, {.hash_algorithm = true, .verify_time = false, .print_pubkey = false});
   if (!sig_options) return kExitFatal;
+  auto loaded_signer = load_signer(o);
+  if (!loaded_signer.ok()) return report_failure(loaded_signer.error());
+  std::optional<Signer> signer = std::move(*loaded_signer);
   int status = kExitOk;
-  std::optional<Signer> signer = load_signer(o, &status);
-  if (!signer) return status;
 
   if (files.empty()) return sign_one(o, *signer, sig_options->hash_algorithm, "(stdin)", std::cin, true);
   for (const std::string& file : files) {

@@ -50,23 +50,18 @@ key::Error login_error(const pkcs11::KeyInfo& key, const key::Error& error) {
 
 }  // namespace
 
-std::optional<TokenSession> TokenSession::open(const std::string& provider, int* status) {
+key::Result<TokenSession> TokenSession::open(const std::string& provider) {
   auto spec = tokens::resolve_provider(provider, kAnyProvider);
-  if (!spec.ok()) {
-    *status = fatal("Cannot use PKCS#11 provider " + provider + ": " + spec.error().message());
-    return std::nullopt;
-  }
+  if (!spec.ok()) return fatal_failure("Cannot use PKCS#11 provider " + provider + ": " + spec.error().message());
   auto started = pkcs11::HelperClient::start(pkcs11::default_helper_program(), spec->module_path);
   if (!started.ok()) {
-    *status = fatal("Cannot load PKCS#11 provider " + spec->module_path + ": " + helper_problem(started.error()));
-    return std::nullopt;
+    return fatal_failure("Cannot load PKCS#11 provider " + spec->module_path + ": " + helper_problem(started.error()));
   }
   auto client = std::move(*started);
   auto listed = client->list_keys();
   if (!listed.ok()) {
-    *status = fatal("Cannot list the keys of PKCS#11 provider " + spec->module_path + ": " +
-                    helper_problem(listed.error()));
-    return std::nullopt;
+    return fatal_failure("Cannot list the keys of PKCS#11 provider " + spec->module_path + ": " +
+                       helper_problem(listed.error()));
   }
   std::vector<pkcs11::KeyInfo> keys;
   for (pkcs11::KeyInfo& k : listed->keys) {
@@ -112,9 +107,8 @@ key::Result<key::Bytes> TokenSession::sign(const pkcs11::KeyInfo& key, std::span
 }
 
 int run_list_token_keys(const Options& options) {
-  int status = kExitOk;
-  std::optional<TokenSession> token = TokenSession::open(*options.pkcs11_provider, &status);
-  if (!token) return status;
+  auto token = TokenSession::open(*options.pkcs11_provider);
+  if (!token.ok()) return report_failure(token.error());
   if (token->keys().empty()) return fatal("cannot read public key from pkcs11");
   for (const pkcs11::KeyInfo& listed : token->keys()) {
     auto key = key::KeyOrCertificate::from_blob(listed.public_key);

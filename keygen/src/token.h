@@ -21,9 +21,9 @@ namespace tessera::keygen {
 class TokenSession {
  public:
   // Resolves the provider, starts the helper and lists the keys (those a
-  // pkcs11: URI selects). nullopt, after printing why, when that fails;
-  // *status is then the exit status.
-  static std::optional<TokenSession> open(const std::string& provider, int* status);
+  // pkcs11: URI selects). Errors are fatal_failure()s: what to print, the
+  // exit status.
+  static key::Result<TokenSession> open(const std::string& provider);
 
   const std::vector<pkcs11::KeyInfo>& keys() const { return keys_; }
   // The listed key with this public key blob, or nullptr.
