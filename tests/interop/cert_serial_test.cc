@@ -217,25 +217,42 @@ TEST_F(CertSerial, AFailedRunRecordsWhatItIssued) {
   EXPECT_NE(read_file(state_).find("next 2\n"), std::string::npos) << read_file(state_);
 }
 
+// A run killed (SIGKILL) half-way: no serial is issued twice afterwards,
+// every certificate file is whole (the old one or the new one, never an
+// empty or torn file), and every new certificate is in the issuance log.
 TEST_F(CertSerial, KilledRunNeverLeadsToARepeatedSerial) {
   auto batch = public_keys(dir_, "batch", 3000);
+  const std::string log = dir_.file("issued.jsonl");
+  // The certificates of an earlier run, which the killed run replaces.
+  ASSERT_EQ(tessera_keygen(sign_args(batch, {"--issuance-log", log})).exit_code, 0);
+  const uint64_t earlier = 3000;
   test::BackgroundProcess run([&] {
-    auto args = sign_args(batch);
+    auto args = sign_args(batch, {"--issuance-log", log});
     args.insert(args.begin(), test::tessera_bin("tessera-keygen"));
     return args;
   }(), dir_.file("batch.log"));
   ASSERT_TRUE(run.started());
   // Kill it once it is well under way.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(cert_of(batch[200])) && std::chrono::steady_clock::now() < deadline && run.running()) {
+  while (read_cert(cert_of(batch[200])).serial <= earlier && std::chrono::steady_clock::now() < deadline &&
+         run.running()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ASSERT_TRUE(run.signal(SIGKILL)) << "the run ended before it was killed: make the batch larger";
   run.stop();
-  std::vector<uint64_t> before = issued_serials(batch);
-  ASSERT_GE(before.size(), 200u);
-  EXPECT_LT(before.size(), batch.size()) << "the run finished before it was killed: make the batch larger";
-  uint64_t highest = *std::max_element(before.begin(), before.end());
+  const std::string logged = read_file(log);
+  size_t replaced = 0;
+  uint64_t highest = 0;
+  for (const auto& pub : batch) {
+    const key::Certificate cert = read_cert(cert_of(pub));  // throws (fails the test) on a torn file
+    highest = std::max(highest, cert.serial);
+    if (cert.serial <= earlier) continue;
+    ++replaced;
+    EXPECT_NE(logged.find("{\"serial\":" + std::to_string(cert.serial) + ","), std::string::npos)
+        << "certificate with serial " << cert.serial << " is not in the issuance log";
+  }
+  ASSERT_GE(replaced, 200u);
+  EXPECT_LT(replaced, batch.size()) << "the run finished before it was killed: make the batch larger";
 
   auto next = public_keys(dir_, "next", 20);
   CommandResult r = tessera_keygen(sign_args(next));
