@@ -15,9 +15,13 @@
 
 namespace {
 
+// The known_hosts file, removed at exit (a plain array: it outlives every
+// static object the exit handlers might otherwise find destroyed).
+char g_path[] = "/tmp/tessera-fuzz-known-hosts-XXXXXX";
+
 const std::vector<std::string>& hostkey_files() {
   static const std::vector<std::string> files = [] {
-    char path[] = "/tmp/tessera-fuzz-known-hosts-XXXXXX";
+    char* path = g_path;
     int fd = ::mkstemp(path);
     if (fd < 0) std::abort();  // the fuzzer's own set-up
     static const char kLines[] =
@@ -27,7 +31,7 @@ const std::vector<std::string>& hostkey_files() {
         "[jump]:2222,!nope ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP0fEsLKB9FKDafuGH+Jo9uyEFtAmTMwuSxuvN1TSbrk\n";
     if (::write(fd, kLines, sizeof kLines - 1) != static_cast<ssize_t>(sizeof kLines - 1)) std::abort();
     ::close(fd);
-    std::atexit([] { ::unlink(hostkey_files()[0].c_str()); });
+    std::atexit([] { ::unlink(g_path); });
     return std::vector<std::string>{path};
   }();
   return files;
