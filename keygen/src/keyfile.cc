@@ -40,18 +40,6 @@ std::string_view skip_blanks(std::string_view s) {
   return s;
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
 }  // namespace
 
 // ---- the user ------------------------------------------------------------------
@@ -306,7 +294,10 @@ key::Status write_file_atomically(const std::string& path, std::string_view data
   };
   if (mode != 0600 && ::fchmod(fd.get(), mode) != 0) return fail(errno);
   if (owner && ::fchown(fd.get(), owner->uid, owner->gid) != 0) return fail(errno);
-  if (!write_all(fd.get(), data)) return fail(errno);
+  if (auto written = sys::write_all(fd.get(), data); !written.ok()) {
+    ::unlink(temp.c_str());
+    return key::Error(key::Errc::kIo, written.error().message());
+  }
   if (durability != Durability::kRename && ::fsync(fd.get()) != 0) return fail(errno);
   if (::close(fd.release()) != 0) return fail(errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno);

@@ -22,15 +22,6 @@ namespace tessera::prompts {
 
 namespace {
 
-void write_text(int fd, std::string_view text) {
-  while (!text.empty()) {
-    ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
 bool env_set(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0';
@@ -75,7 +66,7 @@ std::optional<key::SecretBytes> read_from_terminal(std::string_view prompt, bool
       restore = ::tcsetattr(in, TCSAFLUSH, &quiet) == 0;
     }
   }
-  write_text(out, prompt);
+  (void)sys::write_all(out, prompt);
   key::SecretBytes answer(kMaxPassphraseBytes);
   size_t got = 0;
   bool error = false;
@@ -93,7 +84,7 @@ std::optional<key::SecretBytes> read_from_terminal(std::string_view prompt, bool
   }
   if (restore) {
     ::tcsetattr(in, TCSAFLUSH, &saved);
-    write_text(out, "\n");
+    (void)sys::write_all(out, "\n");
   }
   if (handlers_installed) {
     for (size_t i = 0; i < std::size(kPromptSignals); ++i) ::sigaction(kPromptSignals[i], &previous[i], nullptr);
@@ -151,7 +142,9 @@ std::optional<key::SecretBytes> read_passphrase(std::string_view prompt, unsigne
                               (flags & kReadAskPermission) != 0);
     if (!answer.ok()) {
       // As readpass.c, a cancelled dialog is no error; one that cannot run is.
-      if (answer.error().code() != key::Errc::kPassphraseRequired) write_text(STDERR_FILENO, answer.error().message() + "\n");
+      if (answer.error().code() != key::Errc::kPassphraseRequired) {
+        (void)sys::write_all(STDERR_FILENO, answer.error().message() + "\n");
+      }
       return empty_or_eof();
     }
     return std::move(*answer);
