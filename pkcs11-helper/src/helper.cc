@@ -380,40 +380,41 @@ ReplyBody Helper::login(const Login& request) {
   auto found = find_token(request.token);
   if (!found.ok()) return error_reply(found.error(), nullptr);
   auto token = (*found);
+  auto done = log_in(*token, request.pin);
+  if (!done.ok()) {
+    // forget() takes the token's login lock: only once log_in() let go of it.
+    if (helper_code(done.error()) == ErrorCode::kTokenRemoved) forget(token);
+    return error_reply(done.error(), token.get());
+  }
+  return Ok{};
+}
+
+key::Status Helper::log_in(Token& token, const std::optional<SecretBytes>& pin) {
   CK_FUNCTION_LIST_PTR api = module_->api();
-  std::lock_guard login_lock(token->login_mu);
-  if (!token->login_session.valid()) {
-    auto session = Session::open(api, token->slot);
-    if (!session.ok()) {
-      if (helper_code(session.error()) == ErrorCode::kTokenRemoved) forget(token);
-      return error_reply(session.error(), token.get());
-    }
-    token->login_session = std::move((*session));
+  std::lock_guard login_lock(token.login_mu);
+  if (!token.login_session.valid()) {
+    TESSERA_ASSIGN_OR_RETURN(Session session, Session::open(api, token.slot));
+    token.login_session = std::move(session);
   }
   CK_RV rv;
-  if (request.pin) {
-    auto pin = request.pin->reveal();
-    rv = api->C_Login(token->login_session.handle(), CKU_USER, const_cast<CK_UTF8CHAR_PTR>(pin.data()),
-                      static_cast<CK_ULONG>(pin.size()));
+  if (pin) {
+    auto text = pin->reveal();
+    rv = api->C_Login(token.login_session.handle(), CKU_USER, const_cast<CK_UTF8CHAR_PTR>(text.data()),
+                      static_cast<CK_ULONG>(text.size()));
   } else {
     // No PIN: the token's protected authentication path (PIN pad) asks for it.
-    rv = api->C_Login(token->login_session.handle(), CKU_USER, nullptr, 0);
+    rv = api->C_Login(token.login_session.handle(), CKU_USER, nullptr, 0);
   }
   if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
     auto failure = failure_from_ckr(rv, "C_Login");
-    if (helper_code(failure) == ErrorCode::kTokenRemoved) {
-      forget(token);
-    } else {
-      token->login_session = Session();  // never logged in: nothing to log out
-    }
-    return error_reply(failure, token.get());
+    // Never logged in: nothing to log out (a removed token is forgotten whole).
+    if (helper_code(failure) != ErrorCode::kTokenRemoved) token.login_session = Session();
+    return failure;
   }
-  token->login_session.set_logout_on_close(true);
-  {
-    std::lock_guard lock(token->mu);
-    token->logged_in = true;
-  }
-  return Ok{};
+  token.login_session.set_logout_on_close(true);
+  std::lock_guard lock(token.mu);
+  token.logged_in = true;
+  return key::Status();
 }
 
 ReplyBody Helper::logout(const Logout& request) {

@@ -95,6 +95,8 @@ class Helper {
   // The token's state now; nullopt when C_GetTokenInfo fails.
   std::optional<Token::State> token_state(Token& token);
   ReplyBody login(const Login& request);
+  // The login itself, under the token's login lock.
+  key::Status log_in(Token& token, const std::optional<SecretBytes>& pin);
   ReplyBody logout(const Logout& request);
   ReplyBody sign(const Sign& request);
 

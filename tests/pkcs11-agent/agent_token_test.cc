@@ -553,6 +553,37 @@ TEST_F(AgentTokenTest, HelperThatBreaksTheProtocolIsKilledWithoutStallingTheAgen
   EXPECT_EQ(ssh_add({"-T", ed}).exit_code, 0) << agent_log();
 }
 
+// The token is pulled out while its PIN is being asked for: the helper's
+// login answers "removed" (it used to deadlock on its own login lock, and
+// every later request to that helper hung), and once the token is back its
+// keys sign again.
+TEST_F(AgentTokenTest, TokenRemovedDuringThePinPromptFailsCleanly) {
+  // An askpass that pulls the token out, then answers with the PIN.
+  write_file(dir_.file("askpass"),
+             "#!/bin/sh\n"
+             "printf 'removed=1\\n' > " + control_path() + ".new && mv " + control_path() + ".new " +
+                 control_path() + "\n" + "printf '%s\\n' '" + kPin + "'\n",
+             0755);
+  start_agent({"--pkcs11-timeout", "600", "--pkcs11-poll", "600"});
+  add_provider(TESSERA_P11_FAULT_PATH, "");  // no PIN: asked at first use
+  std::string ec256 = public_key_file("ec256");
+  // A hung helper would hold this for ten minutes: give up long before.
+  auto removed = run({"timeout", "60", "ssh-add", "-T", ec256}, "", {"SSH_AUTH_SOCK=" + socket_});
+  EXPECT_NE(removed.exit_code, 0);
+  EXPECT_NE(removed.exit_code, 124) << "the agent did not answer" << agent_log();
+  EXPECT_NE(read_file(dir_.file("agent.log")).find("was removed"), std::string::npos) << agent_log();
+
+  // Back in, with an askpass that only answers: the token's keys return at
+  // the next listing, which a new add of the provider forces.
+  control("");
+  write_file(dir_.file("askpass"), "#!/bin/sh\nprintf '%s\\n' '" + std::string(kPin) + "'\n", 0755);
+  auto readded = run({"timeout", "60", "ssh-add", "-e", TESSERA_P11_FAULT_PATH}, "", {"SSH_AUTH_SOCK=" + socket_});
+  EXPECT_NE(readded.exit_code, 124) << agent_log();
+  add_provider(TESSERA_P11_FAULT_PATH);
+  auto again = run({"timeout", "60", "ssh-add", "-T", public_key_file("ec256")}, "", {"SSH_AUTH_SOCK=" + socket_});
+  EXPECT_EQ(again.exit_code, 0) << again.err << agent_log();
+}
+
 TEST_F(AgentTokenTest, KilledHelperIsRestartedAtNextUse) {
   start_agent();
   add_provider(kSoftHsm);
