@@ -178,6 +178,21 @@ TEST_F(KeygenTokenTest, LoginFailuresSayWhatHappened) {
   EXPECT_EQ(locked.exit_code, 255);
   EXPECT_NE(locked.err.find("the PIN of token 'tessera-main' is locked"), std::string::npos) << locked.err;
   EXPECT_EQ(locked.err.find("passphrase"), std::string::npos) << locked.err;
+
+  // The token pulled out while its PIN is asked for (the askpass does it).
+  const std::string control = dir_.file("fault-control");
+  write_file(control, "");
+  write_file(dir_.file("pin"), kFixturePin);
+  write_file(dir_.file("askpass"),
+             "#!/bin/sh\nprintf 'removed=1\\n' > " + control + ".new && mv " + control + ".new " + control +
+                 "\ncat " + dir_.file("pin") + "\necho\n",
+             0755);
+  CommandResult absent = run({"timeout", "60", tessera_bin("tessera-keygen"), "-Y", "sign", "-D", fault, "-f", pub,
+                              "-n", "file", file},
+                             {}, env());
+  EXPECT_EQ(absent.exit_code, 255) << absent.err;
+  EXPECT_NE(absent.err.find("token 'tessera-main' is not present"), std::string::npos) << absent.err;
+  EXPECT_EQ(absent.err.find("passphrase"), std::string::npos) << absent.err;
 }
 
 TEST_F(KeygenTokenTest, CertifiesWithACaKeyOnTheToken) {
