@@ -38,8 +38,9 @@ class GetpinReply {
   State feed(std::string_view line);
 
   State state() const { return state_; }
-  // The PIN, once state() is kPin.
-  key::SecretBytes take_pin() { return std::move(pin_); }
+  // The PIN, once state() is kPin; nothing before (the D lines of an answer
+  // that has not ended with OK are no PIN).
+  key::SecretBytes take_pin() { return state_ == State::kPin ? std::move(pin_) : key::SecretBytes(); }
   // What went wrong, once state() is kCancelled or kError.
   const std::string& problem() const { return problem_; }
 
