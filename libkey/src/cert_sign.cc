@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/cert.h"
 
 namespace tessera::key {

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/encoding.h"
 
 namespace tessera::key {

@@ -1,4 +1,4 @@
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 
 namespace tessera::key::ossl {
 

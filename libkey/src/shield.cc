@@ -7,7 +7,7 @@
 #include <array>
 
 #include "algo/algorithm.h"
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 
 namespace tessera::key {
 namespace {

@@ -8,7 +8,7 @@
 #include <array>
 
 #include "format/armor.h"
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/key.h"
 #include "tessera/key/wire.h"
 

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "crypto/blowfish.h"
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/secret.h"
 
 namespace tessera::key::crypto {

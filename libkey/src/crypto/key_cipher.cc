@@ -8,7 +8,7 @@
 #include <cstring>
 #include <memory>
 
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 
 namespace tessera::key::crypto {
 namespace {

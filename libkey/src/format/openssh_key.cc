@@ -15,7 +15,7 @@
 
 #include "crypto/bcrypt_pbkdf.h"
 #include "crypto/key_cipher.h"
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/encoding.h"
 #include "format/armor.h"
 #include "tessera/key/format.h"

@@ -24,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "ossl.h"
+#include "tessera/key/ossl.h"
 #include "tessera/key/format.h"
 
 namespace tessera::key {

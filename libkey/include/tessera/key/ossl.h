@@ -1,7 +1,8 @@
-// Internal: RAII owners for OpenSSL handles and helpers shared by the
-// algorithm and format files. Not part of libkey's public API.
-#ifndef TESSERA_KEY_SRC_OSSL_H_
-#define TESSERA_KEY_SRC_OSSL_H_
+// RAII owners for OpenSSL handles, for libkey and for the components that
+// use OpenSSL directly beside it (the SSH transport's ciphers and key
+// exchanges), so that there is one set of them.
+#ifndef TESSERA_KEY_OSSL_H_
+#define TESSERA_KEY_OSSL_H_
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -56,4 +57,4 @@ inline void clear_errors() { ERR_clear_error(); }
 
 }  // namespace tessera::key::ossl
 
-#endif  // TESSERA_KEY_SRC_OSSL_H_
+#endif  // TESSERA_KEY_OSSL_H_
