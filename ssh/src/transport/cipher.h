@@ -67,8 +67,12 @@ class PacketSealer {
   // The padding multiple: the packet (without the length field when
   // length_in_clear()) is padded to a multiple of this (at least 8).
   virtual size_t block_bytes() const = 0;
-  // True when packet_length is not encrypted (GCM and -etm MACs): then the
-  // padding aligns what follows the length field, not the whole packet.
+  // True when the length field stands outside what the cipher pads and
+  // encrypts as one: it is sent in clear (GCM, -etm MACs) or, for
+  // chacha20-poly1305, encrypted on its own under K_1. Then the padding
+  // aligns what follows the length field, not the whole packet (OpenSSH's
+  // "aadlen"; it refuses chacha20-poly1305 packets padded otherwise). Says
+  // nothing about reading the length: that is always packet_length().
   virtual bool length_in_clear() const = 0;
   virtual size_t tag_bytes() const = 0;
   // Encrypts packet (4 + packet_length bytes, already padded) in place and
@@ -93,7 +97,9 @@ class PacketOpener {
   // packet: the 4 + packet_length bytes as received; tag: the tag_bytes()
   // that followed. Checks the tag (in constant time) and decrypts packet in
   // place. Fails with kBadSignature when the tag does not match, leaving
-  // packet undefined; the connection must then be dropped.
+  // packet undefined; the connection must then be dropped. Fails with
+  // kMalformed when packet is not padded as block_bytes() and
+  // length_in_clear() require, kInvalidArgument when tag is not tag_bytes().
   virtual key::Status open(uint32_t seq, std::span<uint8_t> packet, std::span<const uint8_t> tag) = 0;
 };
 
