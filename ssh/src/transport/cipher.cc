@@ -3,9 +3,6 @@
 // opener used before the first NEWKEYS, and the helpers of cipher_impl.h.
 #include "transport/cipher.h"
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -154,20 +151,6 @@ std::unique_ptr<PacketSealer> make_clear_sealer() { return std::make_unique<Clea
 std::unique_ptr<PacketOpener> make_clear_opener() { return std::make_unique<ClearOpener>(); }
 
 namespace cipher_impl {
-
-key::Error crypto_error(std::string_view what) {
-  std::string detail(what);
-  const unsigned long code = ERR_get_error();
-  if (code != 0) {
-    std::array<char, 256> reason{};
-    ERR_error_string_n(code, reason.data(), reason.size());
-    detail += " (";
-    detail += reason.data();
-    detail += ")";
-  }
-  ERR_clear_error();
-  return Error(Errc::kCrypto, std::move(detail));
-}
 
 void seal_failed(std::string_view cipher, std::string_view what) {
   const key::Error error = crypto_error(what);

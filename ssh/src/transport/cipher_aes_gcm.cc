@@ -7,7 +7,6 @@
 //
 // One OpenSSL context per direction, keyed once; each packet only sets the
 // nonce, so a packet costs no allocation and no key schedule.
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include <array>
@@ -146,7 +145,7 @@ class AesGcmOpener final : public PacketOpener {
     int final_len = 0;
     // The tag is compared in constant time inside OpenSSL.
     if (EVP_CipherFinal_ex(s_.ctx(), final_block.data(), &final_len) != 1) {
-      ERR_clear_error();
+      key::ossl::clear_errors();
       return Error(Errc::kBadSignature,
                    std::string(s_.name()) + ": the packet's authentication tag does not match (corrupted or forged)");
     }

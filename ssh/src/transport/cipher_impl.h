@@ -15,17 +15,16 @@
 #include <string_view>
 
 #include "tessera/key/error.h"
+#include "tessera/key/ossl.h"
 #include "transport/cipher.h"
 
 namespace tessera::ssh::transport::cipher_impl {
 
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const noexcept { Free(p); }
-};
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX_free>>;
-using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, Deleter<EVP_MAC_CTX_free>>;
+using key::ossl::CipherCtxPtr;
+using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, key::ossl::Deleter<EVP_MAC_CTX_free>>;
+// Error(kCrypto) naming what failed, with OpenSSL's first queued reason;
+// clears the queue.
+using key::ossl::crypto_error;
 
 // The largest packet (length field included) a sealer or opener takes. Far
 // above what any packet layer accepts (OpenSSH's limit is 256 KiB); it keeps
@@ -48,10 +47,6 @@ inline void store_be64(uint8_t* p, uint64_t v) {
   store_be32(p, static_cast<uint32_t>(v >> 32));
   store_be32(p + 4, static_cast<uint32_t>(v));
 }
-
-// Error(kCrypto) naming what failed, with OpenSSL's first queued reason;
-// clears the queue.
-key::Error crypto_error(std::string_view what);
 
 // A sealer cannot fail on what the packet layer guarantees; when OpenSSL
 // fails anyway (out of memory, a packet beyond kMaxPacketBytes) the invariant

@@ -8,7 +8,6 @@
 // allocation-free HMAC through EVP in 3.0.)
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include <array>
