@@ -1,0 +1,696 @@
+#include "transport/transport.h"
+
+#include <openssl/bn.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "tessera/key/ossl.h"
+#include "transport/kex_hash.h"
+
+namespace tessera::ssh::transport {
+
+using key::Errc;
+using key::Error;
+namespace ossl = key::ossl;
+
+namespace {
+
+// OpenSSH re-keys at the latest after 2^31 packets in one direction.
+constexpr uint64_t kMaxPacketsPerKey = uint64_t{1} << 31;
+
+// RFC 8308 extensions a server announces.
+constexpr std::string_view kServerSigAlgs = "server-sig-algs";
+constexpr std::string_view kPingExtension = "ping@openssh.com";
+// Most extensions accepted in one EXT_INFO.
+constexpr uint32_t kMaxExtensions = 64;
+
+template <typename Table>
+std::vector<std::string> names_of(const Table& table) {
+  std::vector<std::string> out;
+  for (const auto& entry : table) out.emplace_back(entry.name);
+  return out;
+}
+
+bool is_aead_cipher(std::string_view name) {
+  const CipherInfo* c = find_cipher(name);
+  return c != nullptr && c->aead;
+}
+
+std::string reason_text(uint32_t reason) {
+  switch (static_cast<DisconnectReason>(reason)) {
+    case DisconnectReason::kHostNotAllowedToConnect: return "host not allowed to connect";
+    case DisconnectReason::kProtocolError: return "protocol error";
+    case DisconnectReason::kKeyExchangeFailed: return "key exchange failed";
+    case DisconnectReason::kMacError: return "MAC error";
+    case DisconnectReason::kServiceNotAvailable: return "service not available";
+    case DisconnectReason::kProtocolVersionNotSupported: return "protocol version not supported";
+    case DisconnectReason::kHostKeyNotVerifiable: return "host key not verifiable";
+    case DisconnectReason::kConnectionLost: return "connection lost";
+    case DisconnectReason::kByApplication: return "disconnected by application";
+    case DisconnectReason::kTooManyConnections: return "too many connections";
+    case DisconnectReason::kAuthCancelledByUser: return "authentication cancelled by user";
+    case DisconnectReason::kNoMoreAuthMethodsAvailable: return "no more authentication methods available";
+    case DisconnectReason::kIllegalUserName: return "illegal user name";
+    default: return "reason " + std::to_string(reason);
+  }
+}
+
+// Printable text from the peer, for messages and logs: control characters
+// become '?' so that a peer cannot drive the terminal.
+std::string sanitize(std::string_view text) {
+  std::string out;
+  out.reserve(std::min<size_t>(text.size(), 1024));
+  for (const char c : text.substr(0, 1024)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back((u < 0x20 && c != '\t') || u == 0x7f ? '?' : c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> default_kex_names() { return names_of(supported_kex_methods()); }
+std::vector<std::string> default_host_key_names() { return names_of(supported_host_key_algorithms()); }
+std::vector<std::string> default_cipher_names() { return names_of(supported_ciphers()); }
+std::vector<std::string> default_mac_names() { return names_of(supported_macs()); }
+
+struct Transport::Kex {
+  enum class Step : uint8_t {
+    kAwaitKexInit,   // our KEXINIT is out, the peer's has not come
+    kAwaitGexGroup,  // client: GEX_REQUEST sent
+    kAwaitReply,     // client: our public value sent
+    kAwaitInit,      // server: waiting for the client's public value
+    kAwaitNewKeys,   // our NEWKEYS sent
+  };
+  Step step = Step::kAwaitKexInit;
+  KexInit ours;
+  key::Bytes our_payload;
+  KexInit peers;
+  key::Bytes peer_payload;
+  Negotiated negotiated;
+  const KexMethod* method = nullptr;
+  const HostKeyAlgorithm* host_algorithm = nullptr;
+  size_t need_bytes = 0;
+  bool ignore_next = false;  // the peer's wrong guess is on its way
+  std::unique_ptr<KexClientShare> share;
+  // Group exchange: what was asked for and what the server chose.
+  uint32_t gex_min = 0, gex_n = 0, gex_max = 0;
+  key::Bytes gex_p, gex_g;  // mpint magnitudes
+};
+
+Transport::Transport(TransportConfig config, TransportListener& listener, HostKeySigner* signer)
+    : config_(std::move(config)), listener_(listener), signer_(signer), version_(config_.is_client) {
+  if (config_.kex.empty()) config_.kex = default_kex_names();
+  if (config_.host_key.empty()) config_.host_key = default_host_key_names();
+  if (config_.ciphers.empty()) config_.ciphers = default_cipher_names();
+  if (config_.macs.empty()) config_.macs = default_mac_names();
+  if (!config_.is_client) {
+    // A server offers only what it can sign with, and (for now) no group
+    // exchange: it has no moduli to choose from.
+    if (signer_ == nullptr) std::abort();
+    const std::vector<std::string> mine = signer_->algorithms();
+    std::erase_if(config_.host_key,
+                  [&](const std::string& n) { return std::find(mine.begin(), mine.end(), n) == mine.end(); });
+    std::erase_if(config_.kex, [](const std::string& n) {
+      const KexMethod* m = find_kex_method(n);
+      return m == nullptr || m->family == KexFamily::kGroupExchange;
+    });
+  }
+}
+
+Transport::~Transport() = default;
+
+void Transport::start(Clock::time_point now) {
+  now_ = now;
+  last_kex_time_ = now;
+  const std::string line = std::string(kOurVersion) + "\r\n";
+  out_.append(key::as_bytes(line));
+  start_kex();
+}
+
+void Transport::start_kex() {
+  if (kex_ || closed_) return;
+  kex_ = std::make_unique<Kex>();
+  Kex& k = *kex_;
+  if (RAND_bytes(k.ours.cookie.data(), static_cast<int>(k.ours.cookie.size())) != 1) std::abort();
+  k.ours.kex = config_.kex;
+  if (kex_done_count_ == 0) {
+    // Pseudo-algorithms only in the first KEXINIT: ext-info and strict kex
+    // (OpenSSH ignores them in later ones).
+    if (config_.is_client) {
+      k.ours.kex.emplace_back(kExtInfoClient);
+      k.ours.kex.emplace_back(kStrictKexClient);
+    } else {
+      k.ours.kex.emplace_back(kExtInfoServer);
+      k.ours.kex.emplace_back(kStrictKexServer);
+    }
+  }
+  k.ours.host_key = config_.host_key;
+  k.ours.cipher_c2s = k.ours.cipher_s2c = config_.ciphers;
+  k.ours.mac_c2s = k.ours.mac_s2c = config_.macs;
+  k.ours.compression_c2s = k.ours.compression_s2c = {"none"};
+  k.our_payload = k.ours.serialize();
+  send_now(k.our_payload);
+}
+
+void Transport::send_now(std::span<const uint8_t> payload) { writer_.write(payload, out_); }
+
+void Transport::send(std::span<const uint8_t> payload) {
+  if (closed_) return;
+  if (kex_ && kex_->step != Kex::Step::kAwaitNewKeys) {
+    held_.emplace_back(payload.begin(), payload.end());
+    held_bytes_ += payload.size();
+    return;
+  }
+  send_now(payload);
+  if (writer_.count().blocks > send_block_limit_ || writer_.count().packets > kMaxPacketsPerKey) {
+    if (ready() && !kex_) start_kex();
+  }
+}
+
+void Transport::send_unimplemented(uint32_t seq) {
+  key::Writer m;
+  m.u8(msg::kUnimplemented);
+  m.u32(seq);
+  send(m.data());
+}
+
+void Transport::send_ignore(std::span<const uint8_t> data) {
+  key::Writer m;
+  m.u8(msg::kIgnore);
+  m.string(data);
+  send(m.data());
+}
+
+void Transport::flush_held() {
+  while (!held_.empty() && !closed_) {
+    key::Bytes payload = std::move(held_.front());
+    held_.pop_front();
+    held_bytes_ -= payload.size();
+    send_now(payload);
+  }
+}
+
+void Transport::disconnect(DisconnectReason reason, std::string_view description) {
+  if (closed_) return;
+  key::Writer m;
+  m.u8(msg::kDisconnect);
+  m.u32(static_cast<uint32_t>(reason));
+  m.string(description);
+  m.string("");
+  send_now(m.data());
+  closed_ = true;
+  held_.clear();
+  held_bytes_ = 0;
+}
+
+void Transport::request_rekey() {
+  if (ready() && !kex_ && !closed_) start_kex();
+}
+
+key::Status Transport::fail(DisconnectReason reason, key::Error error) {
+  if (!closed_) disconnect(reason, error.message());
+  return error;
+}
+
+uint64_t Transport::rekey_block_limit(size_t block_bytes) const {
+  // OpenSSH's per-cipher default: 2^(2 * block bits / 8) blocks for 16-byte
+  // blocks (64 GiB), 1 GiB worth for 8-byte ones; RekeyLimit only lowers it.
+  uint64_t blocks = block_bytes >= 16 ? (uint64_t{1} << (block_bytes * 2)) : (uint64_t{1} << 30) / block_bytes;
+  if (config_.rekey_bytes != 0) blocks = std::min<uint64_t>(blocks, config_.rekey_bytes / block_bytes);
+  return blocks;
+}
+
+std::optional<Clock::time_point> Transport::next_deadline() const {
+  if (config_.rekey_interval.count() == 0 || !ready() || kex_) return std::nullopt;
+  return last_kex_time_ + config_.rekey_interval;
+}
+
+key::Status Transport::tick(Clock::time_point now) {
+  now_ = now;
+  return check_rekey_due(now);
+}
+
+key::Status Transport::check_rekey_due(Clock::time_point now) {
+  if (closed_ || !ready() || kex_) return key::ok_status();
+  const bool by_time = config_.rekey_interval.count() != 0 && now >= last_kex_time_ + config_.rekey_interval;
+  const bool by_volume = writer_.count().blocks > send_block_limit_ ||
+                         reader_.count().blocks > receive_block_limit_ ||
+                         writer_.count().packets > kMaxPacketsPerKey || reader_.count().packets > kMaxPacketsPerKey;
+  if (by_time || by_volume) start_kex();
+  return key::ok_status();
+}
+
+key::Status Transport::receive(std::span<const uint8_t> bytes, Clock::time_point now) {
+  now_ = now;
+  if (closed_) return Error(Errc::kIo, "connection is closed");
+  if (!version_.done()) {
+    auto used = version_.feed(bytes);
+    if (!used.ok()) {
+      // Before packets there is no DISCONNECT to send; OpenSSH writes a
+      // line of text the peer may show.
+      closed_ = true;
+      static constexpr std::string_view kMismatch = "Invalid SSH identification string.\r\n";
+      out_.append(key::as_bytes(kMismatch));
+      return used.error();
+    }
+    bytes = bytes.subspan(*used);
+    if (!version_.done()) return key::ok_status();
+  }
+  reader_.feed(bytes);
+  while (!closed_) {
+    auto packet = reader_.read();
+    if (!packet.ok()) {
+      const bool mac = packet.error().code() == Errc::kBadSignature;
+      return fail(mac ? DisconnectReason::kMacError : DisconnectReason::kProtocolError,
+                  mac ? Error(Errc::kBadSignature, "corrupted MAC on input") : packet.error());
+    }
+    if (!packet->has_value()) break;
+    const Packet p = **packet;
+    TESSERA_TRY(handle_packet(p.seq, p.payload));
+  }
+  if (closed_) return key::ok_status();
+  return check_rekey_due(now);
+}
+
+key::Status Transport::handle_packet(uint32_t seq, std::span<const uint8_t> payload) {
+  const uint8_t type = payload[0];
+  const bool first = first_packet_;
+  first_packet_ = false;
+  const bool initial_kex = kex_done_count_ == 0;
+
+  // A DISCONNECT ends the connection, so it cannot shift anything: it is
+  // heard even here, so that the reason reaches the person.
+  if (initial_kex && strict_ && type != msg::kKexInit && type != msg::kNewKeys && type != msg::kDisconnect &&
+      !(type >= 30 && type <= 49)) {
+    return fail(DisconnectReason::kProtocolError,
+                Error(Errc::kMalformed, "strict key exchange violation: message " + std::to_string(type) +
+                                            " during the initial key exchange"));
+  }
+  if (initial_kex && strict_ && (reader_.wrapped() || writer_.wrapped())) {
+    return fail(DisconnectReason::kProtocolError,
+                Error(Errc::kMalformed, "sequence number wrapped during the initial key exchange"));
+  }
+  if (type == msg::kKexInit) {
+    if (kex_done_count_ == 0 && !first) received_before_kexinit_ = true;
+    return on_peer_kexinit(payload);
+  }
+  if (type == msg::kNewKeys || (type >= 30 && type <= 49)) return handle_kex_message(type, payload);
+  if (type < msg::kKexInit || type == msg::kPing || type == msg::kPong) {
+    if (type != msg::kServiceRequest && type != msg::kServiceAccept) {
+      return handle_transport_message(type, seq, payload);
+    }
+  } else if (type < 50) {
+    // 22-29: algorithm negotiation messages nobody defined.
+    send_unimplemented(seq);
+    return key::ok_status();
+  }
+  // A message for the layers above: not before the first exchange ends, and
+  // not while the peer is in the middle of one (RFC 4253 section 7.1).
+  if (!ready()) {
+    return fail(DisconnectReason::kProtocolError,
+                Error(Errc::kMalformed, "message " + std::to_string(type) + " before the key exchange finished"));
+  }
+  if (kex_ && kex_->step != Kex::Step::kAwaitKexInit) {
+    return fail(DisconnectReason::kProtocolError,
+                Error(Errc::kMalformed, "message " + std::to_string(type) + " in the middle of a key exchange"));
+  }
+  listener_.on_message(seq, payload);
+  return key::ok_status();
+}
+
+key::Status Transport::handle_transport_message(uint8_t type, uint32_t seq, std::span<const uint8_t> payload) {
+  key::Reader in(payload.subspan(1));
+  switch (type) {
+    case msg::kDisconnect: {
+      auto reason = in.u32();
+      auto description = in.string();
+      closed_ = true;
+      held_.clear();
+      held_bytes_ = 0;
+      if (!reason.ok() || !description.ok()) return Error(Errc::kIo, "peer disconnected (malformed DISCONNECT)");
+      peer_disconnect_reason_ = static_cast<DisconnectReason>(*reason);
+      return Error(Errc::kIo, "Received disconnect: " + std::to_string(*reason) + ": " +
+                                  sanitize(key::as_text(*description)) + " (" + reason_text(*reason) + ")");
+    }
+    case msg::kIgnore:
+    case msg::kUnimplemented:
+    case msg::kPong:
+      return key::ok_status();
+    case msg::kDebug: {
+      auto always = in.boolean();
+      auto message = in.string();
+      if (always.ok() && message.ok()) listener_.on_debug(sanitize(key::as_text(*message)), *always);
+      return key::ok_status();
+    }
+    case msg::kExtInfo:
+      return on_ext_info(payload);
+    case msg::kPing: {
+      auto data = in.string();
+      if (!data.ok() || !ready()) {
+        return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "malformed or early PING"));
+      }
+      key::Writer pong;
+      pong.u8(msg::kPong);
+      pong.string(*data);
+      send(pong.data());
+      return key::ok_status();
+    }
+    default:
+      send_unimplemented(seq);
+      return key::ok_status();
+  }
+}
+
+key::Status Transport::on_ext_info(std::span<const uint8_t> payload) {
+  // RFC 8308: only from the side that was asked (the server, for a client
+  // that sent ext-info-c), and only once keys are in use.
+  if (kex_done_count_ == 0 && !(kex_ && kex_->step == Kex::Step::kAwaitNewKeys)) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "EXT_INFO before NEWKEYS"));
+  }
+  key::Reader in(payload.subspan(1));
+  auto count = in.u32();
+  if (!count.ok() || *count > kMaxExtensions) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "malformed EXT_INFO"));
+  }
+  for (uint32_t i = 0; i < *count; ++i) {
+    auto name = in.text();
+    auto value = in.child();
+    if (!name.ok() || !value.ok()) {
+      return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "malformed EXT_INFO entry"));
+    }
+    if (*name == kServerSigAlgs && config_.is_client) {
+      // A name-list as the value's bytes (not a string inside the string).
+      std::vector<std::string> algs;
+      std::string_view text = key::as_text(value->rest());
+      while (!text.empty()) {
+        const size_t comma = text.find(',');
+        algs.emplace_back(text.substr(0, comma));
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+      }
+      server_sig_algs_ = std::move(algs);
+    } else if (*name == kPingExtension) {
+      peer_ping_ = true;
+    }
+  }
+  if (!in.expect_end().ok()) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "trailing data in EXT_INFO"));
+  }
+  return key::ok_status();
+}
+
+void Transport::send_ext_info() {
+  key::Writer m;
+  m.u8(msg::kExtInfo);
+  m.u32(2);
+  m.string(kServerSigAlgs);
+  std::string algs;
+  for (const char* name : {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                           "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "rsa-sha2-512",
+                           "rsa-sha2-256"}) {
+    if (!algs.empty()) algs += ',';
+    algs += name;
+  }
+  m.string(algs);
+  m.string(kPingExtension);
+  m.string("0");
+  send_now(m.data());
+}
+
+key::Status Transport::on_peer_kexinit(std::span<const uint8_t> payload) {
+  if (kex_ && kex_->step != Kex::Step::kAwaitKexInit) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "KEXINIT during a key exchange"));
+  }
+  auto parsed = KexInit::parse(payload);
+  if (!parsed.ok()) return fail(DisconnectReason::kProtocolError, parsed.error());
+  if (!kex_) start_kex();  // the peer starts a re-key: answer with ours
+  Kex& k = *kex_;
+  k.peers = std::move(*parsed);
+  k.peer_payload.assign(payload.begin(), payload.end());
+
+  const bool client = config_.is_client;
+  if (kex_done_count_ == 0) {
+    strict_ = k.peers.offers_kex(client ? kStrictKexServer : kStrictKexClient);
+    peer_ext_info_ = k.peers.offers_kex(client ? kExtInfoServer : kExtInfoClient);
+    if (strict_ && received_before_kexinit_) {
+      return fail(DisconnectReason::kProtocolError,
+                  Error(Errc::kMalformed, "strict key exchange violation: KEXINIT was not the first packet"));
+    }
+  }
+  const KexInit& c = client ? k.ours : k.peers;
+  const KexInit& s = client ? k.peers : k.ours;
+  auto negotiated = negotiate(c, s, is_aead_cipher, client);
+  if (!negotiated.ok()) return fail(DisconnectReason::kKeyExchangeFailed, negotiated.error());
+  k.negotiated = std::move(*negotiated);
+  k.ignore_next = k.negotiated.ignore_guessed_packet && k.peers.first_kex_follows;
+  k.method = find_kex_method(k.negotiated.kex);
+  k.host_algorithm = find_host_key_algorithm(k.negotiated.host_key);
+  if (k.method == nullptr || k.host_algorithm == nullptr) std::abort();  // we offered only what we have
+
+  for (const std::string* name : {&k.negotiated.cipher_c2s, &k.negotiated.cipher_s2c}) {
+    const CipherInfo* cipher = find_cipher(*name);
+    k.need_bytes = std::max({k.need_bytes, cipher->key_bytes, cipher->iv_bytes, cipher->block_bytes});
+  }
+  for (const std::string* name : {&k.negotiated.mac_c2s, &k.negotiated.mac_s2c}) {
+    if (const MacInfo* mac = find_mac(*name)) k.need_bytes = std::max(k.need_bytes, mac->key_bytes);
+  }
+
+  if (!client) {
+    k.step = Kex::Step::kAwaitInit;
+    return key::ok_status();
+  }
+  if (k.method->family == KexFamily::kGroupExchange) {
+    k.gex_min = config_.dh_gex_min_bits;
+    k.gex_max = config_.dh_gex_max_bits;
+    k.gex_n = std::clamp(dh_preferred_bits(k.need_bytes), k.gex_min, k.gex_max);
+    key::Writer m;
+    m.u8(msg::kKexDhGexRequest);
+    m.u32(k.gex_min);
+    m.u32(k.gex_n);
+    m.u32(k.gex_max);
+    send_now(m.data());
+    k.step = Kex::Step::kAwaitGexGroup;
+    return key::ok_status();
+  }
+  auto share = k.method->client_start(k.need_bytes);
+  if (!share.ok()) return fail(DisconnectReason::kKeyExchangeFailed, share.error());
+  k.share = std::move(*share);
+  key::Writer m;
+  m.u8(msg::kKexEcdhInit);
+  m.bytes(k.share->public_field());
+  send_now(m.data());
+  k.step = Kex::Step::kAwaitReply;
+  return key::ok_status();
+}
+
+key::Status Transport::handle_kex_message(uint8_t type, std::span<const uint8_t> payload) {
+  if (!kex_ || kex_->step == Kex::Step::kAwaitKexInit) {
+    return fail(DisconnectReason::kProtocolError,
+                Error(Errc::kMalformed, "key exchange message " + std::to_string(type) + " outside a key exchange"));
+  }
+  Kex& k = *kex_;
+  if (k.ignore_next && type != msg::kNewKeys) {
+    k.ignore_next = false;  // the peer's wrongly guessed first packet
+    return key::ok_status();
+  }
+  if (type == msg::kNewKeys) {
+    if (k.step != Kex::Step::kAwaitNewKeys || payload.size() != 1) {
+      return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "unexpected NEWKEYS"));
+    }
+    return on_newkeys();
+  }
+  const bool gex = k.method->family == KexFamily::kGroupExchange;
+  if (config_.is_client) {
+    if (k.step == Kex::Step::kAwaitGexGroup && type == msg::kKexDhGexGroup) return client_on_gex_group(payload);
+    if (k.step == Kex::Step::kAwaitReply && type == (gex ? msg::kKexDhGexReply : msg::kKexEcdhReply)) {
+      return client_on_reply(payload);
+    }
+  } else if (k.step == Kex::Step::kAwaitInit && type == msg::kKexEcdhInit && !gex) {
+    return server_on_init(payload);
+  }
+  return fail(DisconnectReason::kProtocolError,
+              Error(Errc::kMalformed, "unexpected key exchange message " + std::to_string(type)));
+}
+
+key::Status Transport::client_on_gex_group(std::span<const uint8_t> payload) {
+  Kex& k = *kex_;
+  key::Reader in(payload.subspan(1));
+  auto p = in.mpint();
+  auto g = in.mpint();
+  if (!p.ok() || !g.ok() || !in.expect_end().ok()) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "malformed DH GEX group"));
+  }
+  ossl::BnPtr bp(BN_bin2bn(p->data(), static_cast<int>(p->size()), nullptr));
+  ossl::BnPtr bg(BN_bin2bn(g->data(), static_cast<int>(g->size()), nullptr));
+  if (!bp || !bg) return fail(DisconnectReason::kKeyExchangeFailed, ossl::crypto_error("DH GEX group"));
+  auto checked = dh_check_group(bp.get(), bg.get(), k.gex_min, k.gex_max);
+  if (!checked.ok()) return fail(DisconnectReason::kKeyExchangeFailed, checked.error());
+  k.gex_p.assign(p->begin(), p->end());
+  k.gex_g.assign(g->begin(), g->end());
+  auto share = dh_client_start(bp.get(), bg.get(), k.need_bytes);
+  if (!share.ok()) return fail(DisconnectReason::kKeyExchangeFailed, share.error());
+  k.share = std::move(*share);
+  key::Writer m;
+  m.u8(msg::kKexDhGexInit);
+  m.bytes(k.share->public_field());
+  send_now(m.data());
+  k.step = Kex::Step::kAwaitReply;
+  return key::ok_status();
+}
+
+key::Status Transport::client_on_reply(std::span<const uint8_t> payload) {
+  Kex& k = *kex_;
+  key::Reader in(payload.subspan(1));
+  auto host_key_blob = in.string();
+  if (!host_key_blob.ok()) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "malformed key exchange reply"));
+  }
+  const std::span<const uint8_t> before_public = in.rest();
+  auto shared = k.share->finish(in);
+  if (!shared.ok()) return fail(DisconnectReason::kKeyExchangeFailed, shared.error());
+  const std::span<const uint8_t> server_public = before_public.first(before_public.size() - in.rest().size());
+  auto signature = in.string();
+  if (!signature.ok() || !in.expect_end().ok()) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "malformed key exchange reply"));
+  }
+  auto host_key = parse_server_host_key(*k.host_algorithm, *host_key_blob);
+  if (!host_key.ok()) return fail(DisconnectReason::kKeyExchangeFailed, host_key.error());
+
+  KexHasher h(k.method->digest);
+  h.string(kOurVersion);
+  h.string(version_.peer_version());
+  h.string(k.our_payload);
+  h.string(k.peer_payload);
+  h.string(*host_key_blob);
+  if (k.method->family == KexFamily::kGroupExchange) {
+    h.u32(k.gex_min);
+    h.u32(k.gex_n);
+    h.u32(k.gex_max);
+    key::Writer group;
+    group.mpint(k.gex_p);
+    group.mpint(k.gex_g);
+    h.raw(group.data());
+  }
+  h.raw(k.share->public_field());
+  h.raw(server_public);
+  h.raw(shared->reveal());
+  auto exchange_hash = h.finish();
+  if (!exchange_hash.ok()) return fail(DisconnectReason::kKeyExchangeFailed, exchange_hash.error());
+
+  auto verified = verify_exchange_signature(*k.host_algorithm, host_key->key, *signature, *exchange_hash);
+  if (!verified.ok()) return fail(DisconnectReason::kKeyExchangeFailed, verified.error());
+
+  if (kex_done_count_ == 0) {
+    auto accepted = listener_.check_host_key(*host_key);
+    if (!accepted.ok()) return fail(DisconnectReason::kHostKeyNotVerifiable, accepted.error());
+    host_key_ = std::move(*host_key);
+  } else if (!(host_key->key == host_key_->key)) {
+    return fail(DisconnectReason::kHostKeyNotVerifiable,
+                Error(Errc::kInvalidKey, "server host key changed during a re-key"));
+  }
+  return finish_exchange(shared->reveal(), *exchange_hash);
+}
+
+key::Status Transport::server_on_init(std::span<const uint8_t> payload) {
+  Kex& k = *kex_;
+  key::Reader in(payload.subspan(1));
+  const std::span<const uint8_t> client_public = in.rest();
+  auto share = k.method->server_respond(in);
+  if (!share.ok()) return fail(DisconnectReason::kKeyExchangeFailed, share.error());
+  if (!in.expect_end().ok()) {
+    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "trailing data in key exchange init"));
+  }
+  const key::Bytes host_key_blob = signer_->host_key_blob(k.negotiated.host_key);
+  KexHasher h(k.method->digest);
+  h.string(version_.peer_version());
+  h.string(kOurVersion);
+  h.string(k.peer_payload);
+  h.string(k.our_payload);
+  h.string(host_key_blob);
+  h.raw(client_public);
+  h.raw(share->public_field);
+  h.raw(share->shared_secret.reveal());
+  auto exchange_hash = h.finish();
+  if (!exchange_hash.ok()) return fail(DisconnectReason::kKeyExchangeFailed, exchange_hash.error());
+  auto signature = signer_->sign(k.negotiated.host_key, *exchange_hash);
+  if (!signature.ok()) return fail(DisconnectReason::kKeyExchangeFailed, signature.error());
+  key::Writer m;
+  m.u8(msg::kKexEcdhReply);
+  m.string(host_key_blob);
+  m.bytes(share->public_field);
+  m.string(*signature);
+  send_now(m.data());
+  return finish_exchange(share->shared_secret.reveal(), *exchange_hash);
+}
+
+key::Status Transport::finish_exchange(std::span<const uint8_t> k_encoded, std::span<const uint8_t> exchange_hash) {
+  Kex& k = *kex_;
+  const bool first = kex_done_count_ == 0;
+  if (first) session_id_.assign(exchange_hash.begin(), exchange_hash.end());
+
+  const std::string_view digest = k.method->digest;
+  struct Direction {
+    const std::string* cipher;
+    const std::string* mac;
+    char iv, key, integrity;
+  };
+  const Direction c2s{&k.negotiated.cipher_c2s, &k.negotiated.mac_c2s, 'A', 'C', 'E'};
+  const Direction s2c{&k.negotiated.cipher_s2c, &k.negotiated.mac_s2c, 'B', 'D', 'F'};
+  auto make_keys = [&](const Direction& d) -> key::Result<DirectionKeys> {
+    const CipherInfo* cipher = find_cipher(*d.cipher);
+    const MacInfo* mac = d.mac->empty() ? nullptr : find_mac(*d.mac);
+    DirectionKeys keys;
+    TESSERA_ASSIGN_OR_RETURN(keys.iv, derive_key(digest, k_encoded, exchange_hash, d.iv, session_id_,
+                                                 cipher->iv_bytes));
+    TESSERA_ASSIGN_OR_RETURN(keys.encryption_key, derive_key(digest, k_encoded, exchange_hash, d.key, session_id_,
+                                                             cipher->key_bytes));
+    if (mac != nullptr) {
+      TESSERA_ASSIGN_OR_RETURN(keys.mac_key, derive_key(digest, k_encoded, exchange_hash, d.integrity, session_id_,
+                                                        mac->key_bytes));
+    }
+    return keys;
+  };
+  const Direction& out_dir = config_.is_client ? c2s : s2c;
+  const Direction& in_dir = config_.is_client ? s2c : c2s;
+  auto out_keys = make_keys(out_dir);
+  auto in_keys = make_keys(in_dir);
+  if (!out_keys.ok()) return fail(DisconnectReason::kKeyExchangeFailed, out_keys.error());
+  if (!in_keys.ok()) return fail(DisconnectReason::kKeyExchangeFailed, in_keys.error());
+  const CipherInfo& out_cipher = *find_cipher(*out_dir.cipher);
+  const CipherInfo& in_cipher = *find_cipher(*in_dir.cipher);
+  auto sealer = make_sealer(out_cipher, out_dir.mac->empty() ? nullptr : find_mac(*out_dir.mac),
+                            std::move(*out_keys));
+  auto opener = make_opener(in_cipher, in_dir.mac->empty() ? nullptr : find_mac(*in_dir.mac), std::move(*in_keys));
+  if (!sealer.ok()) return fail(DisconnectReason::kKeyExchangeFailed, sealer.error());
+  if (!opener.ok()) return fail(DisconnectReason::kKeyExchangeFailed, opener.error());
+  next_opener_ = std::move(*opener);
+
+  static constexpr uint8_t kNewKeysPayload[] = {msg::kNewKeys};
+  send_now(kNewKeysPayload);
+  writer_.set_sealer(std::move(*sealer));
+  if (strict_) writer_.reset_sequence();
+  send_block_limit_ = rekey_block_limit(writer_.block_bytes());
+  k.step = Kex::Step::kAwaitNewKeys;
+  if (first && !config_.is_client && peer_ext_info_) send_ext_info();
+  flush_held();
+  return key::ok_status();
+}
+
+key::Status Transport::on_newkeys() {
+  reader_.set_opener(std::move(next_opener_));
+  if (strict_) reader_.reset_sequence();
+  receive_block_limit_ = rekey_block_limit(reader_.block_bytes());
+  negotiated_ = kex_->negotiated;
+  kex_.reset();
+  last_kex_time_ = now_;
+  const bool first = kex_done_count_++ == 0;
+  listener_.on_kex_done(*negotiated_);
+  if (first) listener_.on_ready();
+  return key::ok_status();
+}
+
+}  // namespace tessera::ssh::transport
