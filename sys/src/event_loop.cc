@@ -1,4 +1,4 @@
-#include "daemon/event_loop.h"
+#include "tessera/sys/event_loop.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-namespace tessera::agent::daemon {
+namespace tessera::sys {
 
 using key::Errc;
 using key::Error;
@@ -236,4 +236,4 @@ void EventLoop::run() {
   }
 }
 
-}  // namespace tessera::agent::daemon
+}  // namespace tessera::sys
