@@ -588,6 +588,7 @@ key::Status Transport::client_on_reply(std::span<const uint8_t> payload) {
     auto accepted = listener_.check_host_key(*host_key);
     if (!accepted.ok()) return fail(DisconnectReason::kHostKeyNotVerifiable, accepted.error());
     host_key_ = std::move(*host_key);
+    session_signature_.assign(signature->begin(), signature->end());
   } else if (!(host_key->key == host_key_->key)) {
     return fail(DisconnectReason::kHostKeyNotVerifiable,
                 Error(Errc::kInvalidKey, "server host key changed during a re-key"));

@@ -135,8 +135,11 @@ class Transport {
   // The peer's server-sig-algs extension (RFC 8308), if it sent one.
   const std::optional<std::vector<std::string>>& server_sig_algs() const { return server_sig_algs_; }
   bool peer_supports_ping() const { return peer_ping_; }
-  // The server's host key from the first key exchange (client side).
+  // The server's host key from the first key exchange (client side), and
+  // its signature over that exchange's hash (the session id): the proof an
+  // agent's session-bind@openssh.com wants.
   const std::optional<ServerHostKey>& server_host_key() const { return host_key_; }
+  const key::Bytes& session_signature() const { return session_signature_; }
   // Why the connection ended, if the peer said so.
   std::optional<DisconnectReason> peer_disconnect_reason() const { return peer_disconnect_reason_; }
 
@@ -183,6 +186,7 @@ class Transport {
   bool peer_ping_ = false;
   bool closed_ = false;
   key::Bytes session_id_;
+  key::Bytes session_signature_;
   std::optional<Negotiated> negotiated_;
   std::optional<ServerHostKey> host_key_;
   std::optional<std::vector<std::string>> server_sig_algs_;
