@@ -307,6 +307,30 @@ Host *
   }
 }
 
+TEST(SshConfigDump, DefaultsThatDependOnOtherOptionsMatchOpenSsh) {
+  for (const char* config : {
+           "UserKnownHostsFile ~/.ssh/known_hosts\n", "UserKnownHostsFile /elsewhere\n",
+           "VerifyHostKeyDNS yes\n", "UpdateHostKeys ask\nRemoteCommand true\n",
+           "UpdateHostKeys ask\nLogLevel error\n", "UpdateHostKeys ask\nControlPersist yes\nControlPath /x\n",
+           "UpdateHostKeys ask\nRequestTTY no\n",
+           "ClearAllForwardings yes\nLocalForward 1 h:2\nRemoteForward 3 h:4\nTunnel yes\n",
+           "ProxyJump none\nProxyCommand nc %h %p\n", "ProxyCommand none\nProxyJump j\n",
+           "ProxyJump none\nProxyJump x\n", "ProxyJump none\nProxyCommand c\nProxyJump x\n", "ProxyJump x\nProxyCommand c\n",
+           "ForwardAgent yes\n", "ForwardAgent NO\n",
+           "IdentityAgent none\nControlPath none\nPKCS11Provider none\nSecurityKeyProvider none\n",
+           "Tunnel yes\nTunnelDevice any:5\n", "PermitRemoteOpen none\n", "CanonicalizePermittedCNAMEs none\n",
+           "ControlPersist yes\n", "ControlPersist 0\n", "AddKeysToAgent 1h\n", "EscapeChar \" \"\n",
+           "EscapeChar \\\\\n", "SetEnv A=1 A=2 B=3\n", "GlobalKnownHostsFile none\nUserKnownHostsFile none\n",
+           "ConnectTimeout none\nConnectTimeout 7\n", "RekeyLimit 1G\nRekeyLimit 2G 1h\n",
+           "ForwardAgent no\nForwardAgent /run/agent\n", "StreamLocalBindMask 0\nHost nothing\nStreamLocalBindMask 077\n",
+           "SyslogFacility AUTH\nHost nothing\nSyslogFacility DAEMON\n", "LogVerbose a b\nLogVerbose c\n",
+           "Host dump.example.com\n  CanonicalDomains a.example B.example.\n",
+       }) {
+    SCOPED_TRACE(config);
+    expect_same_as_openssh(config, "dump.example.com");
+  }
+}
+
 TEST(SshConfigDump, CommandLineOptionsComeFirstAsInOpenSsh) {
   expect_same_as_openssh("Host *\n User fromfile\n Port 2022\n SendEnv FILEVAR\n IdentityFile ~/.ssh/file\n",
                          "cmdline.example.com",
@@ -654,10 +678,11 @@ TEST(SshConfigParse, ProxyJumpHops) {
   EXPECT_EQ(command_first.config.proxy_command, "nc %h %p");
   EXPECT_TRUE(command_first.config.proxy_jump.empty());
 
+  // "ProxyJump none" keeps later ProxyJumps out, not a later ProxyCommand.
   Resolution none = f.resolve_config("h", "ProxyJump none\nProxyJump j\nProxyCommand c\n");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none.config.proxy_jump.empty());
-  EXPECT_FALSE(none.config.proxy_command.has_value());
+  EXPECT_EQ(none.config.proxy_command, "c");
 }
 
 // ---- Host and Match ----------------------------------------------------------------

@@ -477,8 +477,9 @@ void Reader::handle(Option option, const std::string& name, const std::vector<st
     case Option::kKnownHostsCommand: {
       size_t skip = 0;
       while (skip < str.size() && (is_whitespace(str[skip]) || str[skip] == '=')) ++skip;
-      // A ProxyJump obtained first makes ProxyCommand a no-op.
-      bool blocked = option == Option::kProxyCommand && o_.jump.set;
+      // A ProxyJump obtained first makes ProxyCommand a no-op ("ProxyJump
+      // none" does not, as OpenSSH 9.2 behaves).
+      bool blocked = option == Option::kProxyCommand && o_.jump.set && !(o_.jump.host == "none" && o_.jump.port == 0);
       if (!blocked && take(active, slot, origin)) slot.text = std::string(str.substr(skip));
       consumed_all = true;
       break;
@@ -1236,7 +1237,10 @@ namespace detail {
 
 void Diagnostics::add(bool is_error, const Origin& origin, std::string_view keyword, std::string message) {
   Diagnostic diagnostic{origin, std::string(keyword), std::move(message)};
-  if (!seen_.insert(diagnostic.text()).second) return;
+  // Past the limit every problem is only counted (and may be counted twice).
+  constexpr size_t kMaxRemembered = 4 * kMaxDiagnostics;
+  if (seen_.size() < kMaxRemembered && !seen_.insert(diagnostic.text()).second) return;
+  if (seen_.size() >= kMaxRemembered && seen_.count(diagnostic.text()) != 0) return;
   std::vector<Diagnostic>& list = is_error ? resolution_.errors : resolution_.warnings;
   if (is_error) ++resolution_.error_count;
   if (list.size() < kMaxDiagnostics) list.push_back(std::move(diagnostic));

@@ -440,6 +440,7 @@ std::span<const ChoiceWord> choice_words(Option option) {
     case Option::kCanonicalizeHostname: return kCanonicalize;
     case Option::kPubkeyAuthentication: return kPubkey;
     case Option::kCompression: return kCompression;
+    case Option::kForwardAgent: return kFlagChoices;  // or a socket path
     default: break;
   }
   if (option_info(option).kind == ValueKind::kFlag) return kFlagChoices;

@@ -47,7 +47,7 @@ NumError to_number(std::string_view text, int64_t min, int64_t max, int64_t* out
   constexpr int64_t kCap = int64_t{1} << 62;
   int64_t value = 0;
   while (i < text.size() && is_digit(text[i])) {
-    if (value < kCap) value = value * 10 + (text[i] - '0');
+    value = value < kCap / 10 ? value * 10 + (text[i] - '0') : kCap;
     ++i;
   }
   if (i == digits_start || i != text.size()) return NumError::kInvalid;
@@ -131,7 +131,7 @@ std::optional<int64_t> parse_scaled(std::string_view text) {
     }
     int digit = text[i] - '0';
     if (fraction_digits > 0) {
-      if (fraction_digits >= 20) continue;  // further fractional digits change nothing
+      if (fraction_digits >= 18) continue;  // further fractional digits change nothing
       ++fraction_digits;
       fraction = fraction * 10 + digit;
     } else {
