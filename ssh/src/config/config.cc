@@ -627,43 +627,39 @@ void Reader::handle(Option option, const std::string& name, const std::vector<st
     }
 
     case Option::kPermitRemoteOpen: {
-      const std::string* a = arg();
-      if (a == nullptr || a->empty()) return fail("missing " + name + " specification");
       bool first = slot.list.empty();
-      if (*a == "any" || *a == "none") {
-        if (active && first) {
-          slot.set = true;
-          slot.origin = origin;
-          slot.list.push_back(*a);
+      std::vector<std::string> entries;
+      for (const std::string* a = arg(); a != nullptr; a = arg()) {
+        if (equals_ignore_case(*a, "any") || equals_ignore_case(*a, "none")) {
+          if (!entries.empty() || next < args.size()) {
+            return fail("keyword " + name + " \"" + *a + "\" argument must appear alone.");
+          }
+          entries.push_back(*a);
+          continue;
         }
-        break;
-      }
-      for (; a != nullptr; a = arg()) {
+        // hpdelim(): a host (maybe "[...]") and ':'; then a port or '*'.
         std::string_view rest = *a;
-        size_t colon;
+        size_t end = rest.find_first_of(":/");
         if (!rest.empty() && rest[0] == '[') {
           size_t close = rest.find(']');
-          colon = close == std::string_view::npos ? close : close + 1;
-          if (colon != std::string_view::npos && colon < rest.size() && rest[colon] != ':') {
-            return fail("missing host in " + name);
-          }
-          if (colon == rest.size()) colon = std::string_view::npos;
-        } else {
-          colon = rest.find_first_of(":/");
-          if (colon != std::string_view::npos && rest[colon] == '/') return fail("missing host in " + name);
+          if (close == std::string_view::npos) return fail("missing host in " + name);
+          end = close + 1;
+          if (end < rest.size() && rest[end] != ':' && rest[end] != '/') return fail("missing host in " + name);
         }
-        if (colon == std::string_view::npos || (rest.substr(0, colon).empty() && rest[0] != '[')) {
-          if (colon == std::string_view::npos) return fail("bad port number in " + name);
+        if (end != std::string_view::npos && end < rest.size() && rest[end] == '/') {
           return fail("missing host in " + name);
         }
-        std::string_view port = rest.substr(colon + 1);
+        if (end == std::string_view::npos || end >= rest.size()) return fail("bad port number in " + name);
+        std::string_view port = rest.substr(end + 1);
         if (port != "*" && parse_port(port) <= 0) return fail("bad port number in " + name);
-        if (active && first) {
-          if (slot.list.size() >= kMaxListEntries) return fail("too many " + name + " entries");
-          slot.set = true;
-          slot.origin = origin;
-          slot.list.push_back(*a);
-        }
+        if (entries.size() >= kMaxListEntries) return fail("too many " + name + " entries");
+        entries.push_back(*a);
+      }
+      if (entries.empty()) return fail("missing " + name + " specification");
+      if (active && first) {
+        slot.set = true;
+        slot.origin = origin;
+        slot.list = std::move(entries);
       }
       break;
     }
