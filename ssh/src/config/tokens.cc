@@ -6,10 +6,10 @@
 
 #include <array>
 #include <cstdlib>
-#include <memory>
 #include <string>
 
 #include "config/internal.h"
+#include "tessera/key/ossl.h"
 
 namespace tessera::ssh::config {
 namespace detail {
@@ -153,7 +153,7 @@ Environment process_environment() {
 
 std::string connection_hash(std::string_view local_host, std::string_view host, std::string_view port,
                             std::string_view user) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  key::ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha1(), nullptr) != 1 ||
