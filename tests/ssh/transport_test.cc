@@ -129,7 +129,7 @@ TEST(Transport, DefaultsConnectAndCarryMessagesBothWays) {
   ASSERT_TRUE(p.client->server_sig_algs().has_value());
   EXPECT_NE(std::find(p.client->server_sig_algs()->begin(), p.client->server_sig_algs()->end(), "rsa-sha2-512"),
             p.client->server_sig_algs()->end());
-  EXPECT_EQ(p.client->negotiated()->kex, "curve25519-sha256");
+  EXPECT_EQ(p.client->negotiated()->kex, "sntrup761x25519-sha512@openssh.com");  // OpenSSH 9.2's default
   EXPECT_EQ(p.client_side.seen_host_key, p.signer.key(KeyType::kEd25519).public_key().blob());
 
   p.client->send(message(msg::kServiceRequest, "ssh-userauth"));

@@ -64,6 +64,8 @@ std::span<const KexMethod> supported_kex_methods();
 const KexMethod* find_kex_method(std::string_view name);
 
 // One algorithm per file: the functions the table points at.
+key::Result<std::unique_ptr<KexClientShare>> sntrup761x25519_client_start(size_t need_bytes);
+key::Result<KexServerShare> sntrup761x25519_server_respond(key::Reader& client);
 key::Result<std::unique_ptr<KexClientShare>> x25519_client_start(size_t need_bytes);
 key::Result<KexServerShare> x25519_server_respond(key::Reader& client);
 key::Result<std::unique_ptr<KexClientShare>> ecdh_p256_client_start(size_t need_bytes);

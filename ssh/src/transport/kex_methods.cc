@@ -7,9 +7,10 @@ namespace tessera::ssh::transport {
 
 namespace {
 
-// OpenSSH 9.2's default order (sntrup761x25519-sha512@openssh.com joins at
-// the front once it is written).
+// OpenSSH 9.2's default order.
 const std::array kMethods = {
+    KexMethod{"sntrup761x25519-sha512@openssh.com", "SHA512", KexFamily::kSinglePass, sntrup761x25519_client_start,
+              sntrup761x25519_server_respond},
     KexMethod{"curve25519-sha256", "SHA256", KexFamily::kSinglePass, x25519_client_start, x25519_server_respond},
     KexMethod{"curve25519-sha256@libssh.org", "SHA256", KexFamily::kSinglePass, x25519_client_start,
               x25519_server_respond},
