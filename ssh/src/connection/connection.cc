@@ -38,6 +38,7 @@ uint32_t Connection::open(std::string_view type, std::span<const uint8_t> extra,
                           uint32_t window, uint32_t max_packet) {
   while (channels_.count(next_id_) != 0) ++next_id_;
   const uint32_t id = next_id_++;
+  handler.channel_id_ = id;
   channels_.emplace(id, Channel{.handler = &handler,
                                 .local_window = window,
                                 .local_window_max = window,
@@ -195,6 +196,7 @@ key::Status Connection::on_channel_open(key::Reader& in) {
   }
   while (channels_.count(next_id_) != 0) ++next_id_;
   const uint32_t id = next_id_++;
+  decision.handler->channel_id_ = id;
   channels_.emplace(id, Channel{.handler = decision.handler,
                                 .remote_id = *sender,
                                 .confirmed = true,

@@ -59,6 +59,13 @@ class ChannelHandler {
   virtual void on_request_reply(bool /*success*/) {}
   // The peer's window opened: more can be sent.
   virtual void on_send_room() {}
+
+  // Our number for the channel (set before any callback).
+  uint32_t channel_id() const { return channel_id_; }
+
+ private:
+  friend class Connection;
+  uint32_t channel_id_ = 0;
 };
 
 // What to do with a channel the peer opens.

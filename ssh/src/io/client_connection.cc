@@ -147,6 +147,7 @@ void ClientConnection::flush() {
     out.consume(static_cast<size_t>(n));
   }
   update_write_watch();
+  if (out.empty() && callbacks_.on_drained && !closed_) callbacks_.on_drained();
 }
 
 void ClientConnection::update_write_watch() {

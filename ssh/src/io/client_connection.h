@@ -31,6 +31,8 @@ struct ClientCallbacks {
   std::function<void(std::optional<key::Error>)> on_closed;
   // -v lines.
   std::function<void(std::string_view)> debug;
+  // Everything queued for the server has been written (back-pressure).
+  std::function<void()> on_drained;
 };
 
 class ClientConnection final : private transport::TransportListener {

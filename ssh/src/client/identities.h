@@ -1,0 +1,50 @@
+// The keys tessera-ssh offers, as OpenSSH's ssh gathers them: the agent's
+// (IdentityAgent / SSH_AUTH_SOCK), then IdentityFile keys not already in the
+// agent, with certificates (CertificateFile, "-cert.pub" beside a key, and
+// the agent's own certificates). IdentitiesOnly keeps only keys named by
+// IdentityFile or CertificateFile. File keys are decrypted only when the
+// server accepts them, with the passphrase asked through the prompts library.
+#ifndef TESSERA_SSH_CLIENT_IDENTITIES_H_
+#define TESSERA_SSH_CLIENT_IDENTITIES_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/client_auth.h"
+#include "tessera/agent/client.h"
+
+namespace tessera::ssh::client {
+
+struct IdentitySettings {
+  std::vector<std::string> identity_files;     // expanded paths
+  bool identity_files_are_defaults = false;    // missing defaults are not worth a word
+  std::vector<std::string> certificate_files;  // expanded paths
+  bool identities_only = false;
+  std::optional<std::string> agent_socket;     // nullopt: no agent
+};
+
+class Identities {
+ public:
+  // Connects to the agent (if any) and reads the key files' public halves.
+  // Problems (an unreadable key, an agent that does not answer) are
+  // reported through `warn` and skipped, as OpenSSH does.
+  Identities(IdentitySettings settings, std::function<void(const std::string&)> warn,
+             std::function<void(const std::string&)> debug);
+
+  std::vector<auth::ClientIdentity> list();
+  // The agent connection, for session-bind and agent forwarding; nullptr
+  // when there is no agent.
+  agent::AgentClient* agent() { return agent_ ? &*agent_ : nullptr; }
+
+ private:
+  IdentitySettings settings_;
+  std::function<void(const std::string&)> warn_, debug_;
+  std::optional<agent::AgentClient> agent_;
+};
+
+}  // namespace tessera::ssh::client
+
+#endif  // TESSERA_SSH_CLIENT_IDENTITIES_H_
