@@ -361,10 +361,12 @@ key::Status Forwarding::start_stdio_forward(const std::string& target, std::func
   return key::ok_status();
 }
 
-std::string jump_proxy_command(const config::Config& cfg, const std::string& self, int verbose) {
+std::string jump_proxy_command(const config::Config& cfg, const std::string& self, int verbose,
+                               const std::string& config_file) {
   // -J a,b,c to the destination: "tessera-ssh -J a,b -W [%h]:%p c".
   const config::JumpHost& last = cfg.proxy_jump.back();
   std::string cmd = quote_for_shell(self);
+  if (!config_file.empty()) cmd += " -F " + quote_for_shell(config_file);
   for (int i = 0; i < verbose; ++i) cmd += " -v";
   if (!last.user.empty()) cmd += " -l " + quote_for_shell(last.user);
   if (last.port) cmd += " -p " + std::to_string(*last.port);

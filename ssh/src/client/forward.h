@@ -54,9 +54,10 @@ class Forwarding {
   std::list<std::unique_ptr<FdBridge>> bridges_;
 };
 
-// Prints the ProxyCommand that -J / ProxyJump stands for: this program run
-// with -W to the next hop through the first.
-std::string jump_proxy_command(const config::Config& cfg, const std::string& self, int verbose);
+// The ProxyCommand that -J / ProxyJump stands for: this program run with -W
+// to the last hop, through the hops before it; the -F file goes along.
+std::string jump_proxy_command(const config::Config& cfg, const std::string& self, int verbose,
+                               const std::string& config_file);
 
 }  // namespace tessera::ssh::client
 

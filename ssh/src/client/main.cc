@@ -272,7 +272,7 @@ int run(int argc, char** argv) {
   // Reach the server.
   key::Result<Endpoint> endpoint = key::Error(key::Errc::kIo, "");
   std::optional<std::string> proxy = cfg.proxy_command;
-  if (!proxy && !cfg.proxy_jump.empty()) proxy = jump_proxy_command(cfg, argv[0], cl.verbose);
+  if (!proxy && !cfg.proxy_jump.empty()) proxy = jump_proxy_command(cfg, argv[0], cl.verbose, cl.config_file);
   if (proxy && *proxy != "none") {
     auto expanded = config::expand(cfg, config::Option::kProxyCommand, *proxy);
     if (!expanded.ok()) {

@@ -24,6 +24,35 @@ bool takes_argument(char c) {
 
 bool known_flag(char c) { return c != ':' && kOptstring.find(c) != std::string_view::npos; }
 
+// -L's one argument ([bind:]port:host:hostport, or with socket paths) as
+// ssh_config's two: the listening side and the target. The target is the
+// last host:port pair, or the last field when it is a socket path.
+std::pair<std::string, std::string> split_forward(const std::string& spec) {
+  std::vector<std::string> fields;
+  std::string cur;
+  int depth = 0;
+  for (const char c : spec) {
+    if (c == '[') depth++;
+    if (c == ']') depth--;
+    if (c == ':' && depth == 0) {
+      fields.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  fields.push_back(cur);
+  if (fields.size() < 2) return {spec, ""};
+  const size_t target_fields = fields.back().find('/') != std::string::npos ? 1 : 2;
+  if (fields.size() <= target_fields) return {spec, ""};
+  auto join = [&](size_t from, size_t to) {
+    std::string out;
+    for (size_t i = from; i < to; ++i) out += (i > from ? ":" : "") + fields[i];
+    return out;
+  };
+  return {join(0, fields.size() - target_fields), join(fields.size() - target_fields, fields.size())};
+}
+
 key::Status apply(char flag, const std::string& arg, CommandLine& cl) {
   auto set = [&](std::string keyword, std::vector<std::string> args) {
     cl.options.push_back(CommandLineOption::set(std::move(keyword), std::move(args)));
@@ -59,7 +88,12 @@ key::Status apply(char flag, const std::string& arg, CommandLine& cl) {
       set("GSSAPIDelegateCredentials", {"yes"});
       return key::ok_status();
     case 'l': set("User", {arg}); return key::ok_status();
-    case 'L': set("LocalForward", {arg}); return key::ok_status();
+    case 'L': {
+      auto [listen, target] = split_forward(arg);
+      if (target.empty()) return Error(Errc::kInvalidArgument, "Bad local forwarding specification '" + arg + "'");
+      set("LocalForward", {listen, target});
+      return key::ok_status();
+    }
     case 'R': set("RemoteForward", {arg}); return key::ok_status();
     case 'D': set("DynamicForward", {arg}); return key::ok_status();
     case 'n': cl.stdin_null = true; return key::ok_status();

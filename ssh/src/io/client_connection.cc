@@ -197,6 +197,13 @@ void ClientConnection::on_ready() {
   auth_.start();
 }
 
+void ClientConnection::on_kex_done(const transport::Negotiated& n) {
+  if (!callbacks_.debug) return;
+  const bool rekey = transport_.key_exchanges() > 1;
+  callbacks_.debug(std::string(rekey ? "rekeyed: " : "kex: ") + n.kex + ", host key " + n.host_key + ", cipher " +
+                   n.cipher_c2s + (n.mac_c2s.empty() ? "" : " " + n.mac_c2s));
+}
+
 void ClientConnection::on_debug(std::string_view message, bool always_display) {
   if (always_display && callbacks_.debug) callbacks_.debug(message);
 }

@@ -67,6 +67,7 @@ class ClientConnection final : private transport::TransportListener {
   void on_message(uint32_t seq, std::span<const uint8_t> payload) override;
   void on_ready() override;
   void on_debug(std::string_view message, bool always_display) override;
+  void on_kex_done(const transport::Negotiated& algorithms) override;
 
   void on_readable();
   void on_writable();

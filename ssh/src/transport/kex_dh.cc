@@ -148,7 +148,11 @@ key::Status dh_check_group(const BIGNUM* p, const BIGNUM* g, unsigned min_bits, 
                                          std::to_string(min_bits) + ".." + std::to_string(max_bits));
   }
   if (!BN_is_odd(p)) return Error(Errc::kInvalidKey, "server's DH modulus is even");
-  TESSERA_TRY(check_public(g, p));
+  ossl::BnPtr p_minus_1(BN_dup(p));
+  if (!p_minus_1 || BN_sub_word(p_minus_1.get(), 1) != 1) return ossl::crypto_error("DH");
+  if (BN_cmp(g, BN_value_one()) <= 0 || BN_cmp(g, p_minus_1.get()) >= 0) {
+    return Error(Errc::kInvalidKey, "server's DH generator is out of range (must be 1 < g < p-1)");
+  }
   return key::ok_status();
 }
 

@@ -1,0 +1,412 @@
+// tessera-ssh against OpenSSH 9.2's sshd on 127.0.0.1: every key exchange,
+// cipher, MAC and host key algorithm; refusals with the negotiation error;
+// exit codes, stdin/stdout/stderr; known_hosts handling; ProxyCommand with
+// sshd in inetd mode; -W and -J; -L; agent forwarding; a re-keyed bulk
+// transfer. And OpenSSH's ssh reading what tessera-ssh wrote (known_hosts).
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sshd.h"
+#include "test_support.h"
+
+namespace tessera::test {
+namespace {
+
+// An account whose shell is /bin/sh: root's .bashrc here is slow, and logins
+// are counted by the hundred.
+constexpr const char* kUser = "tessera-sshtest";
+
+bool ensure_user() {
+  if (getpwnam(kUser) != nullptr) return true;
+  auto r = run({"useradd", "-m", "-s", "/bin/sh", kUser});
+  if (r.exit_code != 0) return false;
+  return run({"usermod", "-p", "*", kUser}).exit_code == 0;
+}
+
+class SshInterop : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!Sshd::unavailable().empty() || !ensure_user()) return;
+    dir_ = new TempDir();
+    for (const auto& [name, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"host_ed25519", {"-t", "ed25519"}},
+             {"host_p256", {"-t", "ecdsa", "-b", "256"}},
+             {"host_p384", {"-t", "ecdsa", "-b", "384"}},
+             {"host_p521", {"-t", "ecdsa", "-b", "521"}},
+             {"host_rsa", {"-t", "rsa", "-b", "2048"}},
+             {"user_ed25519", {"-t", "ed25519"}}}) {
+      std::vector<std::string> argv = {"ssh-keygen", "-q", "-N", "", "-f", dir_->file(name)};
+      argv.insert(argv.end(), args.begin(), args.end());
+      ASSERT_EQ(run(argv).exit_code, 0);
+    }
+    std::string extra;
+    for (const char* k : {"host_p256", "host_p384", "host_p521", "host_rsa"}) {
+      extra += "HostKey " + dir_->file(k) + "\n";
+    }
+    // Everything tessera speaks, so that the client's choice decides.
+    extra += "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
+             "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,"
+             "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256\n";
+    extra += "HostKeyAlgorithms ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+             "rsa-sha2-512,rsa-sha2-256\n";
+    extra += "MaxStartups 100:30:200\nMaxSessions 50\n";
+    sshd_ = new Sshd(SshdConfig{dir_->path().string(), dir_->file("host_ed25519"), extra});
+    if (!sshd_->started()) return;
+    write_file(sshd_->authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+  }
+  static void TearDownTestSuite() {
+    delete sshd_;
+    delete dir_;
+    sshd_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
+    ASSERT_NE(sshd_, nullptr);
+    ASSERT_TRUE(sshd_->started()) << sshd_->log();
+  }
+
+  // tessera-ssh with the test's defaults and `extra` options.
+  static std::vector<std::string> client(const std::vector<std::string>& extra, const std::string& command) {
+    std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(sshd_->port()),
+                                     "-i", dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                     "-o", "IdentityAgent=none", "-q"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(std::string(kUser) + "@127.0.0.1");
+    if (!command.empty()) argv.push_back(command);
+    return argv;
+  }
+
+  static TempDir* dir_;
+  static Sshd* sshd_;
+};
+
+TempDir* SshInterop::dir_ = nullptr;
+Sshd* SshInterop::sshd_ = nullptr;
+
+TEST_F(SshInterop, EveryKexCipherAndHostKeyAlgorithmLogsInAndRunsACommand) {
+  const std::vector<std::string> kex = {"sntrup761x25519-sha512@openssh.com", "curve25519-sha256",
+                                        "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
+                                        "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
+                                        "diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
+                                        "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256"};
+  // Each cipher once; CTR with each MAC in turn.
+  const std::vector<std::pair<std::string, std::string>> ciphers = {
+      {"chacha20-poly1305@openssh.com", ""},
+      {"aes128-gcm@openssh.com", ""},
+      {"aes256-gcm@openssh.com", ""},
+      {"aes128-ctr", "hmac-sha2-256-etm@openssh.com"},
+      {"aes192-ctr", "hmac-sha2-512-etm@openssh.com"},
+      {"aes256-ctr", "hmac-sha2-256"},
+      {"aes128-ctr", "hmac-sha2-512"}};
+  const std::vector<std::string> host_keys = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                                              "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"};
+  int n = 0;
+  for (const std::string& k : kex) {
+    for (const auto& [cipher, mac] : ciphers) {
+      for (const std::string& hk : host_keys) {
+        std::vector<std::string> opts = {"-o", "KexAlgorithms=" + k, "-c", cipher, "-o", "HostKeyAlgorithms=" + hk};
+        if (!mac.empty()) opts.insert(opts.end(), {"-m", mac});
+        const std::string tag = k + " " + cipher + " " + mac + " " + hk;
+        // Vary the exit status so a stale answer cannot pass.
+        const int status = n++ % 200 + 1;
+        auto r = run(client(opts, "echo out-" + std::to_string(status) + "; echo err >&2; exit " +
+                                      std::to_string(status)));
+        ASSERT_EQ(r.exit_code, status) << tag << "\n" << r.err;
+        ASSERT_EQ(r.out, "out-" + std::to_string(status) + "\n") << tag;
+        ASSERT_EQ(r.err, "err\n") << tag;
+      }
+    }
+  }
+}
+
+TEST_F(SshInterop, EachAlgorithmIsRefusedWhenTheServerDoesNotOfferIt) {
+  struct Case {
+    std::string server_line;  // sshd_config restricting the server
+    std::vector<std::string> client_opts;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"Ciphers aes256-ctr", {"-c", "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com"},
+       "no matching cipher found. Their offer: aes256-ctr"},
+      {"MACs hmac-sha2-512", {"-c", "aes128-ctr", "-m", "hmac-sha2-256,hmac-sha2-256-etm@openssh.com"},
+       "no matching MAC found. Their offer: hmac-sha2-512"},
+      {"KexAlgorithms ecdh-sha2-nistp384", {"-o", "KexAlgorithms=curve25519-sha256,ecdh-sha2-nistp256"},
+       "no matching key exchange method found. Their offer: ecdh-sha2-nistp384"},
+      {"HostKeyAlgorithms ssh-ed25519", {"-o", "HostKeyAlgorithms=rsa-sha2-512,ecdsa-sha2-nistp256"},
+       "no matching host key type found. Their offer: ssh-ed25519"},
+  };
+  for (const Case& c : cases) {
+    TempDir d;
+    Sshd restricted(SshdConfig{d.path().string(), dir_->file("host_ed25519"),
+                               "HostKey " + dir_->file("host_rsa") + "\nHostKey " + dir_->file("host_p256") + "\n" +
+                                   c.server_line + "\n"});
+    ASSERT_TRUE(restricted.started()) << restricted.log();
+    std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(restricted.port()),
+                                     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                     "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none"};
+    argv.insert(argv.end(), c.client_opts.begin(), c.client_opts.end());
+    argv.push_back("root@127.0.0.1");
+    argv.push_back("true");
+    auto r = run(argv);
+    EXPECT_EQ(r.exit_code, 255) << c.server_line;
+    EXPECT_NE(r.err.find("Unable to negotiate with 127.0.0.1 port " + std::to_string(restricted.port()) + ": " +
+                         c.expect),
+              std::string::npos)
+        << r.err;
+  }
+}
+
+TEST_F(SshInterop, StdinReachesTheCommandAndEofEndsIt) {
+  std::string input;
+  for (int i = 0; i < 20000; ++i) input += "line " + std::to_string(i) + "\n";
+  auto r = run(client({}, "wc -l; cat >/dev/null; exit 0"), input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "20000\n");
+  auto echo = run(client({}, "cat"), input);
+  ASSERT_EQ(echo.exit_code, 0) << echo.err;
+  EXPECT_EQ(echo.out, input);
+  // -n: stdin is /dev/null.
+  auto null = run(client({"-n"}, "cat"), "ignored\n");
+  EXPECT_EQ(null.exit_code, 0);
+  EXPECT_EQ(null.out, "");
+}
+
+TEST_F(SshInterop, ASignalKillingTheCommandIsExit255AsOpenSsh) {
+  auto ours = run(client({}, "kill -9 $$"));
+  std::vector<std::string> openssh = {"ssh", "-F", "none", "-p", std::to_string(sshd_->port()), "-i",
+                                      dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                      "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                      "-q", std::string(kUser) + "@127.0.0.1", "kill -9 $$"};
+  auto theirs = run(openssh);
+  EXPECT_EQ(theirs.exit_code, 255);
+  EXPECT_EQ(ours.exit_code, theirs.exit_code);
+}
+
+TEST_F(SshInterop, NoKeyAcceptedIsPermissionDenied) {
+  TempDir d;
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", d.file("other")}).exit_code, 0);
+  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(sshd_->port()),
+                                   "-i", d.file("other"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                   "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
+                                   std::string(kUser) + "@127.0.0.1", "true"};
+  auto r = run(argv);
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find(std::string(kUser) + "@127.0.0.1: Permission denied (publickey"), std::string::npos) << r.err;
+}
+
+TEST_F(SshInterop, KnownHostsStrictCheckingAcceptNewAndChangedKeys) {
+  TempDir d;
+  const std::string kh = d.file("known_hosts");
+  auto base = [&](const std::string& strict) {
+    return std::vector<std::string>{tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(sshd_->port()),
+                                    "-i", dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                    "-o", "StrictHostKeyChecking=" + strict, "-o", "UserKnownHostsFile=" + kh,
+                                    "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
+                                    "-o", "HostKeyAlgorithms=ssh-ed25519", std::string(kUser) + "@127.0.0.1", "true"};
+  };
+  const std::string name = "[127.0.0.1]:" + std::to_string(sshd_->port());
+  // Unknown host, strict: refused.
+  auto strict = run(base("yes"));
+  EXPECT_EQ(strict.exit_code, 255);
+  EXPECT_NE(strict.err.find("No ED25519 host key is known for " + name + " and you have requested strict checking."),
+            std::string::npos)
+      << strict.err;
+  EXPECT_NE(strict.err.find("Host key verification failed."), std::string::npos);
+  // accept-new: added, with OpenSSH's words, and then known.
+  auto added = run(base("accept-new"));
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_NE(added.err.find("Warning: Permanently added '" + name + "' (ED25519) to the list of known hosts."),
+            std::string::npos)
+      << added.err;
+  EXPECT_EQ(run(base("yes")).exit_code, 0);
+  // OpenSSH's ssh reads the line tessera-ssh wrote.
+  auto openssh = run({"ssh", "-F", "none", "-p", std::to_string(sshd_->port()), "-i", dir_->file("user_ed25519"),
+                      "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + kh,
+                      "-o", "HostKeyAlgorithms=ssh-ed25519", std::string(kUser) + "@127.0.0.1", "true"});
+  EXPECT_EQ(openssh.exit_code, 0) << openssh.err;
+  // A changed key: the warning names the file and line to fix.
+  auto other = run({"ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", d.file("other")});
+  ASSERT_EQ(other.exit_code, 0);
+  const std::string pub = read_file(d.file("other.pub"));
+  write_file(kh, "# comment\n" + name + " " + pub);
+  auto changed = run(base("yes"));
+  EXPECT_EQ(changed.exit_code, 255);
+  EXPECT_NE(changed.err.find("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("Offending ED25519 key in " + kh + ":2"), std::string::npos) << changed.err;
+  EXPECT_NE(changed.err.find("Host key for " + name + " has changed and you have requested strict checking."),
+            std::string::npos);
+  // Hashed names work too.
+  write_file(kh, "");
+  ASSERT_EQ(run(base("accept-new")).exit_code, 0);
+  ASSERT_EQ(run({"ssh-keygen", "-H", "-f", kh}).exit_code, 0);
+  EXPECT_EQ(read_file(kh).rfind("|1|", 0), 0u);
+  EXPECT_EQ(run(base("yes")).exit_code, 0);
+  // @revoked refuses the key.
+  write_file(kh, "@revoked " + name + " " + read_file(dir_->file("host_ed25519.pub")));
+  auto revoked = run(base("no"));
+  EXPECT_EQ(revoked.exit_code, 255);
+  EXPECT_NE(revoked.err.find("REVOKED HOST KEY DETECTED"), std::string::npos) << revoked.err;
+}
+
+TEST_F(SshInterop, HostCertificatesAreCheckedAgainstCertAuthorityLines) {
+  TempDir d;
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", d.file("ca")}).exit_code, 0);
+  ASSERT_EQ(run({"cp", dir_->file("host_ed25519"), d.file("hk")}).exit_code, 0);
+  ASSERT_EQ(run({"cp", dir_->file("host_ed25519.pub"), d.file("hk.pub")}).exit_code, 0);
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-s", d.file("ca"), "-h", "-I", "host", "-n", "127.0.0.1", d.file("hk.pub")})
+                .exit_code,
+            0);
+  TempDir sd;
+  Sshd certified(SshdConfig{sd.path().string(), d.file("hk"), "HostCertificate " + d.file("hk-cert.pub") + "\n"});
+  ASSERT_TRUE(certified.started()) << certified.log();
+  write_file(certified.authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+  const std::string kh = d.file("known_hosts");
+  write_file(kh, "@cert-authority 127.0.0.1,[127.0.0.1]:* " + read_file(d.file("ca.pub")));
+  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(certified.port()),
+                                   "-i", dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                   "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + kh,
+                                   "-o", "IdentityAgent=none", std::string(kUser) + "@127.0.0.1", "echo certified"};
+  auto r = run(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "certified\n");
+  // Another CA vouches for nothing: strict checking refuses.
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", d.file("ca2")}).exit_code, 0);
+  write_file(kh, "@cert-authority [127.0.0.1]:* " + read_file(d.file("ca2.pub")));
+  auto refused = run(argv);
+  EXPECT_EQ(refused.exit_code, 255);
+  EXPECT_NE(refused.err.find("Host key verification failed."), std::string::npos) << refused.err;
+}
+
+TEST_F(SshInterop, ProxyCommandRunsSshdInInetdMode) {
+  // As OpenSSH's own regression tests: no listening port at all.
+  const std::string config = dir_->file("sshd_config");
+  const std::string proxy = "ProxyCommand=/usr/sbin/sshd -i -f " + config + " -E " + dir_->file("inetd.log");
+  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-i", dir_->file("user_ed25519"),
+                                   "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                   "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
+                                   "-o", proxy, std::string(kUser) + "@somewhere", "echo via inetd; exit 4"};
+  auto r = run(argv);
+  EXPECT_EQ(r.exit_code, 4) << r.err << read_file(dir_->file("inetd.log"));
+  EXPECT_EQ(r.out, "via inetd\n");
+}
+
+TEST_F(SshInterop, StdioForwardAndProxyJump) {
+  // -W: the server connects to its own port and we read its banner.
+  auto w = run(client({"-W", "127.0.0.1:" + std::to_string(sshd_->port())}, ""), "");
+  EXPECT_EQ(w.out.rfind("SSH-2.0-OpenSSH", 0), 0u) << w.err;
+  // -J: through the server to itself, twice over. The hops read the same -F
+  // file, as OpenSSH passes it on.
+  const std::string cfg = dir_->file("jump_config");
+  write_file(cfg, "Host *\n  IdentityFile " + dir_->file("user_ed25519") +
+                      "\n  BatchMode yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+                      "  IdentityAgent none\n  LogLevel ERROR\n",
+             0644);
+  const std::string hop = std::string(kUser) + "@127.0.0.1:" + std::to_string(sshd_->port());
+  auto j = run({tessera_bin("tessera-ssh"), "-F", cfg, "-J", hop + "," + hop, "-p", std::to_string(sshd_->port()),
+                std::string(kUser) + "@127.0.0.1", "echo jumped"});
+  EXPECT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_EQ(j.out, "jumped\n");
+}
+
+TEST_F(SshInterop, LocalForwardCarriesAConnection) {
+  const int local_port = free_tcp_port();
+  BackgroundProcess forwarder(
+      client({"-N", "-L", std::to_string(local_port) + ":127.0.0.1:" + std::to_string(sshd_->port())}, ""),
+      dir_->file("forward.log"));
+  ASSERT_TRUE(wait_for_tcp_port(local_port, 10000)) << read_file(dir_->file("forward.log"));
+  // Through the forward, OpenSSH's ssh logs in to the same sshd.
+  auto r = run({"ssh", "-F", "none", "-p", std::to_string(local_port), "-i", dir_->file("user_ed25519"), "-o",
+                "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                std::string(kUser) + "@127.0.0.1", "echo forwarded"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "forwarded\n");
+}
+
+TEST_F(SshInterop, BulkTransferReKeysAndLosesNothing) {
+  // 2 GiB of deterministic bytes with RekeyLimit 64M: the remote sha256
+  // equals ours, and the client re-keyed about 32 times.
+  constexpr uint64_t kBytes = uint64_t{2} << 30;
+  // Generated by the remote side too would prove nothing: we feed stdin.
+  std::vector<std::string> argv =
+      client({"-o", "RekeyLimit=64M", "-c", "aes128-gcm@openssh.com", "-v"}, "sha256sum | cut -d' ' -f1");
+  // Run with a pipe we write into while hashing.
+  int to_child[2], from_child[2], err_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(from_child), 0);
+  ASSERT_EQ(pipe(err_child), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(to_child[0], 0);
+    dup2(from_child[1], 1);
+    dup2(err_child[1], 2);
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1], err_child[0], err_child[1]}) close(fd);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  close(err_child[1]);
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  std::vector<uint8_t> block(1 << 20);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (uint64_t sent = 0; sent < kBytes; sent += block.size()) {
+    for (size_t i = 0; i < block.size(); i += 8) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      std::memcpy(block.data() + i, &x, 8);
+    }
+    EVP_DigestUpdate(md, block.data(), block.size());
+    size_t off = 0;
+    while (off < block.size()) {
+      const ssize_t n = write(to_child[1], block.data() + off, block.size() - off);
+      ASSERT_GT(n, 0);
+      off += static_cast<size_t>(n);
+    }
+  }
+  close(to_child[1]);
+  uint8_t digest[32];
+  unsigned dlen = 0;
+  EVP_DigestFinal_ex(md, digest, &dlen);
+  EVP_MD_CTX_free(md);
+  std::string out, err;
+  char buf[4096];
+  for (ssize_t n; (n = read(from_child[0], buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = read(err_child[0], buf, sizeof(buf))) > 0;) err.append(buf, static_cast<size_t>(n));
+  close(from_child[0]);
+  close(err_child[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err.substr(err.size() > 2000 ? err.size() - 2000 : 0);
+  static const char* hex = "0123456789abcdef";
+  std::string expect;
+  for (uint8_t b : digest) {
+    expect += hex[b >> 4];
+    expect += hex[b & 15];
+  }
+  EXPECT_EQ(out, expect + "\n");
+  size_t rekeys = 0;
+  for (size_t at = 0; (at = err.find("rekeyed", at)) != std::string::npos; ++at) ++rekeys;
+  EXPECT_GE(rekeys, 28u) << "re-keys seen: " << rekeys;
+  EXPECT_LE(rekeys, 40u);
+}
+
+}  // namespace
+}  // namespace tessera::test
