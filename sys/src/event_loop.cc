@@ -173,9 +173,15 @@ void EventLoop::run_posted() {
     std::lock_guard<std::mutex> guard(posted_mutex_);
     tasks.swap(posted_);
   }
-  for (auto& task : tasks) {
-    if (stop_requested_.load()) return;
-    task();
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (stop_requested_.load()) {
+      // Not lost: they run when the loop runs again.
+      std::lock_guard<std::mutex> guard(posted_mutex_);
+      posted_.insert(posted_.begin(), std::make_move_iterator(tasks.begin() + static_cast<std::ptrdiff_t>(i)),
+                     std::make_move_iterator(tasks.end()));
+      return;
+    }
+    tasks[i]();
   }
 }
 
@@ -213,8 +219,16 @@ int EventLoop::next_timeout_ms() const {
 }
 
 void EventLoop::run() {
+  run_until([] { return false; });
+}
+
+void EventLoop::run_until(const std::function<bool()>& done) {
   epoll_event events[kMaxEventsPerWait];
-  while (!stop_requested_.load()) {
+  {
+    std::lock_guard<std::mutex> guard(posted_mutex_);
+    if (!posted_.empty()) wake();  // tasks left by an earlier stop()
+  }
+  while (!stop_requested_.load() && !done()) {
     int n = ::epoll_wait(epoll_fd_, events, kMaxEventsPerWait, next_timeout_ms());
     if (n < 0) {
       if (errno == EINTR) continue;

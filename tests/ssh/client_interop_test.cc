@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sshd.h"
+#include "tessera/ssh/client.h"
 #include "test_support.h"
 
 namespace tessera::test {
@@ -406,6 +407,84 @@ TEST_F(SshInterop, BulkTransferReKeysAndLosesNothing) {
   for (size_t at = 0; (at = err.find("rekeyed", at)) != std::string::npos; ++at) ++rekeys;
   EXPECT_GE(rekeys, 28u) << "re-keys seen: " << rekeys;
   EXPECT_LE(rekeys, 40u);
+}
+
+
+// The forwarded agent serves a key restricted (tessera-add -h) to exactly
+// origin -> A -> B: ssh-add -l and a nested login to B work on A; a nested
+// login to C, a hop not in the restriction, is refused.
+TEST_F(SshInterop, AgentForwardingHonoursDestinationConstraints) {
+  TempDir d;
+  const std::string sock = d.file("agent.sock");
+  BackgroundProcess agent({tessera_bin("tessera-agent"), "-D", "-a", sock}, d.file("agent.log"));
+  ASSERT_TRUE(wait_for_unix_socket(sock)) << read_file(d.file("agent.log"));
+  TempDir da, db, dc;
+  std::vector<std::unique_ptr<Sshd>> servers;
+  std::string known_hosts;
+  for (TempDir* dir : {&da, &db, &dc}) {
+    servers.push_back(std::make_unique<Sshd>(SshdConfig{dir->path().string(), "", ""}));
+    ASSERT_TRUE(servers.back()->started()) << servers.back()->log();
+    write_file(servers.back()->authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+    known_hosts += "[127.0.0.1]:" + std::to_string(servers.back()->port()) + " " +
+                   read_file(servers.back()->host_key() + ".pub");
+  }
+  write_file(d.file("known_hosts"), known_hosts);
+  const std::string a = "[127.0.0.1]:" + std::to_string(servers[0]->port());
+  const std::string b = "[127.0.0.1]:" + std::to_string(servers[1]->port());
+  auto added = run({tessera_bin("tessera-add"), "-H", d.file("known_hosts"), "-h", std::string(kUser) + "@" + a, "-h",
+                    a + ">" + std::string(kUser) + "@" + b, dir_->file("user_ed25519")},
+                   "", {"SSH_AUTH_SOCK=" + sock});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  auto nested = [&](const Sshd& to, const std::string& tag) {
+    return "ssh -F none -p " + std::to_string(to.port()) +
+           " -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null " + kUser +
+           "@127.0.0.1 echo " + tag;
+  };
+  const std::string remote = "ssh-add -l | grep -c ED25519; " + nested(*servers[1], "nested-b") + "; " +
+                             nested(*servers[2], "nested-c") + "; echo done";
+  auto r = run({tessera_bin("tessera-ssh"), "-F", "none", "-A", "-p", std::to_string(servers[0]->port()), "-o",
+                "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + d.file("known_hosts"),
+                "-o", "IdentityAgent=" + sock, std::string(kUser) + "@127.0.0.1", remote});
+  ASSERT_EQ(r.exit_code, 0) << r.err << read_file(d.file("agent.log"));
+  EXPECT_EQ(r.out, "1\nnested-b\ndone\n") << r.err;
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+}
+
+// The embedding API, as the programming guide shows it: connect with the
+// agent, run a command, read its output and status.
+TEST_F(SshInterop, LibraryClientRunsCommandsWithTheAgent) {
+  TempDir d;
+  const std::string sock = d.file("agent.sock");
+  BackgroundProcess agent({tessera_bin("tessera-agent"), "-D", "-a", sock}, d.file("agent.log"));
+  ASSERT_TRUE(wait_for_unix_socket(sock));
+  ASSERT_EQ(run({tessera_bin("tessera-add"), dir_->file("user_ed25519")}, "", {"SSH_AUTH_SOCK=" + sock}).exit_code, 0);
+  write_file(d.file("known_hosts"),
+             "[127.0.0.1]:" + std::to_string(sshd_->port()) + " " + read_file(dir_->file("host_ed25519.pub")));
+
+  ssh::ClientOptions options;
+  options.host = "127.0.0.1";
+  options.port = static_cast<uint16_t>(sshd_->port());
+  options.user = kUser;
+  options.agent_socket = sock;
+  options.known_hosts_files = {d.file("known_hosts")};
+  options.host_key_algorithms = {"ssh-ed25519"};
+  auto client = ssh::Client::connect(options);
+  ASSERT_TRUE(client.ok()) << client.error().message();
+  auto r = (*client)->run("tr a-z A-Z; echo oops >&2; exit 6", "hello\n");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->out, "HELLO\n");
+  EXPECT_EQ(r->err, "oops\n");
+  EXPECT_EQ(r->exit_status, 6);
+  auto again = (*client)->run("echo second");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->out, "second\n");
+  EXPECT_EQ(again->exit_status, 0);
+
+  // An unknown host is refused by default.
+  options.known_hosts_files = {d.file("empty_known_hosts")};
+  auto refused = ssh::Client::connect(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("Host key verification failed."), std::string::npos);
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <string>
 
+#include "tessera/agent/client.h"
+
 namespace tessera::ssh::client {
 
 using key::Errc;
@@ -26,19 +28,6 @@ constexpr size_t kMaxQueuedForServer = 4 * 1024 * 1024;
 void set_nonblocking(int fd) {
   const int flags = fcntl(fd, F_GETFL);
   if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
-key::Result<sys::Fd> connect_unix(const std::string& path) {
-  sys::Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return Error(Errc::kIo, std::string("socket: ") + std::strerror(errno));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Error(Errc::kInvalidArgument, path + ": path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Error(Errc::kIo, path + ": " + std::strerror(errno));
-  }
-  return fd;
 }
 
 std::string quote_for_shell(const std::string& s) {
@@ -216,13 +205,15 @@ Forwarding::Forwarding(sys::EventLoop& loop, io::ClientConnection& conn, bool qu
       decision.description = "open failed";
       return decision;
     }
-    auto fd = connect_unix(*agent_socket_);
-    if (!fd.ok()) {
+    auto agent = agent::AgentClient::connect(*agent_socket_);
+    if (!agent.ok()) {
       decision.reason = connection::kOpenConnectFailed;
       decision.description = "connect to agent failed";
       return decision;
     }
-    const int raw = fd->release();
+    // An agent without session-bind still serves; OpenSSH goes on as well.
+    if (agent_bind_) (void)agent->session_bind(*agent_bind_);
+    const int raw = agent->release_socket();
     auto bridge = std::make_unique<FdBridge>(loop_, conn_, raw, raw, true, [this](FdBridge* b) { forget(b); });
     decision.handler = bridge.get();
     bridges_.push_back(std::move(bridge));
@@ -243,7 +234,11 @@ void Forwarding::on_drained() {
   for (auto& b : bridges_) b->resume();
 }
 
-void Forwarding::enable_agent_forwarding(std::string socket_path) { agent_socket_ = std::move(socket_path); }
+void Forwarding::enable_agent_forwarding(std::string socket_path, std::optional<agent::SessionBind> bind) {
+  agent_socket_ = std::move(socket_path);
+  agent_bind_ = std::move(bind);
+  if (agent_bind_) agent_bind_->forwarding = true;
+}
 
 key::Status Forwarding::add_local_forward(const config::Forward& f) {
   if (f.dynamic) return Error(Errc::kUnsupported, "tessera-ssh does not do dynamic (SOCKS) forwarding yet");

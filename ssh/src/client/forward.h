@@ -14,6 +14,7 @@
 #include <string>
 
 #include "connection/connection.h"
+#include "tessera/agent/protocol.h"
 #include "io/client_connection.h"
 #include "tessera/ssh/config.h"
 #include "tessera/sys/event_loop.h"
@@ -28,8 +29,11 @@ class Forwarding {
   Forwarding(sys::EventLoop& loop, io::ClientConnection& conn, bool quiet);
   ~Forwarding();
 
-  // From now on the server may open agent channels to this socket.
-  void enable_agent_forwarding(std::string socket_path);
+  // From now on the server may open agent channels to this socket. Each
+  // new agent connection is first bound to this session with `bind`
+  // (session-bind@openssh.com, forwarding flag set), so that the agent
+  // knows the hop and destination constraints hold, as OpenSSH's ssh does.
+  void enable_agent_forwarding(std::string socket_path, std::optional<agent::SessionBind> bind);
   bool agent_forwarding() const { return agent_socket_.has_value(); }
 
   key::Status add_local_forward(const config::Forward& forward);
@@ -50,6 +54,7 @@ class Forwarding {
   io::ClientConnection& conn_;
   bool quiet_;
   std::optional<std::string> agent_socket_;
+  std::optional<agent::SessionBind> agent_bind_;
   std::list<Listener> listeners_;
   std::list<std::unique_ptr<FdBridge>> bridges_;
 };

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "auth/client_auth.h"
-#include "client/connect.h"
+#include "io/connect.h"
 #include "client/forward.h"
-#include "client/host_check.h"
-#include "client/identities.h"
+#include "io/host_check.h"
+#include "io/identities.h"
 #include "client/options.h"
 #include "client/query.h"
 #include "client/session.h"
@@ -37,6 +37,16 @@
 
 namespace tessera::ssh::client {
 namespace {
+
+using io::check_server_host_key;
+using io::connect_proxy_command;
+using io::connect_tcp;
+using io::Endpoint;
+using io::HostCheckIo;
+using io::HostCheckSettings;
+using io::Identities;
+using io::IdentitySettings;
+using io::TcpSettings;
 
 constexpr int kExitFailure = 255;
 
@@ -371,7 +381,12 @@ int run(int argc, char** argv) {
     forwarding = std::make_unique<Forwarding>(**loop, *conn, log.quiet);
     if (forward_agent) {
       std::optional<std::string> socket = cfg.forward_agent_socket ? cfg.forward_agent_socket : agent_socket(cfg);
-      if (socket) forwarding->enable_agent_forwarding(*socket);
+      std::optional<agent::SessionBind> bind;
+      if (const auto& hk = conn->transport().server_host_key()) {
+        bind = agent::SessionBind{hk->key, hk->certificate, conn->transport().session_id(),
+                                  conn->transport().session_signature(), true};
+      }
+      if (socket) forwarding->enable_agent_forwarding(*socket, std::move(bind));
     }
     if (!changed_host_key) {
       for (const config::Forward& f : cfg.local_forwards) {

@@ -77,6 +77,10 @@ class AgentClient {
   Status lock(const key::SecretBytes& passphrase);
   Status unlock(const key::SecretBytes& passphrase);
   Status session_bind(const SessionBind& bind);
+  // Hands the connection's socket to the caller, who then owns (and
+  // closes) it; the client is left without one. For a program that relays
+  // the connection, as ssh does for a forwarded agent after session-bind.
+  int release_socket() { return fd_.release(); }
   // The extensions the agent supports. An agent without the query extension
   // (OpenSSH 9.2 and older) refuses it: kUnsupported, "agent does not support
   // the query extension (agent refused operation)".

@@ -71,6 +71,10 @@ class EventLoop {
 
   // Serves until stop(). Returns at once if stop() came first.
   void run();
+  // Serves until done() is true (checked after each round of events) or
+  // stop(); for a caller that drives the loop one operation at a time.
+  // Tasks posted and not yet run stay queued for the next run.
+  void run_until(const std::function<bool()>& done);
   // Thread-safe and async-signal-safe.
   void stop();
   bool stopping() const { return stop_requested_.load(); }

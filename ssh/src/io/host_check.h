@@ -4,8 +4,8 @@
 // StrictHostKeyChecking yes / accept-new / no / ask (the fingerprint typed
 // at the prompt counts as yes), HashKnownHosts, and the messages OpenSSH
 // prints, word for word where a person or a script may look for them.
-#ifndef TESSERA_SSH_CLIENT_HOST_CHECK_H_
-#define TESSERA_SSH_CLIENT_HOST_CHECK_H_
+#ifndef TESSERA_SSH_IO_HOST_CHECK_H_
+#define TESSERA_SSH_IO_HOST_CHECK_H_
 
 #include <functional>
 #include <optional>
@@ -16,7 +16,7 @@
 #include "tessera/ssh/config.h"
 #include "transport/host_key_algorithms.h"
 
-namespace tessera::ssh::client {
+namespace tessera::ssh::io {
 
 struct HostCheckSettings {
   std::string host;        // the host name connected to (lower case)
@@ -50,6 +50,6 @@ struct HostCheckIo {
 key::Result<HostCheckResult> check_server_host_key(const HostCheckSettings& settings,
                                                    const transport::ServerHostKey& host_key, const HostCheckIo& io);
 
-}  // namespace tessera::ssh::client
+}  // namespace tessera::ssh::io
 
-#endif  // TESSERA_SSH_CLIENT_HOST_CHECK_H_
+#endif  // TESSERA_SSH_IO_HOST_CHECK_H_

@@ -1,8 +1,8 @@
 // Reaching the server: a TCP connection (AddressFamily, BindAddress,
 // ConnectTimeout, ConnectionAttempts, TCPKeepAlive) or a ProxyCommand's
 // standard input and output, as OpenSSH's sshconnect.c does.
-#ifndef TESSERA_SSH_CLIENT_CONNECT_H_
-#define TESSERA_SSH_CLIENT_CONNECT_H_
+#ifndef TESSERA_SSH_IO_CONNECT_H_
+#define TESSERA_SSH_IO_CONNECT_H_
 
 #include <sys/types.h>
 
@@ -14,7 +14,7 @@
 #include "tessera/ssh/config.h"
 #include "tessera/sys/fd.h"
 
-namespace tessera::ssh::client {
+namespace tessera::ssh::io {
 
 struct Endpoint {
   sys::Fd in;   // read the server's bytes here
@@ -41,6 +41,6 @@ key::Result<Endpoint> connect_tcp(const TcpSettings& settings, const std::functi
 // OpenSSH does for ProxyCommand), its stderr left as ours.
 key::Result<Endpoint> connect_proxy_command(const std::string& command);
 
-}  // namespace tessera::ssh::client
+}  // namespace tessera::ssh::io
 
-#endif  // TESSERA_SSH_CLIENT_CONNECT_H_
+#endif  // TESSERA_SSH_IO_CONNECT_H_

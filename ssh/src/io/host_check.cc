@@ -1,4 +1,4 @@
-#include "client/host_check.h"
+#include "io/host_check.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -20,7 +20,7 @@
 #include "tessera/sys/fd.h"
 #include "tessera/sys/file.h"
 
-namespace tessera::ssh::client {
+namespace tessera::ssh::io {
 
 using key::Errc;
 using key::Error;
@@ -248,4 +248,4 @@ key::Result<HostCheckResult> check_server_host_key(const HostCheckSettings& s, c
   return result;
 }
 
-}  // namespace tessera::ssh::client
+}  // namespace tessera::ssh::io

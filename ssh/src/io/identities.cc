@@ -1,4 +1,4 @@
-#include "client/identities.h"
+#include "io/identities.h"
 
 #include <sys/stat.h>
 
@@ -14,7 +14,7 @@
 #include "tessera/prompts/readpass.h"
 #include "tessera/sys/file.h"
 
-namespace tessera::ssh::client {
+namespace tessera::ssh::io {
 
 using key::Errc;
 using key::Error;
@@ -248,4 +248,4 @@ std::vector<auth::ClientIdentity> Identities::list() {
   return out;
 }
 
-}  // namespace tessera::ssh::client
+}  // namespace tessera::ssh::io

@@ -4,8 +4,8 @@
 // the agent's own certificates). IdentitiesOnly keeps only keys named by
 // IdentityFile or CertificateFile. File keys are decrypted only when the
 // server accepts them, with the passphrase asked through the prompts library.
-#ifndef TESSERA_SSH_CLIENT_IDENTITIES_H_
-#define TESSERA_SSH_CLIENT_IDENTITIES_H_
+#ifndef TESSERA_SSH_IO_IDENTITIES_H_
+#define TESSERA_SSH_IO_IDENTITIES_H_
 
 #include <functional>
 #include <memory>
@@ -16,7 +16,7 @@
 #include "auth/client_auth.h"
 #include "tessera/agent/client.h"
 
-namespace tessera::ssh::client {
+namespace tessera::ssh::io {
 
 struct IdentitySettings {
   std::vector<std::string> identity_files;     // expanded paths
@@ -45,6 +45,6 @@ class Identities {
   std::optional<agent::AgentClient> agent_;
 };
 
-}  // namespace tessera::ssh::client
+}  // namespace tessera::ssh::io
 
-#endif  // TESSERA_SSH_CLIENT_IDENTITIES_H_
+#endif  // TESSERA_SSH_IO_IDENTITIES_H_

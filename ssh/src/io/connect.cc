@@ -1,4 +1,4 @@
-#include "client/connect.h"
+#include "io/connect.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 
 #include "tessera/sys/spawn.h"
 
-namespace tessera::ssh::client {
+namespace tessera::ssh::io {
 
 using key::Errc;
 using key::Error;
@@ -136,4 +136,4 @@ key::Result<Endpoint> connect_proxy_command(const std::string& command) {
   return e;
 }
 
-}  // namespace tessera::ssh::client
+}  // namespace tessera::ssh::io
