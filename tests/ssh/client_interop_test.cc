@@ -4,7 +4,10 @@
 // sshd in inetd mode; -W and -J; -L; agent forwarding; a re-keyed bulk
 // transfer. And OpenSSH's ssh reading what tessera-ssh wrote (known_hosts).
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -485,6 +488,158 @@ TEST_F(SshInterop, LibraryClientRunsCommandsWithTheAgent) {
   auto refused = ssh::Client::connect(options);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message().find("Host key verification failed."), std::string::npos);
+}
+
+
+// Runs argv on a new pseudo-terminal: writes `keys` (after the remote
+// prompt shows `ready`) and returns everything the terminal printed and
+// the exit code.
+std::pair<std::string, int> run_on_pty(const std::vector<std::string>& argv, const std::string& ready,
+                                       const std::vector<std::string>& keys) {
+  int master = -1;
+  struct winsize ws {};
+  ws.ws_col = 91;
+  ws.ws_row = 37;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
+  if (pid == 0) {
+    std::vector<char*> cargv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  std::string seen;
+  size_t next_key = 0;
+  bool sent_after_ready = false;
+  for (int rounds = 0; rounds < 400; ++rounds) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) {
+      char buf[4096];
+      const ssize_t n = read(master, buf, sizeof(buf));
+      if (n <= 0) break;
+      seen.append(buf, static_cast<size_t>(n));
+    }
+    if (!sent_after_ready && seen.find(ready) != std::string::npos) sent_after_ready = true;
+    if (sent_after_ready && next_key < keys.size()) {
+      (void)!write(master, keys[next_key].data(), keys[next_key].size());
+      ++next_key;
+      usleep(200000);
+    }
+  }
+  int status = 0;
+  for (int i = 0; i < 50 && waitpid(pid, &status, WNOHANG) == 0; ++i) usleep(100000);
+  if (waitpid(pid, &status, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  close(master);
+  return {seen, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST_F(SshInterop, PtySessionSizesTheTerminalAndTheEscapeDisconnects) {
+  std::vector<std::string> argv = client({"-t"}, "stty size; echo READY; cat");
+  auto [out, code] = run_on_pty(argv, "READY", {"typed\r", "\r~."});
+  // The remote pty got our window size; what we typed echoed back; ~. ended
+  // the connection as OpenSSH's does (exit 255).
+  EXPECT_NE(out.find("37 91"), std::string::npos) << out;
+  EXPECT_NE(out.find("typed"), std::string::npos) << out;
+  EXPECT_NE(out.find("Connection"), std::string::npos) << out;
+  EXPECT_EQ(code, 255) << out;
+  // Without ~. the exit status is the remote one.
+  auto [out2, code2] = run_on_pty(client({"-t"}, "echo READY; read x; exit $x"), "READY", {"7\r"});
+  EXPECT_EQ(code2, 7) << out2;
+}
+
+TEST_F(SshInterop, SubsystemAndEnvironment) {
+  TempDir d;
+  Sshd server(SshdConfig{d.path().string(), "",
+                         "Subsystem upper /usr/bin/tr a-z A-Z\nAcceptEnv TESSERA_*\n"});
+  ASSERT_TRUE(server.started()) << server.log();
+  write_file(server.authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+  auto base = [&](std::vector<std::string> extra, std::vector<std::string> tail) {
+    std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()),
+                                     "-i", dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                     "-o", "IdentityAgent=none", "-q"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(std::string(kUser) + "@127.0.0.1");
+    argv.insert(argv.end(), tail.begin(), tail.end());
+    return argv;
+  };
+  auto sub = run(base({"-s"}, {"upper"}), "subsystem data\n");
+  EXPECT_EQ(sub.exit_code, 0) << sub.err;
+  EXPECT_EQ(sub.out, "SUBSYSTEM DATA\n");
+  auto missing = run(base({"-s"}, {"nonesuch"}));
+  EXPECT_EQ(missing.exit_code, 255);
+  EXPECT_NE(missing.err.find("subsystem request failed on channel 0"), std::string::npos) << missing.err;
+  auto env = run(base({"-o", "SendEnv=TESSERA_SENT", "-o", "SetEnv=TESSERA_SET=fixed"},
+                      {"echo $TESSERA_SENT $TESSERA_SET"}),
+                 "", {"TESSERA_SENT=from-client"});
+  EXPECT_EQ(env.out, "from-client fixed\n") << env.err;
+}
+
+TEST_F(SshInterop, PasswordAuthenticationThroughAskpass) {
+  TempDir d;
+  // The base config says no; a Match section overrides it.
+  Sshd server(SshdConfig{d.path().string(), "", std::string("Match User ") + kUser + "\n  PasswordAuthentication yes\n"});
+  ASSERT_TRUE(server.started()) << server.log();
+  ASSERT_EQ(run({"chpasswd"}, std::string(kUser) + ":tessera-pw-1\n").exit_code, 0);
+  const std::string askpass = d.file("askpass.sh");
+  write_file(askpass, "#!/bin/sh\necho tessera-pw-1\n", 0755);
+  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()),
+                                   "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                   "-o", "IdentityAgent=none", "-o", "PubkeyAuthentication=no",
+                                   std::string(kUser) + "@127.0.0.1", "echo by-password"};
+  auto r = run(argv, "", {"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "by-password\n");
+  // A wrong password, three times: Permission denied.
+  write_file(askpass, "#!/bin/sh\necho wrong\n", 0755);
+  auto wrong = run(argv, "", {"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"});
+  EXPECT_EQ(wrong.exit_code, 255);
+  EXPECT_NE(wrong.err.find("Permission denied"), std::string::npos) << wrong.err;
+  run({"usermod", "-p", "*", kUser});
+}
+
+TEST_F(SshInterop, ServerAliveEndsAConnectionToAFrozenServer) {
+  TempDir d;
+  Sshd server(SshdConfig{d.path().string(), "", ""});
+  ASSERT_TRUE(server.started()) << server.log();
+  write_file(server.authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()),
+                                   "-i", dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                   "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                   "-o", "IdentityAgent=none", "-o", "ServerAliveInterval=1",
+                                   "-o", "ServerAliveCountMax=2", std::string(kUser) + "@127.0.0.1",
+                                   "echo up; sleep 60"};
+  BackgroundProcess ssh(argv, d.file("client.log"));
+  // Wait until logged in, then freeze every sshd process serving it.
+  for (int i = 0; i < 100 && read_file(d.file("client.log")).find("up") == std::string::npos; ++i) usleep(100000);
+  ASSERT_NE(read_file(d.file("client.log")).find("up"), std::string::npos);
+  // This server's own processes only: the listener's children and theirs.
+  std::vector<int> frozen;
+  std::vector<int> parents = {std::atoi(read_file(d.file("sshd.pid")).c_str())};
+  while (!parents.empty()) {
+    const int parent = parents.back();
+    parents.pop_back();
+    auto pids = run({"pgrep", "-P", std::to_string(parent)});
+    for (size_t at = 0; at < pids.out.size();) {
+      const size_t nl = pids.out.find('\n', at);
+      const int pid = std::atoi(pids.out.substr(at, nl - at).c_str());
+      if (pid > 0 && kill(pid, SIGSTOP) == 0) {
+        frozen.push_back(pid);
+        parents.push_back(pid);
+      }
+      at = nl == std::string::npos ? pids.out.size() : nl + 1;
+    }
+  }
+  ASSERT_FALSE(frozen.empty());
+  for (int i = 0; i < 100 && ssh.running(); ++i) usleep(100000);
+  const int code = ssh.stop(1000);
+  for (int pid : frozen) kill(pid, SIGCONT);
+  EXPECT_EQ(code, 255);
+  EXPECT_NE(read_file(d.file("client.log")).find("Timeout, server 127.0.0.1 not responding."), std::string::npos)
+      << read_file(d.file("client.log"));
 }
 
 }  // namespace

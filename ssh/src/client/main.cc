@@ -432,6 +432,8 @@ int run(int argc, char** argv) {
         log.fatal(cfg.user + "@" + peer + ": " + m);
       } else if (m.rfind("no matching", 0) == 0) {
         log.fatal("Unable to negotiate with " + peer + " port " + std::to_string(cfg.port) + ": " + m);
+      } else if (m == "Timeout, server not responding.") {
+        log.fatal("Timeout, server " + peer + " not responding.");
       } else if (m.rfind("Host key verification failed", 0) == 0) {
         log.fatal(m);
       } else {
