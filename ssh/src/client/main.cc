@@ -173,6 +173,10 @@ int run(int argc, char** argv) {
   if (auto s = sys::sanitise_standard_fds(); !s.ok()) return kExitFailure;
   signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && args[0] == "--help") {
+    std::fputs(help_text(), stdout);
+    return 0;
+  }
   auto parsed = parse_command_line(args);
   if (!parsed.ok()) {
     if (!parsed.error().detail().empty()) std::fprintf(stderr, "tessera-ssh: %s\n", parsed.error().message().c_str());
@@ -218,7 +222,17 @@ int run(int argc, char** argv) {
     return WEXITSTATUS(status) == 0;
   };
   config::Resolution resolution = config::resolve(request);
-  for (const config::Diagnostic& w : resolution.warnings) log.error(w.text());
+  // Warnings about options tessera ignores: the user's own files and -o
+  // always; the system-wide file (Debian's sets GSSAPIAuthentication yes
+  // for every host) only with -v, or every run would start with a warning
+  // the user cannot act on.
+  for (const config::Diagnostic& w : resolution.warnings) {
+    if (w.origin.file.rfind("/etc/ssh/", 0) == 0) {
+      log.debug(1, w.text());
+    } else {
+      log.error(w.text());
+    }
+  }
   if (!resolution.ok()) {
     for (const config::Diagnostic& e : resolution.errors) log.fatal(e.text());
     return kExitFailure;

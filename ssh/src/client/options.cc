@@ -238,4 +238,28 @@ const char* usage_text() {
          "           [-w local_tun[:remote_tun]] destination [command [argument ...]]\n";
 }
 
+const char* help_text() {
+  return "tessera-ssh: OpenSSH 9.2's ssh, on tessera's SSH library.\n\n"
+         "usage: tessera-ssh [options] destination [command [argument ...]]\n"
+         "  destination          [user@]host or ssh://[user@]host[:port]\n"
+         "  -p port, -l user     port and login name\n"
+         "  -i file              identity (private key) file; repeatable\n"
+         "  -F file | none       configuration file instead of ~/.ssh/config and /etc/ssh/ssh_config\n"
+         "  -o Keyword=value     any ssh_config option (first value wins)\n"
+         "  -A / -a              forward / do not forward the agent\n"
+         "  -t / -T              force / disable a pseudo-terminal\n"
+         "  -N, -n, -s           no command; stdin from /dev/null; run a subsystem\n"
+         "  -L [bind:]port:host:hostport   local forwarding\n"
+         "  -W host:port         join stdin and stdout to host:port through the server\n"
+         "  -J [user@]host[:port][,...]    connect through jump hosts\n"
+         "  -c ciphers, -m macs  algorithm lists (also -o KexAlgorithms=..., HostKeyAlgorithms=...)\n"
+         "  -e char | none       escape character (default ~)\n"
+         "  -v, -q, -E file      more messages, fewer messages, messages to a file\n"
+         "  -G                   print the resolved configuration and exit\n"
+         "  -Q what              list supported algorithms (cipher, mac, kex, key, sig, ...)\n"
+         "  -V                   version\n\n"
+         "Exit status: the remote command's, or 255 when tessera-ssh fails.\n"
+         "See docs/tessera-ssh.md and docs/ssh_config.md.\n";
+}
+
 }  // namespace tessera::ssh::client

@@ -41,8 +41,9 @@ struct CommandLine {
 // the message (and the usage) and exits 255, as ssh does.
 key::Result<CommandLine> parse_command_line(const std::vector<std::string>& args);
 
-// ssh's usage text.
+// ssh's usage text, and tessera-ssh --help (the usage with what each flag does).
 const char* usage_text();
+const char* help_text();
 
 // Splits [user@]host and ssh://[user@]host[:port] destinations.
 key::Status parse_destination(std::string_view text, CommandLine& out);
