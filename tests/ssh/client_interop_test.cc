@@ -642,5 +642,21 @@ TEST_F(SshInterop, ServerAliveEndsAConnectionToAFrozenServer) {
       << read_file(d.file("client.log"));
 }
 
+
+TEST_F(SshInterop, RevokedHostKeysRefusesAKeyInTheKrl) {
+  TempDir d;
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-k", "-f", d.file("krl"), dir_->file("host_ed25519.pub")}).exit_code, 0);
+  std::vector<std::string> argv =
+      client({"-o", "RevokedHostKeys=" + d.file("krl"), "-o", "HostKeyAlgorithms=ssh-ed25519"}, "true");
+  std::erase(argv, "-q");  // the reason is an error message, which -q silences as in OpenSSH
+  auto r = run(argv);
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find("revoked by file " + d.file("krl")), std::string::npos) << r.err;
+  // Another host's key in the KRL: this one is fine.
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-k", "-f", d.file("krl2"), dir_->file("host_p256.pub")}).exit_code, 0);
+  auto ok = run(client({"-o", "RevokedHostKeys=" + d.file("krl2"), "-o", "HostKeyAlgorithms=ssh-ed25519"}, "true"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 }  // namespace
 }  // namespace tessera::test

@@ -1017,16 +1017,16 @@ RSAAuthentication yes
                 "/cfg line 2: VisualHostKey yes is ignored by tessera-ssh: no ASCII-art fingerprints\n");
 
   Resolution refused = f.resolve_config("h", "Host h\n  ForwardX11 yes\n  RemoteForward 8080 localhost:80\n"
-                                             "  RevokedHostKeys /etc/ssh/revoked\n  ForwardX11 no\n");
+                                             "  Tunnel yes\n  ForwardX11 no\n");
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(errors_of(refused),
             "/cfg line 2: ForwardX11 yes is not supported by tessera-ssh: tessera-ssh does not forward X11; remove it "
             "from the configuration, or use OpenSSH's ssh for this host\n"
             "/cfg line 3: RemoteForward 8080 [localhost]:80 is not supported by tessera-ssh: tessera-ssh does not do "
             "remote port forwarding; remove it from the configuration, or use OpenSSH's ssh for this host\n"
-            "/cfg line 4: RevokedHostKeys /etc/ssh/revoked is not supported by tessera-ssh: tessera-ssh does not read "
-            "revoked host key lists: the revoked keys would be accepted; remove it from the configuration, or use "
-            "OpenSSH's ssh for this host\n");
+            "/cfg line 4: Tunnel point-to-point is not supported by tessera-ssh: tessera-ssh does not forward tun/tap "
+            "devices; "
+            "remove it from the configuration, or use OpenSSH's ssh for this host\n");
 
   // At the default value (or in a section that does not apply) nothing is said.
   Resolution quiet = f.resolve_config("h", "ForwardX11 no\nTunnel no\nCompression no\nHost other\n  ForwardX11 yes\n");

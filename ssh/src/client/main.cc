@@ -330,6 +330,14 @@ int run(int argc, char** argv) {
   hc.strict = cfg.strict_host_key_checking;
   hc.hash_known_hosts = cfg.hash_known_hosts;
   hc.batch_mode = cfg.batch_mode;
+  if (cfg.revoked_host_keys && *cfg.revoked_host_keys != "none") {
+    auto path = config::expand(cfg, config::Option::kRevokedHostKeys, *cfg.revoked_host_keys);
+    if (!path.ok()) {
+      log.fatal(path.error().message());
+      return kExitFailure;
+    }
+    hc.revoked_host_keys = *path;
+  }
   HostCheckIo hc_io{[&](const std::string& m) { log.error(m); }, ask_terminal};
   bool changed_host_key = false;
 

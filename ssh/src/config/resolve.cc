@@ -160,6 +160,7 @@ Config build_config(const Options& o, const ResolveRequest& request, const std::
   }
   c.hash_known_hosts = flag(Option::kHashKnownHosts);
   c.host_key_alias = text(Option::kHostKeyAlias);
+  c.revoked_host_keys = text(Option::kRevokedHostKeys);
   c.check_host_ip = flag(Option::kCheckHostIp);
   c.update_host_keys = static_cast<UpdateHostKeys>(std::clamp(number(Option::kUpdateHostKeys), 0, 2));
   c.required_rsa_size = number(Option::kRequiredRsaSize);

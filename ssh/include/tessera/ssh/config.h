@@ -257,6 +257,7 @@ struct Config {
   StrictHostKeyChecking strict_host_key_checking = StrictHostKeyChecking::kAsk;
   bool hash_known_hosts = false;
   std::optional<std::string> host_key_alias;          // lower case
+  std::optional<std::string> revoked_host_keys;       // as written: expand(kRevokedHostKeys) at use
   bool check_host_ip = false;
   UpdateHostKeys update_host_keys = UpdateHostKeys::kNo;
   int required_rsa_size = 1024;
