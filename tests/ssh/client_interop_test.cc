@@ -578,26 +578,40 @@ TEST_F(SshInterop, SubsystemAndEnvironment) {
   EXPECT_EQ(env.out, "from-client fixed\n") << env.err;
 }
 
-TEST_F(SshInterop, PasswordAuthenticationThroughAskpass) {
-  TempDir d;
-  // The base config says no; a Match section overrides it.
-  Sshd server(SshdConfig{d.path().string(), "", std::string("Match User ") + kUser + "\n  PasswordAuthentication yes\n"});
-  ASSERT_TRUE(server.started()) << server.log();
+TEST_F(SshInterop, PasswordAndKeyboardInteractiveThroughAskpass) {
   ASSERT_EQ(run({"chpasswd"}, std::string(kUser) + ":tessera-pw-1\n").exit_code, 0);
+  TempDir d;
   const std::string askpass = d.file("askpass.sh");
-  write_file(askpass, "#!/bin/sh\necho tessera-pw-1\n", 0755);
-  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()),
-                                   "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                   "-o", "IdentityAgent=none", "-o", "PubkeyAuthentication=no",
-                                   std::string(kUser) + "@127.0.0.1", "echo by-password"};
-  auto r = run(argv, "", {"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "by-password\n");
-  // A wrong password, three times: Permission denied.
-  write_file(askpass, "#!/bin/sh\necho wrong\n", 0755);
-  auto wrong = run(argv, "", {"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"});
-  EXPECT_EQ(wrong.exit_code, 255);
-  EXPECT_NE(wrong.err.find("Permission denied"), std::string::npos) << wrong.err;
+  const std::vector<std::string> env = {"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"};
+  struct Method {
+    std::string name;
+    std::string server;  // sshd_config lines (a Match section overrides the base's "no")
+    bool pam;
+  };
+  // keyboard-interactive on Linux goes through PAM, which asks "Password: ".
+  const std::vector<Method> methods = {
+      {"password", std::string("Match User ") + kUser + "\n  PasswordAuthentication yes\n", false},
+      {"keyboard-interactive", std::string("Match User ") + kUser + "\n  KbdInteractiveAuthentication yes\n", true},
+  };
+  for (const Method& m : methods) {
+    TempDir sd;
+    Sshd server(SshdConfig{sd.path().string(), "", m.server, m.pam});
+    ASSERT_TRUE(server.started()) << server.log();
+    std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()),
+                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                     "-o", "IdentityAgent=none", "-o", "PubkeyAuthentication=no",
+                                     "-o", "PreferredAuthentications=" + m.name,
+                                     std::string(kUser) + "@127.0.0.1", "echo by-" + m.name};
+    write_file(askpass, "#!/bin/sh\necho tessera-pw-1\n", 0755);
+    auto r = run(argv, "", env);
+    EXPECT_EQ(r.exit_code, 0) << m.name << ": " << r.err << server.log();
+    EXPECT_EQ(r.out, "by-" + m.name + "\n");
+    // A wrong answer every time: Permission denied, after the prompts allowed.
+    write_file(askpass, "#!/bin/sh\necho wrong\n", 0755);
+    auto wrong = run(argv, "", env);
+    EXPECT_EQ(wrong.exit_code, 255) << m.name;
+    EXPECT_NE(wrong.err.find("Permission denied"), std::string::npos) << wrong.err;
+  }
   run({"usermod", "-p", "*", kUser});
 }
 

@@ -31,7 +31,8 @@ Sshd::Sshd(SshdConfig config) : dir_(std::move(config.dir)) {
                  "HostKey " + host_key_ + "\n" +
                  "PidFile " + dir_ + "/sshd.pid\n" +
                  "AuthorizedKeysFile " + authorized_keys_ + "\n" +
-                 "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                 "StrictModes no\nUsePAM " + std::string(config.pam ? "yes" : "no") +
+                 "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                  "PermitRootLogin yes\n" +
                  config.extra,
              0644);

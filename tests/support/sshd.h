@@ -16,6 +16,7 @@ struct SshdConfig {
   std::string dir;       // config, pid file, log and (by default) host key go here
   std::string host_key;  // a private host key; empty: a fresh ed25519 key made in dir
   std::string extra;     // more sshd_config lines (TrustedUserCAKeys, HostCertificate, ...)
+  bool pam = false;      // UsePAM yes (keyboard-interactive passwords go through PAM)
 };
 
 class Sshd {
