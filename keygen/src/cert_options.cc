@@ -1,5 +1,7 @@
 #include "cert_options.h"
 
+#include "tessera/sys/convtime.h"
+
 #include <netdb.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -25,36 +27,8 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
 // OpenSSH 9.2's convtime(): a sequence of number[s|m|h|d|w]; the total
 // must fit an int. -1 when it does not parse.
 long long convtime(std::string_view s) {
-  if (s.empty()) return -1;
-  long long total = 0;
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t digits_end = i;
-    while (digits_end < s.size() && s[digits_end] >= '0' && s[digits_end] <= '9') ++digits_end;
-    if (digits_end == i) return -1;
-    long long secs = 0;
-    for (size_t d = i; d < digits_end; ++d) {
-      secs = secs * 10 + (s[d] - '0');
-      if (secs > INT_MAX) return -1;
-    }
-    long long multiplier = 1;
-    char unit = digits_end < s.size() ? s[digits_end] : '\0';
-    switch (unit) {
-      case '\0': break;
-      case 's': case 'S': break;
-      case 'm': case 'M': multiplier = 60; break;
-      case 'h': case 'H': multiplier = 60 * 60; break;
-      case 'd': case 'D': multiplier = 24 * 60 * 60; break;
-      case 'w': case 'W': multiplier = 7 * 24 * 60 * 60; break;
-      default: return -1;
-    }
-    if (secs > INT_MAX / multiplier) return -1;
-    secs *= multiplier;
-    if (total > INT_MAX - secs) return -1;
-    total += secs;
-    i = unit == '\0' ? digits_end : digits_end + 1;
-  }
-  return total;
+  const std::optional<int> seconds = sys::parse_convtime(s);
+  return seconds ? *seconds : -1;
 }
 
 // "-timespec" / "+timespec" from now.

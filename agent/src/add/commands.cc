@@ -17,6 +17,7 @@
 #include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
 #include "tessera/prompts/readpass.h"
+#include "tessera/sys/convtime.h"
 
 namespace tessera::add {
 
@@ -98,32 +99,8 @@ void log_message(const char* format, ...) {
 }
 
 long convert_time(const std::string& text) {
-  constexpr long kMinute = 60, kHour = 60 * kMinute, kDay = 24 * kHour, kWeek = 7 * kDay;
-  const char* p = text.c_str();
-  if (*p == '\0') return -1;
-  long total = 0;
-  while (*p != '\0') {
-    errno = 0;
-    char* end = nullptr;
-    long secs = std::strtol(p, &end, 10);
-    if (p == end || (errno == ERANGE && (secs == LONG_MIN || secs == LONG_MAX)) || secs < 0) return -1;
-    long multiplier = 1;
-    switch (*end) {
-      case '\0': break;
-      case 's': case 'S': ++end; break;
-      case 'm': case 'M': multiplier = kMinute; ++end; break;
-      case 'h': case 'H': multiplier = kHour; ++end; break;
-      case 'd': case 'D': multiplier = kDay; ++end; break;
-      case 'w': case 'W': multiplier = kWeek; ++end; break;
-      default: return -1;
-    }
-    if (secs > INT_MAX / multiplier) return -1;
-    secs *= multiplier;
-    if (total > INT_MAX - secs) return -1;
-    total += secs;
-    p = end;
-  }
-  return total;
+  const std::optional<int> seconds = sys::parse_convtime(text);
+  return seconds ? *seconds : -1;
 }
 
 void Adder::debug(int level, const std::string& text) const {

@@ -1,5 +1,7 @@
 #include "daemon/options.h"
 
+#include "tessera/sys/convtime.h"
+
 #include <climits>
 #include <cstdlib>
 
@@ -27,36 +29,9 @@ std::optional<unsigned> parse_workers(std::string_view text) {
 }  // namespace
 
 std::optional<uint32_t> parse_lifetime(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t start = i;
-    int64_t value = 0;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      value = value * 10 + (text[i] - '0');
-      if (value > INT_MAX) return std::nullopt;
-      ++i;
-    }
-    if (i == start) return std::nullopt;
-    int64_t multiplier = 1;
-    if (i < text.size()) {
-      switch (text[i]) {
-        case 's': case 'S': multiplier = 1; break;
-        case 'm': case 'M': multiplier = 60; break;
-        case 'h': case 'H': multiplier = 60 * 60; break;
-        case 'd': case 'D': multiplier = 24 * 60 * 60; break;
-        case 'w': case 'W': multiplier = 7 * 24 * 60 * 60; break;
-        default: return std::nullopt;
-      }
-      ++i;
-    }
-    if (value > INT_MAX / multiplier) return std::nullopt;
-    value *= multiplier;
-    if (total > INT_MAX - value) return std::nullopt;
-    total += value;
-  }
-  return static_cast<uint32_t>(total);
+  const std::optional<int> seconds = sys::parse_convtime(text);
+  if (!seconds) return std::nullopt;
+  return static_cast<uint32_t>(*seconds);
 }
 
 std::variant<Options, CommandLineError> parse_command_line(const std::vector<std::string>& args) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "config/internal.h"
+#include "tessera/sys/convtime.h"
 #include "tessera/key/match.h"
 
 namespace tessera::ssh::config::detail {
@@ -73,42 +74,7 @@ int service_port(std::string_view name) {
 
 }  // namespace
 
-std::optional<int> parse_time(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    // strtol(): blanks and a sign may come before each number.
-    while (i < text.size() && is_space(text[i])) ++i;
-    bool negative = false;
-    if (i < text.size() && (text[i] == '+' || text[i] == '-')) negative = text[i++] == '-';
-    size_t start = i;
-    int64_t secs = 0;
-    while (i < text.size() && is_digit(text[i])) {
-      if (secs <= kIntMax) secs = secs * 10 + (text[i] - '0');
-      ++i;
-    }
-    if (i == start) return std::nullopt;
-    if (negative && secs != 0) return std::nullopt;
-    int64_t multiplier = 1;
-    if (i < text.size()) {
-      switch (text[i]) {
-        case 's': case 'S': multiplier = 1; break;
-        case 'm': case 'M': multiplier = 60; break;
-        case 'h': case 'H': multiplier = 60 * 60; break;
-        case 'd': case 'D': multiplier = 24 * 60 * 60; break;
-        case 'w': case 'W': multiplier = 7 * 24 * 60 * 60; break;
-        default: return std::nullopt;
-      }
-      ++i;
-    }
-    if (secs > kIntMax / multiplier) return std::nullopt;
-    secs *= multiplier;
-    if (total > kIntMax - secs) return std::nullopt;
-    total += secs;
-  }
-  return static_cast<int>(total);
-}
+std::optional<int> parse_time(std::string_view text) { return sys::parse_convtime(text); }
 
 std::optional<int64_t> parse_scaled(std::string_view text) {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
