@@ -91,7 +91,8 @@ class RecordingHandler final : public connection::ChannelHandler {
 
 // What we do before a message; channel is one of our channel numbers.
 void act(connection::Connection& conn, uint8_t action, uint32_t channel) {
-  static const std::vector<uint8_t> kData(70000, 'x');
+  // More than one packet can carry, so that send_data must split it.
+  static const std::vector<uint8_t> kData(300000, 'x');
   switch (action & 7) {
     case 0: break;
     case 1: conn.send_data(channel, kData); break;

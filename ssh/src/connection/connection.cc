@@ -4,6 +4,7 @@
 #include <string>
 
 #include "transport/messages.h"
+#include "transport/packet.h"
 
 namespace tessera::ssh::connection {
 
@@ -14,6 +15,9 @@ namespace {
 
 // The largest window a peer can hold (RFC 4254 windows are uint32).
 constexpr uint64_t kMaxWindow = 0xffffffffu;
+// The most data one CHANNEL_(EXTENDED_)DATA can carry: what a packet takes,
+// less the message number, the channel, the data type and the length.
+constexpr size_t kMaxDataPerMessage = transport::kMaxPayloadLength - 13;
 
 key::Error protocol_error(std::string what) { return Error(Errc::kMalformed, std::move(what)); }
 
@@ -66,8 +70,10 @@ size_t Connection::send_chunks(uint32_t id, std::optional<uint32_t> extended_typ
   size_t sent = 0;
   key::Writer w;
   while (sent < data.size() && c->remote_window > 0) {
+    // A peer's max-packet (up to kMaxPeerPacket) may not fit in one of our
+    // packets once framed: never send more than fits.
     const size_t chunk = std::min<size_t>({data.size() - sent, static_cast<size_t>(c->remote_window),
-                                           c->remote_max_packet});
+                                           c->remote_max_packet, kMaxDataPerMessage});
     key::Writer m;
     m.u8(extended_type ? msg::kChannelExtendedData : msg::kChannelData);
     m.u32(c->remote_id);
