@@ -31,7 +31,6 @@ std::string lower_ascii(std::string_view text) {
   return out;
 }
 
-bool equals_ignore_case(std::string_view a, std::string_view b) { return lower_ascii(a) == lower_ascii(b); }
 }  // namespace
 
 std::optional<std::string> next_token(std::optional<std::string_view>& rest) {
@@ -375,14 +374,10 @@ void Reader::handle(Option option, const std::string& name, const std::vector<st
       if (a == nullptr || a->empty()) return fail(option == Option::kForwardAgent ? "missing argument." : "Missing argument.");
       Slot* path_slot = &slot;
       if (option == Option::kForwardAgent) {
-        for (const ChoiceWord& word : choice_words(option)) {
-          if (equals_ignore_case(*a, word.word)) {
-            if (take(active, slot, origin)) slot.number = word.value;
-            path_slot = nullptr;
-            break;
-          }
+        if (const std::optional<int> value = choice_value(option, *a)) {
+          if (take(active, slot, origin)) slot.number = *value;
+          break;
         }
-        if (path_slot == nullptr) break;
         if (take(active, slot, origin)) slot.number = 1;
         path_slot = &o_.forward_agent_path;
       }
@@ -400,13 +395,7 @@ void Reader::handle(Option option, const std::string& name, const std::vector<st
     case Option::kCompression: {
       const std::string* a = arg();
       if (a == nullptr || a->empty()) return fail("missing argument.");
-      std::optional<int> value;
-      for (const ChoiceWord& word : choice_words(option)) {
-        if (equals_ignore_case(*a, word.word)) {
-          value = word.value;
-          break;
-        }
-      }
+      const std::optional<int> value = choice_value(option, *a);
       if (!value) return fail("unsupported option \"" + *a + "\".");
       if (take(active, slot, origin)) slot.number = *value;
       break;
@@ -904,13 +893,7 @@ void Reader::handle(Option option, const std::string& name, const std::vector<st
       if (info.kind != ValueKind::kFlag) return fail("Unimplemented option " + name);
       const std::string* a = arg();
       if (a == nullptr || a->empty()) return fail("missing argument.");
-      std::optional<int> value;
-      for (const ChoiceWord& word : choice_words(option)) {
-        if (equals_ignore_case(*a, word.word)) {
-          value = word.value;
-          break;
-        }
-      }
+      const std::optional<int> value = choice_value(option, *a);
       if (!value) return fail("unsupported option \"" + *a + "\".");
       if (take(active, slot, origin)) slot.number = *value;
       break;

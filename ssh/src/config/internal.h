@@ -43,6 +43,12 @@ inline constexpr int kIpQosNone = 0x7fffffff;
 // The words a kFlag or kChoice option accepts, in OpenSSH's table order (a
 // value prints as the first word that has it). Empty for other options.
 std::span<const ChoiceWord> choice_words(Option option);
+// ASCII letters compared without regard to case (keywords, choice words).
+bool equals_ignore_case(std::string_view a, std::string_view b);
+
+// The value of the word (compared without regard to case); nullopt if the
+// option does not accept it.
+std::optional<int> choice_value(Option option, std::string_view word);
 
 // ---- the option store ------------------------------------------------------------
 

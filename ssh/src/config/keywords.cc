@@ -448,5 +448,12 @@ std::span<const ChoiceWord> choice_words(Option option) {
   return {};
 }
 
+std::optional<int> choice_value(Option option, std::string_view word) {
+  for (const ChoiceWord& choice : choice_words(option)) {
+    if (equals_ignore_case(word, choice.word)) return choice.value;
+  }
+  return std::nullopt;
+}
+
 }  // namespace detail
 }  // namespace tessera::ssh::config

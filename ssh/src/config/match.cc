@@ -8,17 +8,6 @@
 namespace tessera::ssh::config::detail {
 namespace {
 
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 key::Error bad(std::string detail) { return key::Error(key::Errc::kMalformed, std::move(detail)); }
 
 }  // namespace
