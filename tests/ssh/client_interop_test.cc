@@ -37,6 +37,9 @@ bool ensure_user() {
   return run({"usermod", "-p", "*", kUser}).exit_code == 0;
 }
 
+std::pair<std::string, int> run_on_pty(const std::vector<std::string>& argv, const std::string& ready,
+                                       const std::vector<std::string>& keys);
+
 class SshInterop : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -136,40 +139,141 @@ TEST_F(SshInterop, EveryKexCipherAndHostKeyAlgorithmLogsInAndRunsACommand) {
 }
 
 TEST_F(SshInterop, EachAlgorithmIsRefusedWhenTheServerDoesNotOfferIt) {
-  struct Case {
-    std::string server_line;  // sshd_config restricting the server
-    std::vector<std::string> client_opts;
-    std::string expect;
+  // For every algorithm: the server offers all the others, the client only
+  // it; the connection fails with OpenSSH's negotiation error naming both.
+  struct Category {
+    std::string server_keyword;
+    std::string client_option;  // -o Keyword=
+    std::string what;           // "cipher", as the error names it
+    std::vector<std::string> names;
   };
-  const std::vector<Case> cases = {
-      {"Ciphers aes256-ctr", {"-c", "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com"},
-       "no matching cipher found. Their offer: aes256-ctr"},
-      {"MACs hmac-sha2-512", {"-c", "aes128-ctr", "-m", "hmac-sha2-256,hmac-sha2-256-etm@openssh.com"},
-       "no matching MAC found. Their offer: hmac-sha2-512"},
-      {"KexAlgorithms ecdh-sha2-nistp384", {"-o", "KexAlgorithms=curve25519-sha256,ecdh-sha2-nistp256"},
-       "no matching key exchange method found. Their offer: ecdh-sha2-nistp384"},
-      {"HostKeyAlgorithms ssh-ed25519", {"-o", "HostKeyAlgorithms=rsa-sha2-512,ecdsa-sha2-nistp256"},
-       "no matching host key type found. Their offer: ssh-ed25519"},
+  const std::vector<Category> categories = {
+      {"KexAlgorithms", "KexAlgorithms", "key exchange method",
+       {"sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org",
+        "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group-exchange-sha256",
+        "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256"}},
+      {"HostKeyAlgorithms", "HostKeyAlgorithms", "host key type",
+       {"ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"}},
+      {"Ciphers", "Ciphers", "cipher",
+       {"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr",
+        "aes192-ctr", "aes256-ctr"}},
+      {"MACs", "MACs", "MAC",
+       {"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512"}},
   };
-  for (const Case& c : cases) {
-    TempDir d;
-    Sshd restricted(SshdConfig{d.path().string(), dir_->file("host_ed25519"),
-                               "HostKey " + dir_->file("host_rsa") + "\nHostKey " + dir_->file("host_p256") + "\n" +
-                                   c.server_line + "\n"});
-    ASSERT_TRUE(restricted.started()) << restricted.log();
-    std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(restricted.port()),
-                                     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                                     "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none"};
-    argv.insert(argv.end(), c.client_opts.begin(), c.client_opts.end());
-    argv.push_back("root@127.0.0.1");
-    argv.push_back("true");
-    auto r = run(argv);
-    EXPECT_EQ(r.exit_code, 255) << c.server_line;
-    EXPECT_NE(r.err.find("Unable to negotiate with 127.0.0.1 port " + std::to_string(restricted.port()) + ": " +
-                         c.expect),
-              std::string::npos)
-        << r.err;
+  for (const Category& c : categories) {
+    for (const std::string& refused : c.names) {
+      std::string others;
+      for (const std::string& n : c.names) {
+        if (n != refused) others += (others.empty() ? "" : ",") + n;
+      }
+      TempDir d;
+      Sshd restricted(SshdConfig{d.path().string(), dir_->file("host_ed25519"),
+                                 "HostKey " + dir_->file("host_rsa") + "\nHostKey " + dir_->file("host_p256") + "\n" +
+                                     c.server_keyword + " " + others + "\n"});
+      ASSERT_TRUE(restricted.started()) << restricted.log();
+      std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none",
+                                       "-p", std::to_string(restricted.port()), "-o", "BatchMode=yes",
+                                       "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                       "-o", "IdentityAgent=none", "-o", c.client_option + "=" + refused};
+      if (c.what == "MAC") argv.insert(argv.end(), {"-c", "aes128-ctr"});
+      argv.push_back("root@127.0.0.1");
+      argv.push_back("true");
+      auto r = run(argv);
+      EXPECT_EQ(r.exit_code, 255) << refused;
+      // sshd lists host key types in its HostKey order, the rest in the configured order.
+      const std::string head = "Unable to negotiate with 127.0.0.1 port " + std::to_string(restricted.port()) +
+                               ": no matching " + c.what + " found. Their offer: ";
+      const size_t at = r.err.find(head);
+      ASSERT_NE(at, std::string::npos) << r.err;
+      const std::string line = r.err.substr(at, r.err.find('\n', at) - at);
+      const std::string offer = line.substr(head.size(), line.find("; ours: ") - head.size());
+      EXPECT_EQ(line.substr(line.find("; ours: ")), "; ours: " + refused) << line;
+      if (c.what != "host key type") {
+        EXPECT_EQ(offer, others) << line;
+      }
+      EXPECT_EQ(("," + offer + ",").find("," + refused + ","), std::string::npos) << line;
+    }
   }
+}
+
+TEST_F(SshInterop, UnreachableHostIsAClearError) {
+  const int closed = free_tcp_port();
+  auto r = run({tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(closed), "-o", "BatchMode=yes",
+                "127.0.0.1", "true"});
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_EQ(r.err, "ssh: connect to host 127.0.0.1 port " + std::to_string(closed) + ": Connection refused\n");
+  auto unknown = run({tessera_bin("tessera-ssh"), "-F", "none", "-o", "BatchMode=yes", "no-such-host.invalid", "true"});
+  EXPECT_EQ(unknown.exit_code, 255);
+  EXPECT_NE(unknown.err.find("Could not resolve hostname no-such-host.invalid"), std::string::npos) << unknown.err;
+}
+
+TEST_F(SshInterop, UserCertificatesFromFilesAndTheAgent) {
+  TempDir d;
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", d.file("ca")}).exit_code, 0);
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-N", "", "-t", "ecdsa", "-f", d.file("id")}).exit_code, 0);
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-s", d.file("ca"), "-I", "cert-id", "-n", kUser, d.file("id.pub")}).exit_code, 0);
+  TempDir sd;
+  // No authorized_keys line for the key: only the certificate lets it in.
+  Sshd server(SshdConfig{sd.path().string(), "", "TrustedUserCAKeys " + d.file("ca.pub") + "\n"});
+  ASSERT_TRUE(server.started()) << server.log();
+  auto base = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()),
+                                     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                     "-o", "UserKnownHostsFile=/dev/null"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(std::string(kUser) + "@127.0.0.1");
+    argv.push_back("echo certified");
+    return argv;
+  };
+  // id-cert.pub beside the key.
+  auto beside = run(base({"-o", "IdentityAgent=none", "-i", d.file("id")}));
+  EXPECT_EQ(beside.exit_code, 0) << beside.err << server.log();
+  EXPECT_EQ(beside.out, "certified\n");
+  // CertificateFile naming it elsewhere.
+  ASSERT_EQ(run({"mv", d.file("id-cert.pub"), d.file("elsewhere.pub")}).exit_code, 0);
+  auto named = run(base({"-o", "IdentityAgent=none", "-i", d.file("id"), "-o", "CertificateFile=" + d.file("elsewhere.pub")}));
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+  auto plain = run(base({"-o", "IdentityAgent=none", "-i", d.file("id")}));
+  EXPECT_EQ(plain.exit_code, 255);  // the bare key is not authorized
+  // The agent's certificate (tessera-add adds id-cert.pub with the key).
+  ASSERT_EQ(run({"mv", d.file("elsewhere.pub"), d.file("id-cert.pub")}).exit_code, 0);
+  const std::string sock = d.file("agent.sock");
+  BackgroundProcess agent({tessera_bin("tessera-agent"), "-D", "-a", sock}, d.file("agent.log"));
+  ASSERT_TRUE(wait_for_unix_socket(sock));
+  ASSERT_EQ(run({tessera_bin("tessera-add"), d.file("id")}, "", {"SSH_AUTH_SOCK=" + sock}).exit_code, 0);
+  auto via_agent = run(base({"-o", "IdentityAgent=" + sock}));
+  EXPECT_EQ(via_agent.exit_code, 0) << via_agent.err;
+  EXPECT_EQ(via_agent.out, "certified\n");
+}
+
+TEST_F(SshInterop, AskPromptTakesTheFingerprintAndHostKeyAlias) {
+  TempDir d;
+  const std::string kh = d.file("known_hosts");
+  auto fp = run({"ssh-keygen", "-l", "-E", "sha256", "-f", dir_->file("host_ed25519.pub")});
+  ASSERT_EQ(fp.exit_code, 0);
+  const std::string fingerprint = fp.out.substr(fp.out.find("SHA256:"), fp.out.find(' ', fp.out.find("SHA256:")) -
+                                                                          fp.out.find("SHA256:"));
+  std::vector<std::string> argv = {tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(sshd_->port()),
+                                   "-i", dir_->file("user_ed25519"), "-o", "StrictHostKeyChecking=ask",
+                                   "-o", "UserKnownHostsFile=" + kh, "-o", "GlobalKnownHostsFile=/dev/null",
+                                   "-o", "IdentityAgent=none", "-o", "HostKeyAlgorithms=ssh-ed25519",
+                                   "-o", "HostKeyAlias=build-box", "-o", "HashKnownHosts=yes",
+                                   std::string(kUser) + "@127.0.0.1", "echo PROMPTED-OK"};
+  auto [out, code] = run_on_pty(argv, "(yes/no/[fingerprint])?", {fingerprint + "\r"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("The authenticity of host 'build-box (build-box)' can't be established."), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("ED25519 key fingerprint is " + fingerprint + "."), std::string::npos) << out;
+  EXPECT_NE(out.find("PROMPTED-OK"), std::string::npos) << out;
+  // Added hashed, under the alias: OpenSSH's ssh-keygen -F finds it.
+  const std::string written = read_file(kh);
+  EXPECT_EQ(written.rfind("|1|", 0), 0u) << written;
+  EXPECT_EQ(run({"ssh-keygen", "-F", "build-box", "-f", kh}).exit_code, 0);
+  // "no" at the prompt: refused.
+  write_file(kh, "");
+  auto [out2, code2] = run_on_pty(argv, "(yes/no/[fingerprint])?", {"no\r"});
+  EXPECT_EQ(code2, 255) << out2;
+  EXPECT_NE(out2.find("Host key verification failed."), std::string::npos) << out2;
 }
 
 TEST_F(SshInterop, StdinReachesTheCommandAndEofEndsIt) {
