@@ -1,0 +1,260 @@
+// The connection protocol between two Connection objects over transports
+// in memory: flow control, EOF and close, requests and their replies, and
+// the peer's mistakes that end the connection.
+#include "connection/connection.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/key/key.h"
+#include "transport/messages.h"
+#include "transport/transport.h"
+
+namespace tessera::ssh::connection {
+namespace {
+
+using transport::Clock;
+using transport::Transport;
+
+class Signer final : public transport::HostKeySigner {
+ public:
+  Signer() : key_(*key::PrivateKey::generate(key::KeyType::kEd25519)) {}
+  std::vector<std::string> algorithms() const override { return {"ssh-ed25519"}; }
+  key::Bytes host_key_blob(std::string_view) const override { return key_.public_key().blob(); }
+  key::Result<key::Bytes> sign(std::string_view, std::span<const uint8_t> hash) override { return key_.sign(hash); }
+
+ private:
+  key::PrivateKey key_;
+};
+
+// One side: its transport hands connection messages to its Connection and
+// keeps the first failure.
+class Side final : public transport::TransportListener {
+ public:
+  Side(bool client, Signer* signer) : transport_(config(client), *this, signer), conn(transport_) {}
+  key::Status check_host_key(const transport::ServerHostKey&) override { return key::ok_status(); }
+  void on_message(uint32_t, std::span<const uint8_t> payload) override {
+    auto s = conn.on_message(payload);
+    if (!s.ok() && !failure) failure = s.error();
+  }
+  Transport& transport() { return transport_; }
+
+ private:
+  static transport::TransportConfig config(bool client) {
+    transport::TransportConfig c;
+    c.is_client = client;
+    return c;
+  }
+  Transport transport_;
+
+ public:
+  Connection conn;
+  std::optional<key::Error> failure;
+};
+
+// Records everything a channel hears; consumes data only when told.
+class Recorder final : public ChannelHandler {
+ public:
+  void on_open_confirmed() override { confirmed = true; }
+  void on_open_failed(uint32_t r, std::string_view d) override {
+    failed_reason = r;
+    failed_text = std::string(d);
+  }
+  void on_data(std::span<const uint8_t> d) override { data.append(reinterpret_cast<const char*>(d.data()), d.size()); }
+  void on_extended_data(uint32_t, std::span<const uint8_t> d) override {
+    err.append(reinterpret_cast<const char*>(d.data()), d.size());
+  }
+  void on_eof() override { eof = true; }
+  void on_closed() override { closed = true; }
+  bool on_request(std::string_view type, key::Reader&) override {
+    requests.emplace_back(type);
+    return type == "ok";
+  }
+  void on_request_reply(bool success) override { replies.push_back(success); }
+  void on_send_room() override { room_events++; }
+
+  bool confirmed = false, eof = false, closed = false;
+  std::optional<uint32_t> failed_reason;
+  std::string failed_text, data, err;
+  std::vector<std::string> requests;
+  std::vector<bool> replies;
+  int room_events = 0;
+};
+
+struct Pair {
+  Pair() : client(true, nullptr), server(false, &signer) {
+    client.transport().start(Clock::now());
+    server.transport().start(Clock::now());
+    pump();
+  }
+  void pump() {
+    for (int i = 0; i < 10000; ++i) {
+      bool moved = false;
+      for (auto [from, to] : {std::pair{&client, &server}, std::pair{&server, &client}}) {
+        auto& out = from->transport().output();
+        if (out.empty()) continue;
+        const key::Bytes bytes(out.front().begin(), out.front().end());
+        out.consume(bytes.size());
+        moved = true;
+        if (!to->transport().closed()) (void)to->transport().receive(bytes, Clock::now());
+      }
+      if (!moved) return;
+    }
+  }
+  Signer signer;
+  Side client, server;
+};
+
+// The server accepts "session" channels with a Recorder of its own.
+struct Accepting {
+  explicit Accepting(Pair& p, uint32_t window = kSessionWindow) {
+    p.server.conn.on_open_request = [this, window](std::string_view type, key::Reader&) {
+      IncomingChannel in;
+      if (type == "session") {
+        in.handler = &server_side;
+        in.window = window;
+        in.max_packet = 16 * 1024;
+      } else {
+        in.reason = kOpenUnknownChannelType;
+        in.description = "no " + std::string(type);
+      }
+      return in;
+    };
+  }
+  Recorder server_side;
+};
+
+TEST(Connection, DataFlowsWithinTheWindowAndWaitsForAdjustments) {
+  Pair p;
+  Accepting a(p, 64 * 1024);
+  Recorder client_side;
+  const uint32_t id = p.client.conn.open("session", {}, client_side);
+  p.pump();
+  ASSERT_TRUE(client_side.confirmed);
+  ASSERT_TRUE(a.server_side.confirmed);
+  // The server's window is 64 KiB: no more goes out until it opens again.
+  const std::string big(200 * 1024, 'x');
+  size_t sent = p.client.conn.send_data(id, key::as_bytes(big));
+  EXPECT_EQ(sent, 64u * 1024);
+  EXPECT_EQ(p.client.conn.send_room(id), 0u);
+  p.pump();
+  EXPECT_EQ(a.server_side.data.size(), 64u * 1024);
+  // The data arrived in packets of the server's max packet size at most.
+  // Consuming it opens the window (an adjustment once half is used).
+  p.server.conn.consumed(a.server_side.channel_id(), a.server_side.data.size());
+  p.pump();
+  EXPECT_GE(client_side.room_events, 1);
+  EXPECT_EQ(p.client.conn.send_room(id), 64u * 1024);
+  sent += p.client.conn.send_data(id, key::as_bytes(big).subspan(sent));
+  EXPECT_EQ(sent, 128u * 1024);
+  EXPECT_FALSE(p.client.failure);
+  EXPECT_FALSE(p.server.failure);
+}
+
+TEST(Connection, EofAndCloseBothWaysForgetTheChannel) {
+  Pair p;
+  Accepting a(p);
+  Recorder client_side;
+  const uint32_t id = p.client.conn.open("session", {}, client_side);
+  p.pump();
+  p.client.conn.send_data(id, key::as_bytes(std::string("hello")));
+  p.client.conn.send_eof(id);
+  p.pump();
+  EXPECT_EQ(a.server_side.data, "hello");
+  EXPECT_TRUE(a.server_side.eof);
+  // After EOF nothing more is sent.
+  EXPECT_EQ(p.client.conn.send_data(id, key::as_bytes(std::string("late"))), 0u);
+  p.server.conn.send_extended_data(a.server_side.channel_id(), kExtendedDataStderr,
+                                   key::as_bytes(std::string("warning")));
+  p.server.conn.close(a.server_side.channel_id());
+  p.pump();
+  EXPECT_EQ(client_side.err, "warning");
+  EXPECT_TRUE(client_side.closed);
+  EXPECT_TRUE(a.server_side.closed);
+  EXPECT_EQ(p.client.conn.channel_count(), 0u);
+  EXPECT_EQ(p.server.conn.channel_count(), 0u);
+}
+
+TEST(Connection, RequestRepliesComeInOrder) {
+  Pair p;
+  Accepting a(p);
+  Recorder client_side;
+  const uint32_t id = p.client.conn.open("session", {}, client_side);
+  p.pump();
+  p.client.conn.send_request(id, "ok", true);
+  p.client.conn.send_request(id, "no", true);
+  p.client.conn.send_request(id, "quiet", false);
+  p.client.conn.send_request(id, "ok", true);
+  p.pump();
+  EXPECT_EQ(a.server_side.requests, (std::vector<std::string>{"ok", "no", "quiet", "ok"}));
+  EXPECT_EQ(client_side.replies, (std::vector<bool>{true, false, true}));
+}
+
+TEST(Connection, RefusedOpensSayWhy) {
+  Pair p;
+  Accepting a(p);
+  Recorder client_side;
+  p.client.conn.open("x11", {}, client_side);
+  p.pump();
+  EXPECT_EQ(client_side.failed_reason, kOpenUnknownChannelType);
+  EXPECT_EQ(client_side.failed_text, "no x11");
+  EXPECT_EQ(p.client.conn.channel_count(), 0u);
+  // Nobody set a policy: every open is refused.
+  Recorder other;
+  p.server.conn.open("session", {}, other);
+  p.pump();
+  EXPECT_EQ(other.failed_reason, kOpenUnknownChannelType);
+}
+
+// Messages a broken or hostile peer might send: each ends the connection
+// with a reason, none crashes.
+TEST(Connection, PeerMistakesAreProtocolErrors) {
+  Pair p;
+  Accepting a(p, 1024);
+  Recorder client_side;
+  p.client.conn.open("session", {}, client_side);
+  p.pump();
+  const uint32_t server_id = a.server_side.channel_id();
+  struct Case {
+    std::string name;
+    key::Bytes message;
+    std::string expect;
+  };
+  auto data = [&](uint32_t to, size_t n) {
+    key::Writer w;
+    w.u8(msg::kChannelData);
+    w.u32(to);
+    w.string(std::string(n, 'd'));
+    return w.take();
+  };
+  auto simple = [](uint8_t type, uint32_t to) {
+    key::Writer w;
+    w.u8(type);
+    w.u32(to);
+    return w.take();
+  };
+  const std::vector<Case> cases = {
+      {"unknown channel", data(999, 1), "unknown channel 999"},
+      {"beyond the window", data(server_id, 2048), "window of 1024"},
+      {"truncated", key::Bytes{msg::kChannelData, 0, 0}, "malformed"},
+      {"reply nobody asked for", simple(msg::kChannelSuccess, server_id), "nobody asked for"},
+      {"close of unknown channel", simple(msg::kChannelClose, 77), "unknown channel"},
+  };
+  for (const Case& c : cases) {
+    auto s = p.server.conn.on_message(c.message);
+    ASSERT_FALSE(s.ok()) << c.name;
+    EXPECT_NE(s.error().message().find(c.expect), std::string::npos) << c.name << ": " << s.error().message();
+  }
+  // Data after EOF.
+  ASSERT_TRUE(p.server.conn.on_message(simple(msg::kChannelEof, server_id)).ok());
+  auto after = p.server.conn.on_message(data(server_id, 1));
+  ASSERT_FALSE(after.ok());
+  EXPECT_NE(after.error().message().find("after EOF"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera::ssh::connection
