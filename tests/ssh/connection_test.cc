@@ -179,6 +179,31 @@ TEST(Connection, EofAndCloseBothWaysForgetTheChannel) {
   EXPECT_EQ(p.server.conn.channel_count(), 0u);
 }
 
+// A peer may offer any max-packet; what we send must still fit a packet
+// (a 256 KiB offer once made the packet layer's invariant check fire).
+TEST(Connection, AHugeMaxPacketOfferIsClamped) {
+  Pair p;
+  Recorder server_side;
+  p.server.conn.on_open_request = [&](std::string_view, key::Reader&) {
+    IncomingChannel in;
+    in.handler = &server_side;
+    in.window = 4 * 1024 * 1024;
+    in.max_packet = 0xffffffff;
+    return in;
+  };
+  Recorder client_side;
+  const uint32_t id = p.client.conn.open("session", {}, client_side);
+  p.pump();
+  ASSERT_TRUE(client_side.confirmed);
+  const std::string big(1024 * 1024, 'x');
+  EXPECT_EQ(p.client.conn.send_data(id, key::as_bytes(big)), big.size());
+  p.pump();
+  EXPECT_EQ(server_side.data.size(), big.size());
+  EXPECT_FALSE(p.client.failure);
+  EXPECT_FALSE(p.server.failure);
+  EXPECT_FALSE(p.client.transport().closed());
+}
+
 TEST(Connection, RequestRepliesComeInOrder) {
   Pair p;
   Accepting a(p);
