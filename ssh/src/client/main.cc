@@ -347,6 +347,8 @@ int run(int argc, char** argv) {
   id_settings.certificate_files = expand_all(cfg, config::Option::kCertificateFile, cfg.certificate_files, log);
   id_settings.identities_only = cfg.identities_only;
   id_settings.agent_socket = agent_socket(cfg);
+  id_settings.pkcs11_provider = cfg.pkcs11_provider;
+  id_settings.batch_mode = cfg.batch_mode;
   Identities identities(
       id_settings, [&](const std::string& m) { log.error(m); }, [&](const std::string& m) { log.debug(1, m); });
 
@@ -399,6 +401,7 @@ int run(int argc, char** argv) {
   };
   callbacks.on_authenticated = [&] {
     log.debug(1, "Authenticated to " + peer + ".");
+    identities.close_tokens();
     const bool forward_agent = (cfg.forward_agent || cfg.forward_agent_socket) && !changed_host_key;
     forwarding = std::make_unique<Forwarding>(**loop, *conn, log.quiet);
     if (forward_agent) {

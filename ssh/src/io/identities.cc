@@ -175,8 +175,16 @@ std::vector<auth::ClientIdentity> Identities::list() {
     named.push_back({key_path, c->first, c->second, true});
   }
 
+  // The PKCS11Provider's keys, listed once per connection.
+  if (!tokens_ && settings_.pkcs11_provider) {
+    tokens_ = TokenIdentities::open(TokenSettings{*settings_.pkcs11_provider, settings_.batch_mode}, warn_, debug_);
+  }
+  static const std::vector<TokenKey> kNoTokenKeys;
+  const std::vector<TokenKey>& token_keys = tokens_ ? tokens_->keys() : kNoTokenKeys;
+  std::vector<bool> token_in_agent(token_keys.size(), false);
+
   // The agent's keys: first, in the agent's order; those the configuration
-  // names are signed by the agent rather than from the file.
+  // names are signed by the agent rather than from the file (or the token).
   std::vector<bool> covered(named.size(), false);
   if (agent_) {
     auto ids = agent_->list_identities();
@@ -198,6 +206,13 @@ std::vector<auth::ClientIdentity> Identities::list() {
         for (size_t i = 0; i < named.size(); ++i) {
           if (named[i].blob == id.key_blob) {
             covered[i] = true;
+            wanted = true;
+          }
+        }
+        // As OpenSSH, a token key counts as configured (even with IdentitiesOnly).
+        for (size_t t = 0; t < token_keys.size(); ++t) {
+          if (token_keys[t].blob == id.key_blob) {
+            token_in_agent[t] = true;
             wanted = true;
           }
         }
@@ -230,7 +245,37 @@ std::vector<auth::ClientIdentity> Identities::list() {
     }
   }
 
-  // Then the files the agent does not hold.
+  // Then the token keys the agent does not hold: first those an IdentityFile
+  // names, then (without IdentitiesOnly) the others, as OpenSSH 9.2 orders
+  // them. The certificates named for a token key are signed by the token.
+  for (const bool named_pass : {true, false}) {
+    for (size_t t = 0; t < token_keys.size(); ++t) {
+      const TokenKey& tk = token_keys[t];
+      if (token_in_agent[t]) continue;
+      bool in_files = false;
+      for (const Named& n : named) in_files = in_files || (!n.certificate && !n.path.empty() && n.key == tk.key);
+      if (in_files != named_pass) continue;
+      if (in_files || !settings_.identities_only) {
+        out.push_back(auth::ClientIdentity{.blob = tk.blob,
+                                           .key = tk.key,
+                                           .certificate = false,
+                                           .description = describe(tk.key, tk.label, false) + " token",
+                                           .sign = tokens_->signer(t)});
+      }
+      for (size_t i = 0; i < named.size(); ++i) {
+        if (covered[i] || !(named[i].key == tk.key)) continue;
+        covered[i] = true;  // the key file is the token's key: the token signs
+        if (!named[i].certificate) continue;
+        out.push_back(auth::ClientIdentity{.blob = named[i].blob,
+                                           .key = tk.key,
+                                           .certificate = true,
+                                           .description = describe(tk.key, tk.label, true) + " token",
+                                           .sign = tokens_->signer(t)});
+      }
+    }
+  }
+
+  // Then the files the agent and the token do not hold.
   for (size_t i = 0; i < named.size(); ++i) {
     if (covered[i] || named[i].path.empty()) continue;
     auto file = std::make_shared<FileKey>(FileKey{named[i].path, std::nullopt});

@@ -1,8 +1,10 @@
 // The keys tessera-ssh offers, as OpenSSH's ssh gathers them: the agent's
-// (IdentityAgent / SSH_AUTH_SOCK), then IdentityFile keys not already in the
-// agent, with certificates (CertificateFile, "-cert.pub" beside a key, and
-// the agent's own certificates). IdentitiesOnly keeps only keys named by
-// IdentityFile or CertificateFile. File keys are decrypted only when the
+// (IdentityAgent / SSH_AUTH_SOCK), then the PKCS11Provider's token keys not
+// already in the agent (token_identities.h), then IdentityFile keys not
+// already in the agent or on the token, with certificates (CertificateFile,
+// "-cert.pub" beside a key, and the agent's own certificates). IdentitiesOnly
+// keeps only keys named by IdentityFile or CertificateFile (and, as OpenSSH,
+// agent keys that are token keys). File keys are decrypted only when the
 // server accepts them, with the passphrase asked through the prompts library.
 #ifndef TESSERA_SSH_IO_IDENTITIES_H_
 #define TESSERA_SSH_IO_IDENTITIES_H_
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "auth/client_auth.h"
+#include "io/token_identities.h"
 #include "tessera/agent/client.h"
 
 namespace tessera::ssh::io {
@@ -24,6 +27,8 @@ struct IdentitySettings {
   std::vector<std::string> certificate_files;  // expanded paths
   bool identities_only = false;
   std::optional<std::string> agent_socket;     // nullopt: no agent
+  std::optional<std::string> pkcs11_provider;  // PKCS11Provider / -I as given; nullopt or "none": none
+  bool batch_mode = false;                     // no PIN prompts for token keys
 };
 
 class Identities {
@@ -38,11 +43,17 @@ class Identities {
   // The agent connection, for session-bind and agent forwarding; nullptr
   // when there is no agent.
   agent::AgentClient* agent() { return agent_ ? &*agent_ : nullptr; }
+  // Lets go of the PKCS#11 provider (its helper logs out and ends) once the
+  // user is authenticated, as OpenSSH's ssh does.
+  void close_tokens() {
+    if (tokens_) tokens_->close();
+  }
 
  private:
   IdentitySettings settings_;
   std::function<void(const std::string&)> warn_, debug_;
   std::optional<agent::AgentClient> agent_;
+  std::unique_ptr<TokenIdentities> tokens_;  // started by the first list()
 };
 
 }  // namespace tessera::ssh::io
