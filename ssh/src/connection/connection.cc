@@ -15,9 +15,11 @@ namespace {
 
 // The largest window a peer can hold (RFC 4254 windows are uint32).
 constexpr uint64_t kMaxWindow = 0xffffffffu;
-// The most data one CHANNEL_(EXTENDED_)DATA can carry: what a packet takes,
-// less the message number, the channel, the data type and the length.
-constexpr size_t kMaxDataPerMessage = transport::kMaxPayloadLength - 13;
+// The header of a CHANNEL_(EXTENDED_)DATA at its largest: the message
+// number, the channel, the data type and the length.
+constexpr size_t kDataMessageHeaderBytes = 1 + 4 + 4 + 4;
+// The most data one such message can carry: what a packet takes, less that.
+constexpr size_t kMaxDataPerMessage = transport::kMaxPayloadLength - kDataMessageHeaderBytes;
 
 key::Error protocol_error(std::string what) { return Error(Errc::kMalformed, std::move(what)); }
 
@@ -68,18 +70,24 @@ size_t Connection::send_chunks(uint32_t id, std::optional<uint32_t> extended_typ
   Channel* c = find(id);
   if (c == nullptr || !c->confirmed || c->eof_sent || c->close_sent) return 0;
   size_t sent = 0;
-  key::Writer w;
   while (sent < data.size() && c->remote_window > 0) {
     // A peer's max-packet (up to kMaxPeerPacket) may not fit in one of our
     // packets once framed: never send more than fits.
     const size_t chunk = std::min<size_t>({data.size() - sent, static_cast<size_t>(c->remote_window),
                                            c->remote_max_packet, kMaxDataPerMessage});
-    key::Writer m;
-    m.u8(extended_type ? msg::kChannelExtendedData : msg::kChannelData);
-    m.u32(c->remote_id);
-    if (extended_type) m.u32(*extended_type);
-    m.string(data.subspan(sent, chunk));
-    transport_.send(m.data());
+    // The message header (type, recipient, [data type,] string length)
+    // here, the data straight from the caller's buffer: one copy, into the
+    // packet, where it is sealed in place.
+    uint8_t header[kDataMessageHeaderBytes];
+    size_t header_size = 0;
+    auto put_u32 = [&](uint32_t v) {
+      for (int shift = 24; shift >= 0; shift -= 8) header[header_size++] = static_cast<uint8_t>(v >> shift);
+    };
+    header[header_size++] = extended_type ? msg::kChannelExtendedData : msg::kChannelData;
+    put_u32(c->remote_id);
+    if (extended_type) put_u32(*extended_type);
+    put_u32(static_cast<uint32_t>(chunk));
+    transport_.send(std::span<const uint8_t>(header, header_size), data.subspan(sent, chunk));
     c->remote_window -= chunk;
     sent += chunk;
   }

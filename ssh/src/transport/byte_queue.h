@@ -6,12 +6,36 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "tessera/key/secret.h"
 
 namespace tessera::ssh::transport {
+
+// key::ZeroizingAllocator whose vectors leave the bytes a resize adds
+// uninitialised: extend() hands them to a caller that writes every one, so
+// zero-filling them first would be a wasted pass over each packet.
+template <typename T>
+struct ZeroizingUninitAllocator : key::ZeroizingAllocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = ZeroizingUninitAllocator<U>;
+  };
+  ZeroizingUninitAllocator() noexcept = default;
+  template <typename U>
+  ZeroizingUninitAllocator(const ZeroizingUninitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
 
 class ByteQueue {
  public:
@@ -56,7 +80,7 @@ class ByteQueue {
   }
 
   // Decrypted packets (passwords among them) pass through: wiped when freed.
-  key::ZeroizingVector data_;
+  std::vector<uint8_t, ZeroizingUninitAllocator<uint8_t>> data_;
   size_t start_ = 0;
 };
 

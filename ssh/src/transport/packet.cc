@@ -42,22 +42,24 @@ void PacketWriter::refill_padding() {
   padding_used_ = 0;
 }
 
-uint32_t PacketWriter::write(std::span<const uint8_t> payload, ByteQueue& out) {
-  if (payload.empty() || payload.size() > kMaxPayloadLength) std::abort();  // our own caller's bug
+uint32_t PacketWriter::write(std::span<const uint8_t> head, std::span<const uint8_t> body, ByteQueue& out) {
+  const size_t payload_size = head.size() + body.size();
+  if (head.empty() || payload_size > kMaxPayloadLength) std::abort();  // our own caller's bug
   const bool clear_length = sealer_->length_in_clear();
-  const size_t aligned = (clear_length ? 0 : 4) + 1 + payload.size();
+  const size_t aligned = (clear_length ? 0 : 4) + 1 + payload_size;
   size_t padding = block_ - aligned % block_;
   if (padding < kMinPadding) padding += block_;
-  const size_t packet_length = 1 + payload.size() + padding;
+  const size_t packet_length = 1 + payload_size + padding;
   const size_t tag_bytes = sealer_->tag_bytes();
 
   std::span<uint8_t> wire = out.extend(4 + packet_length + tag_bytes);
   uint8_t* p = wire.data();
   put_u32(p, static_cast<uint32_t>(packet_length));
   p[4] = static_cast<uint8_t>(padding);
-  std::memcpy(p + 5, payload.data(), payload.size());
+  std::memcpy(p + 5, head.data(), head.size());
+  if (!body.empty()) std::memcpy(p + 5 + head.size(), body.data(), body.size());
   if (padding_used_ + padding > sizeof(padding_pool_)) refill_padding();
-  std::memcpy(p + 5 + payload.size(), padding_pool_ + padding_used_, padding);
+  std::memcpy(p + 5 + payload_size, padding_pool_ + padding_used_, padding);
   padding_used_ += padding;
 
   const uint32_t seq = seq_;

@@ -39,7 +39,10 @@ class PacketWriter {
   // Frames and seals payload onto the end of out. Returns the sequence
   // number used. payload must not be empty nor larger than kMaxPayloadLength
   // (our own code controls both: an invariant).
-  uint32_t write(std::span<const uint8_t> payload, ByteQueue& out);
+  uint32_t write(std::span<const uint8_t> payload, ByteQueue& out) { return write(payload, {}, out); }
+  // The same for the payload head || body, gathered straight into out (a
+  // channel data header and the data, without first joining them).
+  uint32_t write(std::span<const uint8_t> head, std::span<const uint8_t> body, ByteQueue& out);
 
   // New keys from now on; the count starts again.
   void set_sealer(std::unique_ptr<PacketSealer> sealer);

@@ -158,14 +158,17 @@ void Transport::start_kex() {
 
 void Transport::send_now(std::span<const uint8_t> payload) { writer_.write(payload, out_); }
 
-void Transport::send(std::span<const uint8_t> payload) {
+void Transport::send(std::span<const uint8_t> head, std::span<const uint8_t> body) {
   if (closed_) return;
   if (kex_ && kex_->step != Kex::Step::kAwaitNewKeys) {
-    held_.emplace_back(payload.begin(), payload.end());
-    held_bytes_ += payload.size();
+    key::Bytes& held = held_.emplace_back();
+    held.reserve(head.size() + body.size());
+    held.insert(held.end(), head.begin(), head.end());
+    held.insert(held.end(), body.begin(), body.end());
+    held_bytes_ += held.size();
     return;
   }
-  send_now(payload);
+  writer_.write(head, body, out_);
   if (writer_.count().blocks > send_block_limit_ || writer_.count().packets > kMaxPacketsPerKey) {
     if (ready() && !kex_) start_kex();
   }

@@ -111,7 +111,10 @@ class Transport {
 
   // Sends a message of the layers above (SERVICE_* or number >= 50). During
   // a key exchange it waits in a queue and goes out after NEWKEYS.
-  void send(std::span<const uint8_t> payload);
+  void send(std::span<const uint8_t> payload) { send(payload, {}); }
+  // The same for the payload head || body (channel data: its header, then
+  // the data, framed without joining them first).
+  void send(std::span<const uint8_t> head, std::span<const uint8_t> body);
   void send_unimplemented(uint32_t seq);
   void send_ignore(std::span<const uint8_t> data);
   // Sends DISCONNECT and closes: receive() refuses everything after.
