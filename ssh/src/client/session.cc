@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,13 +16,30 @@ namespace {
 
 // Bytes read from stdin at once, and most held for the server before we
 // stop reading (the window and the connection's queue both count).
-constexpr size_t kStdinChunk = 64 * 1024;
+constexpr size_t kStdinChunk = 256 * 1024;
 constexpr size_t kMaxQueuedForServer = 4 * 1024 * 1024;
+// The capacity asked for when stdin is a pipe smaller than this (Linux's
+// default is 64 KiB; 1 MiB is what pipe-max-size lets anyone ask for).
+constexpr int kStdinPipeBytes = 1024 * 1024;
 
 void set_nonblocking(int fd, bool on) {
   const int flags = fcntl(fd, F_GETFL);
   if (flags < 0) return;
   fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK));
+}
+
+// A pipe on stdin holds 64 KiB by default: a bulk writer and we would take
+// turns at 64 KiB each, a wake-up and often a context switch per turn, and
+// every channel packet batch would be that small. A larger pipe lets each
+// read take up to kStdinChunk. Only the buffer changes (not what is read,
+// nor its order), only ever upwards; when the kernel refuses (the user's
+// pipe page limit), the pipe stays as it was.
+void grow_stdin_pipe() {
+  struct stat st {};
+  if (fstat(0, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  const int size = fcntl(0, F_GETPIPE_SZ);
+  if (size < 0 || size >= kStdinPipeBytes) return;
+  (void)fcntl(0, F_SETPIPE_SZ, kStdinPipeBytes);
 }
 
 // RFC 4254 section 8 terminal modes from the local terminal.
@@ -151,6 +169,7 @@ void Session::on_open_confirmed() {
     c.send_eof(channel_id());
   } else {
     set_nonblocking(0, true);
+    grow_stdin_pipe();
     watch_stdin(true);
   }
   conn_.flush();
