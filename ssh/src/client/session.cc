@@ -230,9 +230,12 @@ void Session::on_drained() {
 
 void Session::on_send_room() {
   if (!stdin_pending_.empty()) {
-    std::vector<uint8_t> pending;
-    pending.swap(stdin_pending_);
-    send_input(pending);
+    // send_input() may queue part of it again: swap it out first. Both
+    // buffers keep their capacity, so a window that keeps closing under a
+    // bulk upload costs no allocation (and no fresh pages) per opening.
+    sending_.swap(stdin_pending_);
+    send_input(sending_);
+    sending_.clear();
   }
   if (stdin_pending_.empty() && !stdin_eof_ && open_ && !closed_) watch_stdin(true);
   if (stdin_pending_.empty() && stdin_eof_) conn_.connection().send_eof(channel_id());

@@ -84,6 +84,7 @@ class Session final : public connection::ChannelHandler {
   bool stdin_watched_ = false;
   bool stdin_eof_ = false;
   std::vector<uint8_t> stdin_pending_;  // read but not yet sent (no window)
+  std::vector<uint8_t> sending_;        // stdin_pending_ being sent, swapped out
   Output out_{1, {}, false};
   Output err_{2, {}, false};
   size_t replies_expected_ = 0;
