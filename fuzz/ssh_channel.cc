@@ -14,16 +14,21 @@
 // Input: a list of steps, each one byte of action and then one message as
 // in ssh_fuzz::MessageList (u16 length, payload). The action's low three
 // bits pick something we do first (see act()), bits 3-4 the channel it is
-// done on; the message then goes to Connection::on_message. A failure ends
-// the input, as it ends the connection.
+// done on, bit 7 makes a send one call of 300000 bytes (on channel 0, once
+// its max-packet is known to be large) instead of 32 KiB pieces; the
+// message then goes to Connection::on_message. A failure ends the input,
+// as it ends the connection.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "connection/connection.h"
 #include "ssh_fuzz_common.h"
+#include "transport/messages.h"
 
 using namespace tessera::ssh;
 namespace key = tessera::key;
@@ -89,13 +94,29 @@ class RecordingHandler final : public connection::ChannelHandler {
   size_t bytes_ = 0;
 };
 
+// What the client's sessions and forwards do when they send: pieces of at
+// most kPiece bytes, and no more while the transport holds kMaxQueued.
+constexpr size_t kPiece = 32 * 1024;
+constexpr size_t kMaxQueued = 1024 * 1024;
+
 // What we do before a message; channel is one of our channel numbers.
-void act(connection::Connection& conn, uint8_t action, uint32_t channel) {
+// big_ok: the peer's max-packet on this channel is known to be large, so
+// that one call with more than a packet can carry costs a few packets
+// (with a 1-byte max-packet it would cost 300000, linear but slow).
+void act(connection::Connection& conn, transport::Transport& t, uint8_t action, uint32_t channel, bool big_ok) {
   // More than one packet can carry, so that send_data must split it.
   static const std::vector<uint8_t> kData(300000, 'x');
   switch (action & 7) {
     case 0: break;
-    case 1: conn.send_data(channel, kData); break;
+    case 1:
+      if ((action & 0x80) != 0 && big_ok) {
+        conn.send_data(channel, kData);
+        break;
+      }
+      for (size_t at = 0; at < kData.size() && t.pending_bytes() < kMaxQueued; at += kPiece) {
+        if (conn.send_data(channel, std::span(kData).subspan(at, std::min(kPiece, kData.size() - at))) == 0) break;
+      }
+      break;
     case 2: conn.send_extended_data(channel, connection::kExtendedDataStderr, std::span(kData).first(5000)); break;
     case 3: conn.send_eof(channel); break;
     case 4: conn.close(channel); break;
@@ -104,6 +125,21 @@ void act(connection::Connection& conn, uint8_t action, uint32_t channel) {
     case 7: conn.send_global_request("keepalive@openssh.com", true); break;
   }
   if (conn.send_room(channel) > 0xffffffffu) __builtin_trap();
+}
+
+// The max-packet in a CHANNEL_OPEN_CONFIRMATION for our channel 0.
+std::optional<uint32_t> confirmed_max_packet(std::span<const uint8_t> payload) {
+  key::Reader in(payload);
+  auto type = in.u8();
+  auto recipient = in.u32();
+  auto sender = in.u32();
+  auto window = in.u32();
+  auto max_packet = in.u32();
+  if (!type.ok() || *type != tessera::ssh::msg::kChannelOpenConfirmation || !recipient.ok() || *recipient != 0 ||
+      !sender.ok() || !window.ok() || !max_packet.ok()) {
+    return std::nullopt;
+  }
+  return *max_packet;
 }
 
 }  // namespace
@@ -136,16 +172,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t replies = 0;
     conn.on_global_reply = [&](bool) { ++replies; };
 
+    std::optional<uint32_t> max_packet_0;
     std::span<const uint8_t> rest(data, size);
     while (!rest.empty()) {
       const uint8_t action = rest[0];
       rest = rest.subspan(1);
-      act(conn, action, (action >> 3) & 3);
+      const uint32_t channel = (action >> 3) & 3;
+      act(conn, t, action, channel, channel == 0 && max_packet_0.value_or(0) >= 16 * 1024);
       // One message, read as MessageList reads it.
       ssh_fuzz::MessageList one(rest);
       std::span<const uint8_t> payload;
       if (!one.next(payload)) break;
       rest = rest.subspan(static_cast<size_t>(payload.data() + payload.size() - rest.data()));
+      if (!max_packet_0) max_packet_0 = confirmed_max_packet(payload);
       if (!conn.on_message(payload).ok()) break;
       if (conn.channel_count() > connection::kMaxChannels) __builtin_trap();
     }
