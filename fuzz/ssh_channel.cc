@@ -94,8 +94,10 @@ class RecordingHandler final : public connection::ChannelHandler {
   size_t bytes_ = 0;
 };
 
-// What the client's sessions and forwards do when they send: pieces of at
-// most kPiece bytes, and no more while the transport holds kMaxQueued.
+// What the client's sessions and forwards do when they send (in pieces of
+// 256 and 64 KiB, stopping at 4 MiB queued), scaled down so that a 1-byte
+// max-packet stays fast here: pieces of at most kPiece bytes, and no more
+// while the transport holds kMaxQueued.
 constexpr size_t kPiece = 32 * 1024;
 constexpr size_t kMaxQueued = 1024 * 1024;
 
