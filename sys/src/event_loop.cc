@@ -58,10 +58,14 @@ key::Status EventLoop::add_fd(int fd, uint32_t events, FdHandler handler) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = token;
+  bool always_ready = false;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return Error(Errc::kIo, std::string("epoll_ctl add: ") + std::strerror(errno));
+    // epoll refuses regular files (and /dev/null): they never block, so
+    // poll(2) would call them ready at once. They are ready on every round.
+    if (errno != EPERM) return Error(Errc::kIo, std::string("epoll_ctl add: ") + std::strerror(errno));
+    always_ready = true;
   }
-  watches_[fd] = Watch{token, std::make_shared<FdHandler>(std::move(handler))};
+  watches_[fd] = Watch{token, std::make_shared<FdHandler>(std::move(handler)), always_ready, events};
   fds_by_token_[token] = fd;
   return key::ok_status();
 }
@@ -69,6 +73,8 @@ key::Status EventLoop::add_fd(int fd, uint32_t events, FdHandler handler) {
 key::Status EventLoop::modify_fd(int fd, uint32_t events) {
   auto it = watches_.find(fd);
   if (it == watches_.end()) return Error(Errc::kInvalidArgument, "fd is not watched");
+  it->second.events = events;
+  if (it->second.always_ready) return key::ok_status();
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = it->second.token;
@@ -81,7 +87,7 @@ key::Status EventLoop::modify_fd(int fd, uint32_t events) {
 void EventLoop::remove_fd(int fd) {
   auto it = watches_.find(fd);
   if (it == watches_.end()) return;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  if (!it->second.always_ready) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   fds_by_token_.erase(it->second.token);
   watches_.erase(it);
 }
@@ -208,7 +214,30 @@ void EventLoop::run_due_timers() {
   }
 }
 
+bool EventLoop::any_always_ready() const {
+  for (const auto& [fd, w] : watches_) {
+    if (w.always_ready && w.events != 0) return true;
+  }
+  return false;
+}
+
+void EventLoop::run_always_ready() {
+  std::vector<std::pair<uint64_t, uint32_t>> ready;
+  for (const auto& [fd, w] : watches_) {
+    if (w.always_ready && w.events != 0) ready.emplace_back(w.token, w.events & (EPOLLIN | EPOLLOUT));
+  }
+  for (const auto& [token, events] : ready) {
+    if (stop_requested_.load()) return;
+    // A handler may have removed this fd (or another one) meanwhile.
+    auto fd_it = fds_by_token_.find(token);
+    if (fd_it == fds_by_token_.end()) continue;
+    std::shared_ptr<FdHandler> handler = watches_[fd_it->second].handler;
+    (*handler)(events);
+  }
+}
+
 int EventLoop::next_timeout_ms() const {
+  if (any_always_ready()) return 0;
   if (timers_.empty()) return -1;
   auto wait = timers_.begin()->first.first - now();
   if (wait <= Clock::duration::zero()) return 0;
@@ -246,6 +275,7 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       std::shared_ptr<FdHandler> handler = watches_[fd_it->second].handler;
       (*handler)(events[i].events);
     }
+    run_always_ready();
     run_due_timers();
   }
 }

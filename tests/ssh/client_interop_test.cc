@@ -285,6 +285,14 @@ TEST_F(SshInterop, StdinReachesTheCommandAndEofEndsIt) {
   auto echo = run(client({}, "cat"), input);
   ASSERT_EQ(echo.exit_code, 0) << echo.err;
   EXPECT_EQ(echo.out, input);
+  // Standard input a regular file (which epoll refuses): read to its end.
+  TempDir d;
+  write_file(d.file("input"), input);
+  std::string cmdline;
+  for (const std::string& a : client({}, "wc -c")) cmdline += "'" + a + "' ";
+  auto from_file = run({"/bin/sh", "-c", cmdline + "< " + d.file("input")});
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.out, std::to_string(input.size()) + "\n");
   // -n: stdin is /dev/null.
   auto null = run(client({"-n"}, "cat"), "ignored\n");
   EXPECT_EQ(null.exit_code, 0);
@@ -774,6 +782,37 @@ TEST_F(SshInterop, RevokedHostKeysRefusesAKeyInTheKrl) {
   ASSERT_EQ(run({"ssh-keygen", "-q", "-k", "-f", d.file("krl2"), dir_->file("host_p256.pub")}).exit_code, 0);
   auto ok = run(client({"-o", "RevokedHostKeys=" + d.file("krl2"), "-o", "HostKeyAlgorithms=ssh-ed25519"}, "true"));
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+
+// The server re-keys every megabyte (its RekeyLimit) while data flows both
+// ways: tessera-ssh answers each exchange at once and loses nothing.
+TEST_F(SshInterop, ServerStartedReKeysAreAnsweredMidStream) {
+  TempDir d;
+  Sshd server(SshdConfig{d.path().string(), "", "RekeyLimit 1M\n"});
+  ASSERT_TRUE(server.started()) << server.log();
+  write_file(server.authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+  std::string input(24 << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i < input.size(); ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    input[i] = static_cast<char>(x);
+  }
+  for (const char* cipher : {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr"}) {
+    auto r = run({tessera_bin("tessera-ssh"), "-F", "none", "-p", std::to_string(server.port()), "-i",
+                  dir_->file("user_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                  "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none", "-c", cipher, "-v",
+                  std::string(kUser) + "@127.0.0.1", "cat"},
+                 input);
+    ASSERT_EQ(r.exit_code, 0) << cipher << "\n" << r.err.substr(r.err.size() > 2000 ? r.err.size() - 2000 : 0);
+    EXPECT_TRUE(r.out == input) << cipher << ": " << r.out.size() << " bytes back of " << input.size();
+    size_t rekeys = 0;
+    for (size_t at = 0; (at = r.err.find("rekeyed", at)) != std::string::npos; ++at) ++rekeys;
+    // 24 MiB each way at one exchange per MiB in either direction of the server's.
+    EXPECT_GE(rekeys, 20u) << cipher;
+  }
 }
 
 }  // namespace

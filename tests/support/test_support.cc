@@ -89,6 +89,10 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& input
   if (input.empty()) {
     close(in_fd);
     in_fd = -1;
+  } else {
+    // A blocking write of a large input would wait for the child to read all
+    // of it while the child waits for us to read its output.
+    fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
   }
   bool out_open = true, err_open = true;
   char buf[65536];
@@ -114,7 +118,7 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& input
     if (in_idx >= 0 && fds[in_idx].revents != 0) {
       ssize_t put = write(in_fd, input.data() + written, input.size() - written);
       if (put > 0) written += static_cast<size_t>(put);
-      if (put < 0 || written == input.size()) {
+      if ((put < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) {
         close(in_fd);
         in_fd = -1;
       }

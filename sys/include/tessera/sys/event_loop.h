@@ -47,7 +47,9 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Watches fd (level-triggered) for `events` (EPOLLIN, EPOLLOUT, ...). The
-  // loop does not own fd; call remove_fd() before closing it.
+  // loop does not own fd; call remove_fd() before closing it. A regular
+  // file (which epoll refuses) counts as ready on every round, as poll(2)
+  // would report it: a handler then reads until EOF or stops watching.
   key::Status add_fd(int fd, uint32_t events, FdHandler handler);
   key::Status modify_fd(int fd, uint32_t events);
   void remove_fd(int fd);
@@ -97,7 +99,11 @@ class EventLoop {
   struct Watch {
     uint64_t token;
     std::shared_ptr<FdHandler> handler;
+    bool always_ready = false;  // a regular file: not in epoll
+    uint32_t events = 0;
   };
+  bool any_always_ready() const;
+  void run_always_ready();
 
   int epoll_fd_;
   int wake_fd_;
