@@ -12,47 +12,12 @@
 
 #include "tessera/key/key.h"
 #include "transport/packet.h"
+#include "test_host_keys.h"
 
 namespace tessera::ssh::transport {
 namespace {
 
 using key::KeyType;
-using key::PrivateKey;
-using key::SignatureAlgorithm;
-
-class TestSigner final : public HostKeySigner {
- public:
-  TestSigner() {
-    add(KeyType::kEd25519);
-    add(KeyType::kEcdsaP256);
-    add(KeyType::kEcdsaP384);
-    add(KeyType::kEcdsaP521);
-    add(KeyType::kRsa, 2048);
-  }
-  void add(KeyType type, unsigned bits = 0) { keys_.insert_or_assign(type, *PrivateKey::generate(type, bits)); }
-
-  std::vector<std::string> algorithms() const override {
-    std::vector<std::string> out;
-    for (const HostKeyAlgorithm& a : supported_host_key_algorithms()) {
-      if (!a.certificate) out.emplace_back(a.name);
-    }
-    return out;
-  }
-  key::Bytes host_key_blob(std::string_view algorithm) const override {
-    return keys_.at(find_host_key_algorithm(algorithm)->key_type).public_key().blob();
-  }
-  key::Result<key::Bytes> sign(std::string_view algorithm, std::span<const uint8_t> hash) override {
-    const HostKeyAlgorithm* alg = find_host_key_algorithm(algorithm);
-    SignatureAlgorithm sig = SignatureAlgorithm::kDefault;
-    if (alg->signature_name == "rsa-sha2-256") sig = SignatureAlgorithm::kRsaSha256;
-    if (alg->signature_name == "rsa-sha2-512") sig = SignatureAlgorithm::kRsaSha512;
-    return keys_.at(alg->key_type).sign(hash, sig);
-  }
-  const PrivateKey& key(KeyType type) const { return keys_.at(type); }
-
- private:
-  std::map<KeyType, PrivateKey> keys_;
-};
 
 class Side final : public TransportListener {
  public:
@@ -71,27 +36,6 @@ class Side final : public TransportListener {
   key::Bytes seen_host_key;
   std::vector<key::Bytes> messages;
 };
-
-// Moves bytes both ways until neither side has anything to say (so that a
-// DISCONNECT reaches the other side). Returns the first failure of either.
-key::Status pump(Transport& client, Transport& server, Clock::time_point now = Clock::now()) {
-  key::Status first = key::ok_status();
-  for (int rounds = 0; rounds < 100000; ++rounds) {
-    bool moved = false;
-    for (auto [from, to] : {std::pair{&client, &server}, std::pair{&server, &client}}) {
-      ByteQueue& out = from->output();
-      if (out.empty()) continue;
-      const key::Bytes bytes(out.front().begin(), out.front().end());
-      out.consume(bytes.size());
-      moved = true;
-      if (to->closed()) continue;
-      key::Status s = to->receive(bytes, now);
-      if (!s.ok() && first.ok()) first = s;
-    }
-    if (!moved) return first;
-  }
-  return key::Error(key::Errc::kIo, "pump did not settle");
-}
 
 key::Bytes message(uint8_t type, std::string_view body) {
   key::Writer w;

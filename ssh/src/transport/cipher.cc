@@ -147,6 +147,28 @@ key::Result<std::unique_ptr<PacketOpener>> make_opener(const CipherInfo& cipher,
   return cipher_impl::make_aes_ctr_opener(info, *pair.second, std::move(keys));
 }
 
+key::Result<DirectionKeys> advance_keys(const CipherInfo& cipher, DirectionKeys keys, uint64_t packets,
+                                        uint64_t blocks) {
+  // Adds n to the big-endian number in bytes[from, end).
+  auto add = [](std::span<uint8_t> bytes, uint64_t n) {
+    for (size_t i = bytes.size(); i-- > 0 && n != 0;) {
+      const uint64_t sum = uint64_t{bytes[i]} + (n & 0xff);
+      bytes[i] = static_cast<uint8_t>(sum);
+      n = (n >> 8) + (sum >> 8);
+    }
+  };
+  if (cipher.name == kChaChaPoly) return keys;
+  if (keys.iv.size() != cipher.iv_bytes) return Error(Errc::kInvalidArgument, "IV of the wrong length");
+  if (cipher.name == kAes128Gcm || cipher.name == kAes256Gcm) {
+    // RFC 5647: a 4-byte fixed field, then the 8-byte invocation counter,
+    // one step per packet (modulo 2^64).
+    add(keys.iv.reveal_mutable().subspan(4), packets);
+    return keys;
+  }
+  add(keys.iv.reveal_mutable(), blocks);  // CTR: the counter block, one step per block
+  return keys;
+}
+
 std::unique_ptr<PacketSealer> make_clear_sealer() { return std::make_unique<ClearSealer>(); }
 std::unique_ptr<PacketOpener> make_clear_opener() { return std::make_unique<ClearOpener>(); }
 

@@ -59,6 +59,8 @@ struct DirectionKeys {
   key::SecretBytes iv;
   key::SecretBytes encryption_key;
   key::SecretBytes mac_key;  // empty for AEAD ciphers
+
+  DirectionKeys clone() const { return {iv.clone(), encryption_key.clone(), mac_key.clone()}; }
 };
 
 class PacketSealer {
@@ -109,6 +111,14 @@ key::Result<std::unique_ptr<PacketSealer>> make_sealer(const CipherInfo& cipher,
                                                        DirectionKeys keys);
 key::Result<std::unique_ptr<PacketOpener>> make_opener(const CipherInfo& cipher, const MacInfo* mac,
                                                        DirectionKeys keys);
+
+// The keys that make a new sealer or opener go on where one made from `keys`
+// stands after `packets` packets and `blocks` cipher blocks (as the packet
+// layer counts them): the AES-CTR counter and the AES-GCM invocation counter
+// move on; chacha20-poly1305 and the MACs keep no position of their own (the
+// sequence number is it). For handing a connection to another process.
+key::Result<DirectionKeys> advance_keys(const CipherInfo& cipher, DirectionKeys keys, uint64_t packets,
+                                        uint64_t blocks);
 
 // No encryption and no MAC: the state of a connection before its first NEWKEYS.
 std::unique_ptr<PacketSealer> make_clear_sealer();

@@ -54,6 +54,13 @@ class PacketWriter {
   bool wrapped() const { return wrapped_; }
   const TrafficCount& count() const { return count_; }
   size_t block_bytes() const { return block_; }
+  // Continues another process's writer: after set_sealer() with keys at
+  // their position (advance_keys), its sequence number and count.
+  void restore(uint32_t seq, bool wrapped, const TrafficCount& count) {
+    seq_ = seq;
+    wrapped_ = wrapped;
+    count_ = count;
+  }
 
  private:
   void refill_padding();
@@ -95,6 +102,16 @@ class PacketReader {
   bool wrapped() const { return wrapped_; }
   const TrafficCount& count() const { return count_; }
   size_t block_bytes() const { return block_; }
+  // True while a packet's length has been read but the packet has not
+  // (the opener may then have moved on).
+  bool mid_packet() const { return length_.has_value(); }
+  // Received bytes not yet read as packets.
+  std::span<const uint8_t> unread() const { return in_.front().subspan(consumed_); }
+  void restore(uint32_t seq, bool wrapped, const TrafficCount& count) {
+    seq_ = seq;
+    wrapped_ = wrapped;
+    count_ = count;
+  }
 
  private:
   std::unique_ptr<PacketOpener> opener_;

@@ -34,11 +34,6 @@ std::vector<std::string> names_of(const Table& table) {
   return out;
 }
 
-bool is_aead_cipher(std::string_view name) {
-  const CipherInfo* c = find_cipher(name);
-  return c != nullptr && c->aead;
-}
-
 std::string reason_text(uint32_t reason) {
   switch (static_cast<DisconnectReason>(reason)) {
     case DisconnectReason::kHostNotAllowedToConnect: return "host not allowed to connect";
@@ -102,23 +97,22 @@ struct Transport::Kex {
 };
 
 Transport::Transport(TransportConfig config, TransportListener& listener, HostKeySigner* signer)
-    : config_(std::move(config)), listener_(listener), signer_(signer), version_(config_.is_client) {
+    : config_(std::move(config)), listener_(listener), version_(config_.is_client) {
   if (config_.kex.empty()) config_.kex = default_kex_names();
   if (config_.host_key.empty()) config_.host_key = default_host_key_names();
   if (config_.ciphers.empty()) config_.ciphers = default_cipher_names();
   if (config_.macs.empty()) config_.macs = default_mac_names();
   if (!config_.is_client) {
-    // A server offers only what it can sign with, and (for now) no group
-    // exchange: it has no moduli to choose from.
-    if (signer_ == nullptr) std::abort();
-    const std::vector<std::string> mine = signer_->algorithms();
-    std::erase_if(config_.host_key,
-                  [&](const std::string& n) { return std::find(mine.begin(), mine.end(), n) == mine.end(); });
-    std::erase_if(config_.kex, [](const std::string& n) {
-      const KexMethod* m = find_kex_method(n);
-      return m == nullptr || m->family == KexFamily::kGroupExchange;
-    });
+    if (signer == nullptr) std::abort();  // the embedding code's mistake
+    own_authority_ = std::make_unique<LocalKexAuthority>(
+        ServerKexConfig{config_.kex, config_.host_key, config_.ciphers, config_.macs}, *signer);
+    authority_ = own_authority_.get();
   }
+}
+
+Transport::Transport(TransportConfig config, TransportListener& listener, KexAuthority& authority)
+    : config_(std::move(config)), listener_(listener), authority_(&authority), version_(false) {
+  config_.is_client = false;
 }
 
 Transport::~Transport() = default;
@@ -135,18 +129,26 @@ void Transport::start_kex() {
   if (kex_ || closed_) return;
   kex_ = std::make_unique<Kex>();
   Kex& k = *kex_;
+  if (!config_.is_client) {
+    // The authority writes a server's KEXINIT: it hashes exactly what it wrote.
+    auto ours = authority_->server_kexinit();
+    auto parsed = ours.ok() ? KexInit::parse(*ours) : key::Result<KexInit>(ours.error());
+    if (!parsed.ok()) {
+      (void)fail(DisconnectReason::kKeyExchangeFailed, parsed.error());
+      return;
+    }
+    k.ours = std::move(*parsed);
+    k.our_payload = std::move(*ours);
+    send_now(k.our_payload);
+    return;
+  }
   if (RAND_bytes(k.ours.cookie.data(), static_cast<int>(k.ours.cookie.size())) != 1) std::abort();
   k.ours.kex = config_.kex;
   if (kex_done_count_ == 0) {
     // Pseudo-algorithms only in the first KEXINIT: ext-info and strict kex
     // (OpenSSH ignores them in later ones).
-    if (config_.is_client) {
-      k.ours.kex.emplace_back(kExtInfoClient);
-      k.ours.kex.emplace_back(kStrictKexClient);
-    } else {
-      k.ours.kex.emplace_back(kExtInfoServer);
-      k.ours.kex.emplace_back(kStrictKexServer);
-    }
+    k.ours.kex.emplace_back(kExtInfoClient);
+    k.ours.kex.emplace_back(kStrictKexClient);
   }
   k.ours.host_key = config_.host_key;
   k.ours.cipher_c2s = k.ours.cipher_s2c = config_.ciphers;
@@ -264,7 +266,7 @@ key::Status Transport::receive(std::span<const uint8_t> bytes, Clock::time_point
     if (!version_.done()) return key::ok_status();
   }
   reader_.feed(bytes);
-  while (!closed_) {
+  while (!closed_ && !paused_) {
     auto packet = reader_.read();
     if (!packet.ok()) {
       const bool mac = packet.error().code() == Errc::kBadSignature;
@@ -431,6 +433,7 @@ key::Status Transport::on_peer_kexinit(std::span<const uint8_t> payload) {
   auto parsed = KexInit::parse(payload);
   if (!parsed.ok()) return fail(DisconnectReason::kProtocolError, parsed.error());
   if (!kex_) start_kex();  // the peer starts a re-key: answer with ours
+  if (closed_) return Error(Errc::kIo, "connection is closed");
   Kex& k = *kex_;
   k.peers = std::move(*parsed);
   k.peer_payload.assign(payload.begin(), payload.end());
@@ -454,13 +457,7 @@ key::Status Transport::on_peer_kexinit(std::span<const uint8_t> payload) {
   k.host_algorithm = find_host_key_algorithm(k.negotiated.host_key);
   if (k.method == nullptr || k.host_algorithm == nullptr) std::abort();  // we offered only what we have
 
-  for (const std::string* name : {&k.negotiated.cipher_c2s, &k.negotiated.cipher_s2c}) {
-    const CipherInfo* cipher = find_cipher(*name);
-    k.need_bytes = std::max({k.need_bytes, cipher->key_bytes, cipher->iv_bytes, cipher->block_bytes});
-  }
-  for (const std::string* name : {&k.negotiated.mac_c2s, &k.negotiated.mac_s2c}) {
-    if (const MacInfo* mac = find_mac(*name)) k.need_bytes = std::max(k.need_bytes, mac->key_bytes);
-  }
+  k.need_bytes = kex_need_bytes(k.negotiated);
 
   if (!client) {
     k.step = Kex::Step::kAwaitInit;
@@ -596,79 +593,50 @@ key::Status Transport::client_on_reply(std::span<const uint8_t> payload) {
     return fail(DisconnectReason::kHostKeyNotVerifiable,
                 Error(Errc::kInvalidKey, "server host key changed during a re-key"));
   }
-  return finish_exchange(shared->reveal(), *exchange_hash);
+  if (kex_done_count_ == 0) session_id_ = *exchange_hash;
+  auto keys = derive_direction_keys(k.method->digest, k.negotiated, shared->reveal(), *exchange_hash, session_id_);
+  if (!keys.ok()) return fail(DisconnectReason::kKeyExchangeFailed, keys.error());
+  return install_keys(std::move(keys->client_to_server), std::move(keys->server_to_client));
 }
 
 key::Status Transport::server_on_init(std::span<const uint8_t> payload) {
   Kex& k = *kex_;
-  key::Reader in(payload.subspan(1));
-  const std::span<const uint8_t> client_public = in.rest();
-  auto share = k.method->server_respond(in);
-  if (!share.ok()) return fail(DisconnectReason::kKeyExchangeFailed, share.error());
-  if (!in.expect_end().ok()) {
-    return fail(DisconnectReason::kProtocolError, Error(Errc::kMalformed, "trailing data in key exchange init"));
+  auto answer = authority_->answer(version_.peer_version(), k.peer_payload, payload);
+  if (!answer.ok()) {
+    const bool malformed = answer.error().code() == Errc::kMalformed;
+    return fail(malformed ? DisconnectReason::kProtocolError : DisconnectReason::kKeyExchangeFailed, answer.error());
   }
-  const key::Bytes host_key_blob = signer_->host_key_blob(k.negotiated.host_key);
-  KexHasher h(k.method->digest);
-  h.string(version_.peer_version());
-  h.string(kOurVersion);
-  h.string(k.peer_payload);
-  h.string(k.our_payload);
-  h.string(host_key_blob);
-  h.raw(client_public);
-  h.raw(share->public_field);
-  h.raw(share->shared_secret.reveal());
-  auto exchange_hash = h.finish();
-  if (!exchange_hash.ok()) return fail(DisconnectReason::kKeyExchangeFailed, exchange_hash.error());
-  auto signature = signer_->sign(k.negotiated.host_key, *exchange_hash);
-  if (!signature.ok()) return fail(DisconnectReason::kKeyExchangeFailed, signature.error());
-  key::Writer m;
-  m.u8(msg::kKexEcdhReply);
-  m.string(host_key_blob);
-  m.bytes(share->public_field);
-  m.string(*signature);
-  send_now(m.data());
-  return finish_exchange(share->shared_secret.reveal(), *exchange_hash);
+  // The authority negotiated from the same two KEXINITs; a difference means
+  // it answered some other exchange.
+  const Negotiated& n = answer->negotiated;
+  if (n.kex != k.negotiated.kex || n.host_key != k.negotiated.host_key || n.cipher_c2s != k.negotiated.cipher_c2s ||
+      n.cipher_s2c != k.negotiated.cipher_s2c || n.mac_c2s != k.negotiated.mac_c2s ||
+      n.mac_s2c != k.negotiated.mac_s2c) {
+    return fail(DisconnectReason::kKeyExchangeFailed,
+                Error(Errc::kInvalidArgument, "the key exchange answer is for other algorithms"));
+  }
+  send_now(answer->reply);
+  session_id_ = std::move(answer->session_id);
+  return install_keys(std::move(answer->client_to_server), std::move(answer->server_to_client));
 }
 
-key::Status Transport::finish_exchange(std::span<const uint8_t> k_encoded, std::span<const uint8_t> exchange_hash) {
+key::Status Transport::install_keys(DirectionKeys client_to_server, DirectionKeys server_to_client) {
   Kex& k = *kex_;
   const bool first = kex_done_count_ == 0;
-  if (first) session_id_.assign(exchange_hash.begin(), exchange_hash.end());
+  const bool client = config_.is_client;
+  const std::string& out_cipher_name = client ? k.negotiated.cipher_c2s : k.negotiated.cipher_s2c;
+  const std::string& out_mac_name = client ? k.negotiated.mac_c2s : k.negotiated.mac_s2c;
+  const std::string& in_cipher_name = client ? k.negotiated.cipher_s2c : k.negotiated.cipher_c2s;
+  const std::string& in_mac_name = client ? k.negotiated.mac_s2c : k.negotiated.mac_c2s;
+  DirectionKeys& out_keys = client ? client_to_server : server_to_client;
+  DirectionKeys& in_keys = client ? server_to_client : client_to_server;
 
-  const std::string_view digest = k.method->digest;
-  struct Direction {
-    const std::string* cipher;
-    const std::string* mac;
-    char iv, key, integrity;
-  };
-  const Direction c2s{&k.negotiated.cipher_c2s, &k.negotiated.mac_c2s, 'A', 'C', 'E'};
-  const Direction s2c{&k.negotiated.cipher_s2c, &k.negotiated.mac_s2c, 'B', 'D', 'F'};
-  auto make_keys = [&](const Direction& d) -> key::Result<DirectionKeys> {
-    const CipherInfo* cipher = find_cipher(*d.cipher);
-    const MacInfo* mac = d.mac->empty() ? nullptr : find_mac(*d.mac);
-    DirectionKeys keys;
-    TESSERA_ASSIGN_OR_RETURN(keys.iv, derive_key(digest, k_encoded, exchange_hash, d.iv, session_id_,
-                                                 cipher->iv_bytes));
-    TESSERA_ASSIGN_OR_RETURN(keys.encryption_key, derive_key(digest, k_encoded, exchange_hash, d.key, session_id_,
-                                                             cipher->key_bytes));
-    if (mac != nullptr) {
-      TESSERA_ASSIGN_OR_RETURN(keys.mac_key, derive_key(digest, k_encoded, exchange_hash, d.integrity, session_id_,
-                                                        mac->key_bytes));
-    }
-    return keys;
-  };
-  const Direction& out_dir = config_.is_client ? c2s : s2c;
-  const Direction& in_dir = config_.is_client ? s2c : c2s;
-  auto out_keys = make_keys(out_dir);
-  auto in_keys = make_keys(in_dir);
-  if (!out_keys.ok()) return fail(DisconnectReason::kKeyExchangeFailed, out_keys.error());
-  if (!in_keys.ok()) return fail(DisconnectReason::kKeyExchangeFailed, in_keys.error());
-  const CipherInfo& out_cipher = *find_cipher(*out_dir.cipher);
-  const CipherInfo& in_cipher = *find_cipher(*in_dir.cipher);
-  auto sealer = make_sealer(out_cipher, out_dir.mac->empty() ? nullptr : find_mac(*out_dir.mac),
-                            std::move(*out_keys));
-  auto opener = make_opener(in_cipher, in_dir.mac->empty() ? nullptr : find_mac(*in_dir.mac), std::move(*in_keys));
+  DirectionKeys out_copy = out_keys.clone();
+  next_in_keys_ = in_keys.clone();
+  auto sealer = make_sealer(*find_cipher(out_cipher_name), out_mac_name.empty() ? nullptr : find_mac(out_mac_name),
+                            std::move(out_keys));
+  auto opener = make_opener(*find_cipher(in_cipher_name), in_mac_name.empty() ? nullptr : find_mac(in_mac_name),
+                            std::move(in_keys));
   if (!sealer.ok()) return fail(DisconnectReason::kKeyExchangeFailed, sealer.error());
   if (!opener.ok()) return fail(DisconnectReason::kKeyExchangeFailed, opener.error());
   next_opener_ = std::move(*opener);
@@ -676,16 +644,18 @@ key::Status Transport::finish_exchange(std::span<const uint8_t> k_encoded, std::
   static constexpr uint8_t kNewKeysPayload[] = {msg::kNewKeys};
   send_now(kNewKeysPayload);
   writer_.set_sealer(std::move(*sealer));
+  out_keys_ = std::move(out_copy);
   if (strict_) writer_.reset_sequence();
   send_block_limit_ = rekey_block_limit(writer_.block_bytes());
   k.step = Kex::Step::kAwaitNewKeys;
-  if (first && !config_.is_client && peer_ext_info_) send_ext_info();
+  if (first && !client && peer_ext_info_) send_ext_info();
   flush_held();
   return key::ok_status();
 }
 
 key::Status Transport::on_newkeys() {
   reader_.set_opener(std::move(next_opener_));
+  in_keys_ = std::move(next_in_keys_);
   if (strict_) reader_.reset_sequence();
   receive_block_limit_ = rekey_block_limit(reader_.block_bytes());
   negotiated_ = kex_->negotiated;
@@ -697,4 +667,141 @@ key::Status Transport::on_newkeys() {
   return key::ok_status();
 }
 
+namespace {
+
+constexpr std::string_view kStateMagic = "tessera-transport-state-1";
+
+void write_direction(key::Writer& w, uint32_t seq, bool wrapped, const TrafficCount& count,
+                     const DirectionKeys& keys) {
+  w.u32(seq);
+  w.boolean(wrapped);
+  w.u64(count.packets);
+  w.u64(count.bytes);
+  w.u64(count.blocks);
+  w.string(keys.iv.reveal());
+  w.string(keys.encryption_key.reveal());
+  w.string(keys.mac_key.reveal());
+}
+
+struct DirectionState {
+  uint32_t seq = 0;
+  bool wrapped = false;
+  TrafficCount count;
+  DirectionKeys keys;
+};
+
+key::Result<DirectionState> read_direction(key::Reader& in) {
+  DirectionState d;
+  TESSERA_ASSIGN_OR_RETURN(d.seq, in.u32());
+  TESSERA_ASSIGN_OR_RETURN(d.wrapped, in.boolean());
+  TESSERA_ASSIGN_OR_RETURN(d.count.packets, in.u64());
+  TESSERA_ASSIGN_OR_RETURN(d.count.bytes, in.u64());
+  TESSERA_ASSIGN_OR_RETURN(d.count.blocks, in.u64());
+  TESSERA_ASSIGN_OR_RETURN(auto iv, in.string());
+  TESSERA_ASSIGN_OR_RETURN(auto encryption_key, in.string());
+  TESSERA_ASSIGN_OR_RETURN(auto mac_key, in.string());
+  d.keys.iv = key::SecretBytes::copy_of(iv);
+  d.keys.encryption_key = key::SecretBytes::copy_of(encryption_key);
+  d.keys.mac_key = key::SecretBytes::copy_of(mac_key);
+  return d;
+}
+
+}  // namespace
+
+key::Result<key::SecretBytes> Transport::export_state() const {
+  if (config_.is_client) return Error(Errc::kUnsupported, "only a server connection can be handed over");
+  if (closed_) return Error(Errc::kIo, "connection is closed");
+  if (!ready() || kex_) return Error(Errc::kInvalidArgument, "cannot hand over a connection during a key exchange");
+  if (reader_.mid_packet()) return Error(Errc::kInvalidArgument, "cannot hand over a connection mid-packet");
+  if (!held_.empty()) return Error(Errc::kInvalidArgument, "messages are waiting for a key exchange");
+  const Negotiated& n = *negotiated_;
+  key::Writer w;
+  w.string(kStateMagic);
+  w.string(version_.peer_version());
+  w.string(session_id_);
+  w.u32(static_cast<uint32_t>(kex_done_count_));
+  w.boolean(strict_);
+  w.boolean(peer_ext_info_);
+  w.boolean(peer_ping_);
+  for (const std::string* name : {&n.kex, &n.host_key, &n.cipher_c2s, &n.cipher_s2c, &n.mac_c2s, &n.mac_s2c,
+                                   &n.compression_c2s, &n.compression_s2c}) {
+    w.string(*name);
+  }
+  write_direction(w, writer_.next_sequence(), writer_.wrapped(), writer_.count(), out_keys_);
+  write_direction(w, reader_.next_sequence(), reader_.wrapped(), reader_.count(), in_keys_);
+  w.string(reader_.unread());
+  w.string(out_.front());
+  return key::SecretBytes::copy_of(w.data());
+}
+
+key::Result<std::unique_ptr<Transport>> Transport::import(TransportConfig config, TransportListener& listener,
+                                                          KexAuthority& authority, std::span<const uint8_t> state,
+                                                          Clock::time_point now) {
+  auto bad = [](std::string_view what) {
+    return Error(Errc::kMalformed, "connection state: " + std::string(what));
+  };
+  key::Reader in(state);
+  auto magic = in.text();
+  if (!magic.ok() || *magic != kStateMagic) return bad("not a tessera transport state");
+  auto t = std::unique_ptr<Transport>(new Transport(std::move(config), listener, authority));
+  TESSERA_ASSIGN_OR_RETURN(std::string_view peer_version, in.text());
+  if (peer_version.empty() || peer_version.size() > kMaxVersionLineBytes) return bad("bad peer identification");
+  TESSERA_ASSIGN_OR_RETURN(auto session_id, in.string());
+  if (session_id.empty() || session_id.size() > 64) return bad("bad session identifier");
+  TESSERA_ASSIGN_OR_RETURN(uint32_t exchanges, in.u32());
+  if (exchanges == 0) return bad("no key exchange has finished");
+  TESSERA_ASSIGN_OR_RETURN(t->strict_, in.boolean());
+  TESSERA_ASSIGN_OR_RETURN(t->peer_ext_info_, in.boolean());
+  TESSERA_ASSIGN_OR_RETURN(t->peer_ping_, in.boolean());
+  Negotiated n;
+  for (std::string* name : {&n.kex, &n.host_key, &n.cipher_c2s, &n.cipher_s2c, &n.mac_c2s, &n.mac_s2c,
+                            &n.compression_c2s, &n.compression_s2c}) {
+    TESSERA_ASSIGN_OR_RETURN(std::string_view text, in.text());
+    *name = std::string(text);
+  }
+  TESSERA_ASSIGN_OR_RETURN(DirectionState out, read_direction(in));
+  TESSERA_ASSIGN_OR_RETURN(DirectionState inbound, read_direction(in));
+  TESSERA_ASSIGN_OR_RETURN(auto unread, in.string());
+  TESSERA_ASSIGN_OR_RETURN(auto pending, in.string());
+  if (!in.expect_end().ok()) return bad("trailing data");
+
+  const CipherInfo* out_cipher = find_cipher(n.cipher_s2c);
+  const CipherInfo* in_cipher = find_cipher(n.cipher_c2s);
+  if (out_cipher == nullptr || in_cipher == nullptr) return bad("unknown cipher");
+  const MacInfo* out_mac = n.mac_s2c.empty() ? nullptr : find_mac(n.mac_s2c);
+  const MacInfo* in_mac = n.mac_c2s.empty() ? nullptr : find_mac(n.mac_c2s);
+  if ((out_mac == nullptr) != out_cipher->aead || (in_mac == nullptr) != in_cipher->aead) return bad("bad MAC");
+  auto install = [&](const CipherInfo& cipher, const MacInfo* mac, DirectionState& d, bool outgoing) -> key::Status {
+    t->kex_done_count_ = exchanges;  // (set before the limits below are computed)
+    if (outgoing) {
+      TESSERA_ASSIGN_OR_RETURN(auto at, advance_keys(cipher, d.keys.clone(), d.count.packets, d.count.blocks));
+      TESSERA_ASSIGN_OR_RETURN(auto sealer, make_sealer(cipher, mac, std::move(at)));
+      t->writer_.set_sealer(std::move(sealer));
+      t->writer_.restore(d.seq, d.wrapped, d.count);
+      t->out_keys_ = std::move(d.keys);
+      t->send_block_limit_ = t->rekey_block_limit(t->writer_.block_bytes());
+    } else {
+      TESSERA_ASSIGN_OR_RETURN(auto at, advance_keys(cipher, d.keys.clone(), d.count.packets, d.count.blocks));
+      TESSERA_ASSIGN_OR_RETURN(auto opener, make_opener(cipher, mac, std::move(at)));
+      t->reader_.set_opener(std::move(opener));
+      t->reader_.restore(d.seq, d.wrapped, d.count);
+      t->in_keys_ = std::move(d.keys);
+      t->receive_block_limit_ = t->rekey_block_limit(t->reader_.block_bytes());
+    }
+    return key::ok_status();
+  };
+  TESSERA_TRY(install(*out_cipher, out_mac, out, true));
+  TESSERA_TRY(install(*in_cipher, in_mac, inbound, false));
+  t->version_.restore(std::string(peer_version));
+  t->session_id_.assign(session_id.begin(), session_id.end());
+  t->negotiated_ = std::move(n);
+  t->first_packet_ = false;
+  t->now_ = now;
+  t->last_kex_time_ = now;
+  t->reader_.feed(unread);
+  t->out_.append(pending);
+  return t;
+}
+
 }  // namespace tessera::ssh::transport
+

@@ -30,6 +30,7 @@
 #include "transport/byte_queue.h"
 #include "transport/cipher.h"
 #include "transport/host_key_algorithms.h"
+#include "transport/kex_authority.h"
 #include "transport/kex_method.h"
 #include "transport/kexinit.h"
 #include "transport/messages.h"
@@ -56,18 +57,6 @@ struct TransportConfig {
   unsigned dh_gex_max_bits = kDhGexMaxBits;
 };
 
-// A server's host keys, for the server side of the exchange.
-class HostKeySigner {
- public:
-  virtual ~HostKeySigner() = default;
-  // The host key algorithms this server can sign with, in its order.
-  virtual std::vector<std::string> algorithms() const = 0;
-  // K_S for an algorithm from algorithms(): the key's or certificate's blob.
-  virtual key::Bytes host_key_blob(std::string_view algorithm) const = 0;
-  // The signature blob over the exchange hash with that algorithm.
-  virtual key::Result<key::Bytes> sign(std::string_view algorithm, std::span<const uint8_t> exchange_hash) = 0;
-};
-
 class TransportListener {
  public:
   virtual ~TransportListener() = default;
@@ -89,9 +78,15 @@ class TransportListener {
 
 class Transport {
  public:
-  // signer is needed by a server and ignored by a client; both must outlive
-  // the Transport.
+  // A client, or a server whose host keys are in this process: signer is
+  // needed by a server (which then runs its exchanges through a
+  // LocalKexAuthority over config's lists) and ignored by a client. Both
+  // must outlive the Transport.
   Transport(TransportConfig config, TransportListener& listener, HostKeySigner* signer = nullptr);
+  // A server whose key exchanges are answered by `authority` (which writes
+  // our KEXINITs: config's algorithm lists are not used). It must outlive
+  // the Transport.
+  Transport(TransportConfig config, TransportListener& listener, KexAuthority& authority);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -121,6 +116,24 @@ class Transport {
   void disconnect(DisconnectReason reason, std::string_view description);
   // Starts a re-key now (if none is running).
   void request_rekey();
+  // Stops handling received packets after the one being handled: what
+  // arrives stays queued, unread, until the state is exported (a server
+  // hands its connection from one process to another this way).
+  void pause_input() { paused_ = true; }
+  bool input_paused() const { return paused_; }
+
+  // The state of a server connection between two packets, with no key
+  // exchange running: enough for import() to go on in another process
+  // (keys at their current position, sequence numbers, traffic counts, the
+  // negotiated algorithms, and bytes received but not yet handled or not
+  // yet written). Fails while a key exchange runs or a packet is half read.
+  key::Result<key::SecretBytes> export_state() const;
+  // A server Transport that continues from export_state()'s bytes, with
+  // its exchanges answered by authority. The bytes come from another
+  // process: they are checked as untrusted input.
+  static key::Result<std::unique_ptr<Transport>> import(TransportConfig config, TransportListener& listener,
+                                                        KexAuthority& authority,
+                                                        std::span<const uint8_t> state, Clock::time_point now);
 
   bool ready() const { return kex_done_count_ > 0; }
   bool closed() const { return closed_; }
@@ -160,7 +173,7 @@ class Transport {
   key::Status client_on_reply(std::span<const uint8_t> payload);
   key::Status client_on_gex_group(std::span<const uint8_t> payload);
   key::Status server_on_init(std::span<const uint8_t> payload);
-  key::Status finish_exchange(std::span<const uint8_t> k, std::span<const uint8_t> exchange_hash);
+  key::Status install_keys(DirectionKeys client_to_server, DirectionKeys server_to_client);
   key::Status on_newkeys();
   key::Status on_ext_info(std::span<const uint8_t> payload);
   void start_kex();
@@ -173,7 +186,8 @@ class Transport {
 
   TransportConfig config_;
   TransportListener& listener_;
-  HostKeySigner* signer_;
+  std::unique_ptr<KexAuthority> own_authority_;  // a server's, when given a signer
+  KexAuthority* authority_ = nullptr;             // servers only
 
   VersionReader version_;
   PacketWriter writer_;
@@ -188,6 +202,7 @@ class Transport {
   bool peer_ext_info_ = false;  // the peer asked for EXT_INFO (ext-info-c / -s)
   bool peer_ping_ = false;
   bool closed_ = false;
+  bool paused_ = false;
   key::Bytes session_id_;
   key::Bytes session_signature_;
   std::optional<Negotiated> negotiated_;
@@ -201,8 +216,9 @@ class Transport {
 
   // Pending keys: ours go live when we send NEWKEYS, the peer's when its
   // NEWKEYS arrives.
-  std::unique_ptr<PacketSealer> next_sealer_;
   std::unique_ptr<PacketOpener> next_opener_;
+  // Copies of the keys in use (and the peer's next ones), for export_state().
+  DirectionKeys out_keys_, in_keys_, next_in_keys_;
   uint64_t send_block_limit_ = 0, receive_block_limit_ = 0;
 
   Clock::time_point now_{};

@@ -38,6 +38,11 @@ class VersionReader {
   key::Result<size_t> feed(std::span<const uint8_t> in);
 
   bool done() const { return done_; }
+  // Continues a connection whose identification another process read.
+  void restore(std::string peer_version) {
+    peer_version_ = std::move(peer_version);
+    done_ = true;
+  }
   // The peer's identification without CR LF (it goes into the exchange hash).
   const std::string& peer_version() const { return peer_version_; }
   // The software version field ("OpenSSH_9.2p1").
