@@ -1,0 +1,280 @@
+#include "io/server_connection.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "transport/messages.h"
+
+namespace tessera::ssh::io {
+
+using key::Errc;
+using key::Error;
+
+namespace {
+
+// Bytes read from the client per read(2).
+constexpr size_t kReadChunk = 256 * 1024;
+
+void set_nonblocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+}  // namespace
+
+ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerIoConfig config,
+                                   ServerCallbacks callbacks)
+    : loop_(loop), socket_(std::move(socket)), config_(std::move(config)), callbacks_(std::move(callbacks)) {
+  config_.transport.is_client = false;
+}
+
+ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerIoConfig config,
+                                   transport::KexAuthority& authority, auth::ServerAuthDecider& decider,
+                                   ServerCallbacks callbacks)
+    : ServerConnection(loop, std::move(socket), std::move(config), std::move(callbacks)) {
+  transport::TransportListener& listener = *this;
+  transport_ = std::make_unique<transport::Transport>(config_.transport, listener, authority);
+  auth_ = std::make_unique<auth::ServerAuth>(*transport_, config_.auth, decider);
+  auth_->on_success = [this] {
+    authenticated_ = true;
+    user_ = auth_->user();
+    if (config_.stop_after_auth) transport_->pause_input();
+    if (callbacks_.on_authenticated) callbacks_.on_authenticated();
+  };
+  connection_ = std::make_unique<connection::Connection>(*transport_);
+}
+
+key::Result<std::unique_ptr<ServerConnection>> ServerConnection::resume(sys::EventLoop& loop, sys::Fd socket,
+                                                                        ServerIoConfig config,
+                                                                        transport::KexAuthority& authority,
+                                                                        std::span<const uint8_t> state,
+                                                                        ServerCallbacks callbacks) {
+  std::unique_ptr<ServerConnection> c(
+      new ServerConnection(loop, std::move(socket), std::move(config), std::move(callbacks)));
+  transport::TransportListener& listener = *c;
+  TESSERA_ASSIGN_OR_RETURN(c->transport_, transport::Transport::import(c->config_.transport, listener, authority,
+                                                                       state, loop.now()));
+  c->connection_ = std::make_unique<connection::Connection>(*c->transport_);
+  c->authenticated_ = true;
+  return c;
+}
+
+ServerConnection::~ServerConnection() { unwatch(); }
+
+void ServerConnection::unwatch() {
+  if (watched_) {
+    loop_.remove_fd(socket_.get());
+    watched_ = false;
+  }
+  if (alive_timer_) {
+    loop_.cancel_timer(*alive_timer_);
+    alive_timer_.reset();
+  }
+  if (rekey_timer_) {
+    loop_.cancel_timer(*rekey_timer_);
+    rekey_timer_.reset();
+  }
+}
+
+key::Status ServerConnection::start() {
+  set_nonblocking(socket_.get());
+  TESSERA_TRY(loop_.add_fd(socket_.get(), EPOLLIN, [this](uint32_t events) {
+    if (events & EPOLLOUT) flush();
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable();
+  }));
+  watched_ = true;
+  last_heard_ = loop_.now();
+  if (auth_) {
+    transport_->start(loop_.now());
+  } else {
+    // A resumed connection may hold whole packets that arrived before the
+    // hand-over.
+    auto s = transport_->receive({}, loop_.now());
+    if (!s.ok() || pending_error_) {
+      flush();
+      finish(pending_error_ ? std::move(pending_error_) : std::optional<Error>(s.error()));
+      return key::ok_status();
+    }
+  }
+  flush();
+  schedule_timers();
+  return key::ok_status();
+}
+
+void ServerConnection::schedule_timers() {
+  if (closed_) return;
+  if (config_.client_alive_interval.count() > 0 && authenticated_ && !alive_timer_) {
+    alive_timer_ = loop_.add_timer(loop_.now() + config_.client_alive_interval, [this] {
+      alive_timer_.reset();
+      on_alive_timer();
+    });
+  }
+  if (!rekey_timer_) {
+    if (auto when = transport_->next_deadline()) {
+      rekey_timer_ = loop_.add_timer(*when, [this] {
+        rekey_timer_.reset();
+        auto s = transport_->tick(loop_.now());
+        if (!s.ok()) return finish(s.error());
+        flush();
+        schedule_timers();
+      });
+    }
+  }
+}
+
+void ServerConnection::on_alive_timer() {
+  if (closed_) return;
+  if (loop_.now() - last_heard_ >= config_.client_alive_interval) {
+    if (++alive_unanswered_ > config_.client_alive_count_max) {
+      transport_->disconnect(DisconnectReason::kByApplication, "Timeout, client not responding");
+      flush();
+      finish(Error(Errc::kIo, "Timeout, client not responding"));
+      return;
+    }
+    connection_->send_global_request("keepalive@openssh.com", true);
+    flush();
+  }
+  schedule_timers();
+}
+
+void ServerConnection::on_readable() {
+  if (closed_ || transport_->input_paused()) return;
+  uint8_t buf[kReadChunk];
+  const ssize_t n = read(socket_.get(), buf, sizeof(buf));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    finish(Error(Errc::kIo, std::string("read from client: ") + std::strerror(errno)));
+    return;
+  }
+  if (n == 0) {
+    finish(Error(Errc::kIo, "Connection closed by remote host"));
+    return;
+  }
+  last_heard_ = loop_.now();
+  alive_unanswered_ = 0;
+  auto status = transport_->receive(std::span<const uint8_t>(buf, static_cast<size_t>(n)), loop_.now());
+  if (pending_error_) {
+    flush();
+    finish(std::move(pending_error_));
+    return;
+  }
+  if (!status.ok()) {
+    flush();
+    finish(status.error());
+    return;
+  }
+  if (transport_->input_paused() && watched_) {
+    // Handed over soon: what arrives now stays in the socket for the next
+    // process; only writes are watched.
+    (void)loop_.modify_fd(socket_.get(), 0);
+    write_watched_ = false;
+  }
+  flush();
+  schedule_timers();
+}
+
+void ServerConnection::flush() {
+  if (!socket_.valid()) return;
+  transport::ByteQueue& out = transport_->output();
+  while (!out.empty()) {
+    const ssize_t n = write(socket_.get(), out.front().data(), out.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      out.clear();
+      if (!closed_) finish(Error(Errc::kIo, std::string("write to client: ") + std::strerror(errno)));
+      return;
+    }
+    out.consume(static_cast<size_t>(n));
+  }
+  update_write_watch();
+}
+
+key::Status ServerConnection::flush_blocking(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  transport::ByteQueue& out = transport_->output();
+  while (!out.empty()) {
+    const ssize_t n = write(socket_.get(), out.front().data(), out.size());
+    if (n > 0) {
+      out.consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      return Error(Errc::kIo, std::string("write to client: ") + std::strerror(errno));
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Error(Errc::kIo, "write to client: timed out");
+    pollfd p{socket_.get(), POLLOUT, 0};
+    (void)poll(&p, 1, static_cast<int>(left.count()));
+  }
+  return key::ok_status();
+}
+
+void ServerConnection::update_write_watch() {
+  if (!watched_) return;
+  const bool want = !transport_->output().empty();
+  if (want == write_watched_) return;
+  uint32_t events = want ? uint32_t{EPOLLOUT} : 0u;
+  if (!transport_->input_paused()) events |= EPOLLIN;
+  if (loop_.modify_fd(socket_.get(), events).ok()) write_watched_ = want;
+}
+
+void ServerConnection::disconnect(std::string_view description) {
+  if (closed_) return;
+  transport_->disconnect(DisconnectReason::kByApplication, description);
+  flush();
+  finish(std::nullopt);
+}
+
+void ServerConnection::detach() {
+  unwatch();
+  closed_ = true;
+}
+
+void ServerConnection::finish(std::optional<key::Error> error) {
+  if (closed_) return;
+  closed_ = true;
+  unwatch();
+  if (callbacks_.on_closed) callbacks_.on_closed(std::move(error));
+}
+
+void ServerConnection::on_kex_done(const transport::Negotiated& n) {
+  if (callbacks_.on_kex_done) callbacks_.on_kex_done(n);
+}
+
+void ServerConnection::on_message(uint32_t seq, std::span<const uint8_t> payload) {
+  if (pending_error_ || closed_) return;
+  const uint8_t type = payload[0];
+  if (!authenticated_) {
+    if (type == msg::kServiceRequest || (type >= 50 && type <= 79)) {
+      auto s = auth_->on_message(payload);
+      if (!s.ok()) pending_error_ = s.error();
+      return;
+    }
+    // Nothing else before authentication: answered as OpenSSH's sshd does.
+    transport_->send_unimplemented(seq);
+    return;
+  }
+  if (type >= 80 && type <= 127) {
+    if (type == msg::kRequestSuccess || type == msg::kRequestFailure) alive_unanswered_ = 0;
+    auto s = connection_->on_message(payload);
+    if (!s.ok()) {
+      transport_->disconnect(DisconnectReason::kProtocolError, s.error().message());
+      pending_error_ = s.error();
+    }
+    return;
+  }
+  if (type >= 50 && type <= 79) {
+    if (auth_) (void)auth_->on_message(payload);  // a late request: ignored
+    return;
+  }
+  transport_->send_unimplemented(seq);
+}
+
+}  // namespace tessera::ssh::io
