@@ -28,16 +28,17 @@ void set_nonblocking(int fd) {
 
 }  // namespace
 
-ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerIoConfig config,
+ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out, ServerIoConfig config,
                                    ServerCallbacks callbacks)
-    : loop_(loop), socket_(std::move(socket)), config_(std::move(config)), callbacks_(std::move(callbacks)) {
+    : loop_(loop), in_(std::move(in)), out_(std::move(out)), config_(std::move(config)),
+      callbacks_(std::move(callbacks)) {
   config_.transport.is_client = false;
 }
 
-ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerIoConfig config,
+ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out, ServerIoConfig config,
                                    transport::KexAuthority& authority, auth::ServerAuthDecider& decider,
                                    ServerCallbacks callbacks)
-    : ServerConnection(loop, std::move(socket), std::move(config), std::move(callbacks)) {
+    : ServerConnection(loop, std::move(in), std::move(out), std::move(config), std::move(callbacks)) {
   transport::TransportListener& listener = *this;
   transport_ = std::make_unique<transport::Transport>(config_.transport, listener, authority);
   auth_ = std::make_unique<auth::ServerAuth>(*transport_, config_.auth, decider);
@@ -50,13 +51,13 @@ ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerI
   connection_ = std::make_unique<connection::Connection>(*transport_);
 }
 
-key::Result<std::unique_ptr<ServerConnection>> ServerConnection::resume(sys::EventLoop& loop, sys::Fd socket,
+key::Result<std::unique_ptr<ServerConnection>> ServerConnection::resume(sys::EventLoop& loop, sys::Fd in, sys::Fd out,
                                                                         ServerIoConfig config,
                                                                         transport::KexAuthority& authority,
                                                                         std::span<const uint8_t> state,
                                                                         ServerCallbacks callbacks) {
   std::unique_ptr<ServerConnection> c(
-      new ServerConnection(loop, std::move(socket), std::move(config), std::move(callbacks)));
+      new ServerConnection(loop, std::move(in), std::move(out), std::move(config), std::move(callbacks)));
   transport::TransportListener& listener = *c;
   TESSERA_ASSIGN_OR_RETURN(c->transport_, transport::Transport::import(c->config_.transport, listener, authority,
                                                                        state, loop.now()));
@@ -68,9 +69,13 @@ key::Result<std::unique_ptr<ServerConnection>> ServerConnection::resume(sys::Eve
 ServerConnection::~ServerConnection() { unwatch(); }
 
 void ServerConnection::unwatch() {
-  if (watched_) {
-    loop_.remove_fd(socket_.get());
-    watched_ = false;
+  if (in_watched_) {
+    loop_.remove_fd(in_.get());
+    in_watched_ = false;
+  }
+  if (out_watched_) {
+    loop_.remove_fd(out_.get());
+    out_watched_ = false;
   }
   if (alive_timer_) {
     loop_.cancel_timer(*alive_timer_);
@@ -83,12 +88,12 @@ void ServerConnection::unwatch() {
 }
 
 key::Status ServerConnection::start() {
-  set_nonblocking(socket_.get());
-  TESSERA_TRY(loop_.add_fd(socket_.get(), EPOLLIN, [this](uint32_t events) {
-    if (events & EPOLLOUT) flush();
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable();
-  }));
-  watched_ = true;
+  set_nonblocking(in_.get());
+  set_nonblocking(out_.get());
+  TESSERA_TRY(loop_.add_fd(in_.get(), EPOLLIN, [this](uint32_t) { on_readable(); }));
+  in_watched_ = true;
+  TESSERA_TRY(loop_.add_fd(out_.get(), 0, [this](uint32_t) { flush(); }));
+  out_watched_ = true;
   last_heard_ = loop_.now();
   if (auth_) {
     transport_->start(loop_.now());
@@ -146,7 +151,7 @@ void ServerConnection::on_alive_timer() {
 void ServerConnection::on_readable() {
   if (closed_ || transport_->input_paused()) return;
   uint8_t buf[kReadChunk];
-  const ssize_t n = read(socket_.get(), buf, sizeof(buf));
+  const ssize_t n = read(in_.get(), buf, sizeof(buf));
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
     finish(Error(Errc::kIo, std::string("read from client: ") + std::strerror(errno)));
@@ -169,21 +174,21 @@ void ServerConnection::on_readable() {
     finish(status.error());
     return;
   }
-  if (transport_->input_paused() && watched_) {
+  if (transport_->input_paused() && in_watched_) {
     // Handed over soon: what arrives now stays in the socket for the next
-    // process; only writes are watched.
-    (void)loop_.modify_fd(socket_.get(), 0);
-    write_watched_ = false;
+    // process.
+    loop_.remove_fd(in_.get());
+    in_watched_ = false;
   }
   flush();
   schedule_timers();
 }
 
 void ServerConnection::flush() {
-  if (!socket_.valid()) return;
+  if (!out_.valid()) return;
   transport::ByteQueue& out = transport_->output();
   while (!out.empty()) {
-    const ssize_t n = write(socket_.get(), out.front().data(), out.size());
+    const ssize_t n = write(out_.get(), out.front().data(), out.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -200,7 +205,7 @@ key::Status ServerConnection::flush_blocking(std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   transport::ByteQueue& out = transport_->output();
   while (!out.empty()) {
-    const ssize_t n = write(socket_.get(), out.front().data(), out.size());
+    const ssize_t n = write(out_.get(), out.front().data(), out.size());
     if (n > 0) {
       out.consume(static_cast<size_t>(n));
       continue;
@@ -210,19 +215,17 @@ key::Status ServerConnection::flush_blocking(std::chrono::milliseconds limit) {
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Error(Errc::kIo, "write to client: timed out");
-    pollfd p{socket_.get(), POLLOUT, 0};
+    pollfd p{out_.get(), POLLOUT, 0};
     (void)poll(&p, 1, static_cast<int>(left.count()));
   }
   return key::ok_status();
 }
 
 void ServerConnection::update_write_watch() {
-  if (!watched_) return;
+  if (!out_watched_) return;
   const bool want = !transport_->output().empty();
   if (want == write_watched_) return;
-  uint32_t events = want ? uint32_t{EPOLLOUT} : 0u;
-  if (!transport_->input_paused()) events |= EPOLLIN;
-  if (loop_.modify_fd(socket_.get(), events).ok()) write_watched_ = want;
+  if (loop_.modify_fd(out_.get(), want ? uint32_t{EPOLLOUT} : 0u).ok()) write_watched_ = want;
 }
 
 void ServerConnection::disconnect(std::string_view description) {

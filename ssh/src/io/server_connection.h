@@ -51,13 +51,14 @@ struct ServerIoConfig {
 
 class ServerConnection final : private transport::TransportListener {
  public:
-  // A new connection on socket (made non-blocking): identification, key
-  // exchange, authentication. authority and decider must outlive it.
-  ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerIoConfig config, transport::KexAuthority& authority,
-                   auth::ServerAuthDecider& decider, ServerCallbacks callbacks);
+  // A new connection on `in` and `out` (two descriptors of the client's socket, or an
+  // inetd-style pair of pipes; both made non-blocking): identification,
+  // key exchange, authentication. authority and decider must outlive it.
+  ServerConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out, ServerIoConfig config,
+                   transport::KexAuthority& authority, auth::ServerAuthDecider& decider, ServerCallbacks callbacks);
   // A connection authenticated in another process: state from
   // Transport::export_state() (checked as untrusted input).
-  static key::Result<std::unique_ptr<ServerConnection>> resume(sys::EventLoop& loop, sys::Fd socket,
+  static key::Result<std::unique_ptr<ServerConnection>> resume(sys::EventLoop& loop, sys::Fd in, sys::Fd out,
                                                                ServerIoConfig config,
                                                                transport::KexAuthority& authority,
                                                                std::span<const uint8_t> state,
@@ -88,10 +89,9 @@ class ServerConnection final : private transport::TransportListener {
   // connection goes on in another process); on_closed is not called.
   void detach();
   bool closed() const { return closed_; }
-  int socket() const { return socket_.get(); }
 
  private:
-  ServerConnection(sys::EventLoop& loop, sys::Fd socket, ServerIoConfig config, ServerCallbacks callbacks);
+  ServerConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out, ServerIoConfig config, ServerCallbacks callbacks);
 
   key::Status check_host_key(const transport::ServerHostKey&) override { return key::ok_status(); }
   void on_message(uint32_t seq, std::span<const uint8_t> payload) override;
@@ -105,7 +105,7 @@ class ServerConnection final : private transport::TransportListener {
   void unwatch();
 
   sys::EventLoop& loop_;
-  sys::Fd socket_;
+  sys::Fd in_, out_;
   ServerIoConfig config_;
   ServerCallbacks callbacks_;
   std::unique_ptr<transport::Transport> transport_;
@@ -115,7 +115,8 @@ class ServerConnection final : private transport::TransportListener {
   bool authenticated_ = false;
 
   bool closed_ = false;
-  bool watched_ = false;
+  bool in_watched_ = false;
+  bool out_watched_ = false;
   bool write_watched_ = false;
   std::optional<key::Error> pending_error_;  // a failure inside a listener call
 
