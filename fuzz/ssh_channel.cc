@@ -170,7 +170,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       in.max_packet = kSmallPacket;
       return in;
     };
-    conn.on_global_request = [](std::string_view name, key::Reader&) { return name == "keepalive@openssh.com"; };
+    conn.on_global_request = [](std::string_view name, key::Reader&) -> std::optional<key::Bytes> {
+      if (name == "keepalive@openssh.com") return key::Bytes{};
+      return std::nullopt;
+    };
     size_t replies = 0;
     conn.on_global_reply = [&](bool) { ++replies; };
 

@@ -238,10 +238,13 @@ key::Status Connection::on_message(std::span<const uint8_t> payload) {
       auto name = in.text();
       auto want_reply = in.boolean();
       if (!name.ok() || !want_reply.ok()) return protocol_error("malformed GLOBAL_REQUEST");
-      const bool ok = on_global_request ? on_global_request(*name, in) : false;
+      const std::optional<key::Bytes> answer =
+          on_global_request ? on_global_request(*name, in) : std::optional<key::Bytes>();
       if (*want_reply) {
-        const uint8_t reply[] = {ok ? msg::kRequestSuccess : msg::kRequestFailure};
-        transport_.send(reply);
+        key::Writer reply;
+        reply.u8(answer ? msg::kRequestSuccess : msg::kRequestFailure);
+        if (answer) reply.bytes(*answer);
+        transport_.send(reply.data());
       }
       return key::ok_status();
     }

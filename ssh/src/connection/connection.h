@@ -103,9 +103,11 @@ class Connection {
 
   // Channels the peer opens (forwarded agent, ...): the decision, by type.
   std::function<IncomingChannel(std::string_view type, key::Reader& extra)> on_open_request;
-  // Global requests from the peer; the return value is the reply. Unset:
-  // every request is refused (hostkeys-00@openssh.com, keepalives).
-  std::function<bool(std::string_view name, key::Reader& data)> on_global_request;
+  // Global requests from the peer: nullopt refuses; a value succeeds, with
+  // those bytes after REQUEST_SUCCESS (hostkeys-prove-00@openssh.com's
+  // signatures). Unset: every request is refused (hostkeys-00@openssh.com,
+  // keepalives).
+  std::function<std::optional<key::Bytes>(std::string_view name, key::Reader& data)> on_global_request;
   // Replies to our global requests that wanted one, in order.
   std::function<void(bool success)> on_global_reply;
 
