@@ -63,10 +63,13 @@ TEST(AddressMatch, InvalidEntries) {
   EXPECT_EQ(match_address_list("10.0.0.1", "10.0.0.0/x,10.0.0.0/"), 0);
   // An entry found before the bad one decides first: a negated match ends the search.
   EXPECT_EQ(match_address_list_detail("192.0.2.7", "!192.0.2.7,10.0.0.1/8"), AddressListMatch::kNegated);
-  // The mask is read as strtoul reads it.
-  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/ 8"), 1);
-  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/+8"), 1);
-  EXPECT_EQ(match_address_list_detail("10.1.2.3", "10.0.0.0/-0"), AddressListMatch::kInvalid);
+  // A mask is decimal digits and nothing else (sshd 9.2 refuses from="127.0.0.0/ 8"
+  // for 127.0.0.1): otherwise the entry is a wildcard, which matches nothing here.
+  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/ 8"), 0);
+  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/+8"), 0);
+  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/-0"), 0);
+  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/008"), 1);
+  EXPECT_EQ(match_address_list("10.1.2.3", "10.0.0.0/99999999999999999999999"), 0);
 }
 
 TEST(AddressMatch, AnAddressThatIsNoAddressMatchesNothing) {

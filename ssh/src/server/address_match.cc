@@ -91,27 +91,19 @@ struct Network {
 
 enum class NetworkParse { kNetwork, kNotNetwork, kInconsistent };
 
-// The mask length after '/', read as strtoul() reads it (leading white space,
-// an optional sign, decimal digits), so that every mask sshd accepts reads the
-// same here. nullopt where sshd's check fails: nothing after '/', trailing
-// junk, or a value beyond 128.
+// The mask length after '/': decimal digits only (sshd checks the first
+// character before strtoul, so no blanks or signs), at most 128. nullopt
+// otherwise, which makes the entry no network.
 std::optional<unsigned> parse_mask_length(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  size_t i = 0;
-  while (i < text.size() && (text[i] == ' ' || (text[i] >= '\t' && text[i] <= '\r'))) ++i;
-  bool negative = false;
-  if (i < text.size() && (text[i] == '+' || text[i] == '-')) negative = text[i++] == '-';
-  const size_t digits = i;
-  uint64_t value = 0;
-  bool overflow = false;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    if (value > (UINT64_MAX - 9) / 10) overflow = true;
-    if (!overflow) value = value * 10 + static_cast<unsigned>(text[i] - '0');
-  }
-  if (i == digits || i != text.size() || overflow) return std::nullopt;
-  if (negative && value != 0) return std::nullopt;  // wraps to a huge unsigned value
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  const size_t first = text.find_first_not_of('0');
+  if (first == std::string_view::npos) return 0u;
+  text.remove_prefix(first);
+  if (text.size() > 3) return std::nullopt;  // more than 128 whatever the digits
+  unsigned value = 0;
+  for (char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
   if (value > 128) return std::nullopt;
-  return static_cast<unsigned>(value);
+  return value;
 }
 
 // addr_pton_cidr().
