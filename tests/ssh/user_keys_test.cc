@@ -168,6 +168,24 @@ TEST_F(UserKeys, EveryKeyType) {
   EXPECT_FALSE(check(test_key(KeyType::kEcdsaP256, 3).public_key()).accepted);
 }
 
+TEST_F(UserKeys, SecurityKeys) {
+  auto sk = key::PublicKey::make_security_key(KeyType::kSkEd25519, test_key(KeyType::kEd25519, 4).evp(), "ssh:");
+  auto sk_ecdsa =
+      key::PublicKey::make_security_key(KeyType::kSkEcdsaP256, test_key(KeyType::kEcdsaP256, 4).evp(), "ssh:");
+  ASSERT_TRUE(sk.ok() && sk_ecdsa.ok());
+  write(keys_file_, "no-touch-required " + line_of(*sk) + "verify-required " + line_of(*sk_ecdsa));
+  auto d = check(*sk);
+  ASSERT_TRUE(d.accepted) << dump(d);
+  EXPECT_EQ(d.key_description, "ED25519-SK " + fp(*sk));
+  EXPECT_TRUE(d.options.no_require_user_presence);
+  d = check(*sk_ecdsa);
+  ASSERT_TRUE(d.accepted) << dump(d);
+  EXPECT_TRUE(d.options.require_verify);
+  EXPECT_FALSE(d.options.no_require_user_presence);
+  // The same key material as a plain key is another key.
+  EXPECT_FALSE(check(test_key(KeyType::kEd25519, 4).public_key()).accepted);
+}
+
 TEST_F(UserKeys, UnlistedKeyIsRefused) {
   write(keys_file_, line_of(alice_key().public_key()));
   auto d = check(test_key(KeyType::kEd25519, 1).public_key());
