@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   g++ make cmake ninja-build pkg-config   # toolchain
   libssl-dev                               # OpenSSL 3 libcrypto
+  libseccomp-dev                           # tessera-sshd's pre-auth sandbox (seccomp filter)
   libgtest-dev libgmock-dev                # unit tests
   clang libclang-rt-14-dev                 # libFuzzer builds and clang sanitizer runtimes
   openssh-client openssh-server openssl    # interop peers: ssh, sshd, ssh-add, ssh-agent, ssh-keygen, openssl(1)
