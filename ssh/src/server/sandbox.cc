@@ -120,6 +120,14 @@ const SyscallRule kPreauthRules[] = {
     // copes when it fails.
     {TESSERA_SYSCALL(fstat), Allow::kFailEacces},
     {TESSERA_SYSCALL(newfstatat), Allow::kFailEacces},
+#if TESSERA_SANITIZER_BUILD
+    // ASan/UBSan builds only (tests, never a release): the sanitizer runtime
+    // takes down its alternate signal stack in _exit, and UBSan's vptr check
+    // probes whether a vtable is readable by writing it into a pipe
+    // (IsAccessibleMemoryRange), for which RLIMIT_NOFILE leaves room.
+    {TESSERA_SYSCALL(sigaltstack), Allow::kAlways},
+    {TESSERA_SYSCALL(pipe2), Allow::kAlways},
+#endif
 };
 
 #undef TESSERA_SYSCALL
@@ -154,12 +162,13 @@ key::Result<SeccompCtx> build_filter(ViolationAction on_violation) {
         break;
       case Allow::kIfArgZero:
         rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, rule.number, 1,
-                              SCMP_CMP(rule.arg, SCMP_CMP_EQ, uint64_t{0}));
+                              scmp_arg_cmp{rule.arg, SCMP_CMP_EQ, uint64_t{0}, uint64_t{0}});
         break;
       case Allow::kIfNoExec:
+        // (argument & mask) == 0, the mask being every bit but read and write.
         rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, rule.number, 1,
-                              SCMP_CMP(rule.arg, SCMP_CMP_MASKED_EQ,
-                                       ~static_cast<uint64_t>(PROT_READ | PROT_WRITE), uint64_t{0}));
+                              scmp_arg_cmp{rule.arg, SCMP_CMP_MASKED_EQ,
+                                           ~static_cast<uint64_t>(PROT_READ | PROT_WRITE), uint64_t{0}});
         break;
       case Allow::kFailEacces:
         rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EACCES), rule.number, 0);
@@ -338,7 +347,7 @@ key::Status enter_preauth_sandbox(const SandboxOptions& options) {
   }
 
   TESSERA_TRY(set_limit(RLIMIT_FSIZE, "RLIMIT_FSIZE", 0));
-  TESSERA_TRY(set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", static_cast<rlim_t>(highest_fd + 1)));
+  TESSERA_TRY(set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", static_cast<rlim_t>(highest_fd + 1 + kPreauthSpareDescriptors)));
   TESSERA_TRY(set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0));
 
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return sys_error("prctl(PR_SET_NO_NEW_PRIVS)", errno);
