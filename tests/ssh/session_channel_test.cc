@@ -333,6 +333,31 @@ TEST(SessionService, StderrIsExtendedDataAndStdinEofReachesTheChild) {
   EXPECT_EQ(c.exit_status, 0u);
 }
 
+// A child that closes its stdin: what the client sends after that is
+// dropped and its window still opens (no SIGPIPE ends us, nothing stalls).
+TEST(SessionService, InputToAChildThatClosedItsStdinIsDropped) {
+  Harness h(current_user_policy());
+  ClientChannel& c = h.open_session();
+  h.exec(c, "exec 0<&-; echo closed; sleep 0.3; echo done");
+  ASSERT_TRUE(h.run_until([&] { return c.out == "closed\n"; }));
+  const std::string chunk(256 * 1024, 'x');
+  size_t sent = 0;
+  const size_t total = 3 * 1024 * 1024;  // more than the server's window
+  c.on_room = [&] {
+    while (sent < total) {
+      const size_t n = h.client.conn.send_data(c.channel_id(), key::as_bytes(chunk));
+      if (n == 0) break;
+      sent += n;
+    }
+    h.schedule_pump();
+  };
+  c.on_room();
+  ASSERT_TRUE(h.finished(c));
+  EXPECT_GE(sent, total);
+  EXPECT_EQ(c.out, "closed\ndone\n");
+  EXPECT_EQ(c.exit_status, 0u);
+}
+
 TEST(SessionService, TheEnvironmentIsSshds) {
   SessionPolicy policy = current_user_policy();
   policy.accept_env = {"LC_*", "TESSERA_OK"};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace tessera::ssh::server {
@@ -18,6 +19,9 @@ namespace {
 
 // sshd's SSH_LISTEN_BACKLOG.
 constexpr int kListenBacklog = 128;
+// After accept fails for want of descriptors, wait this long before
+// listening again (the listener would wake the loop at once otherwise).
+constexpr auto kAcceptRetry = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -48,6 +52,7 @@ key::Result<std::unique_ptr<AgentForwarder>> AgentForwarder::start(StreamRelay::
 }
 
 AgentForwarder::~AgentForwarder() {
+  if (retry_timer_) ctx_.loop.cancel_timer(*retry_timer_);
   watch_.detach();
   listener_.reset();
   if (!socket_path_.empty()) (void)unlink(socket_path_.c_str());
@@ -57,7 +62,19 @@ AgentForwarder::~AgentForwarder() {
 void AgentForwarder::accept_connections() {
   for (;;) {
     sys::Fd connection(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!connection) return;  // EAGAIN: all taken; anything else: try again on the next wake-up
+    if (!connection) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+      // Out of descriptors (or worse): stop listening for a while.
+      if (ctx_.hooks.log) ctx_.hooks.log(std::string("agent socket: accept: ") + std::strerror(errno));
+      watch_.want(0);
+      std::weak_ptr<char> alive = alive_;
+      retry_timer_ = ctx_.loop.add_timer(ctx_.loop.now() + kAcceptRetry, [this, alive] {
+        if (alive.expired()) return;
+        retry_timer_.reset();
+        watch_.want(EPOLLIN);
+      });
+      return;
+    }
     StreamRelay& relay = relays_.make(ctx_, std::move(connection), "agent connection");
     ctx_.conn.open("auth-agent@openssh.com", {}, relay, kAgentWindow, kAgentMaxPacket);
     ctx_.hooks.flush();

@@ -8,6 +8,7 @@
 #define TESSERA_SSH_SERVER_AGENT_FORWARD_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,12 +42,15 @@ class AgentForwarder {
   const std::string& directory() const { return directory_; }
 
  private:
-  AgentForwarder(StreamRelay::Context context, RelaySet& relays) : ctx_(context), relays_(relays), watch_(context.loop) {}
+  AgentForwarder(StreamRelay::Context context, RelaySet& relays)
+      : ctx_(context), relays_(relays), watch_(context.loop), alive_(std::make_shared<char>(0)) {}
   void accept_connections();
 
   StreamRelay::Context ctx_;
   RelaySet& relays_;
   FdWatch watch_;
+  std::shared_ptr<char> alive_;
+  std::optional<sys::EventLoop::TimerId> retry_timer_;
   sys::Fd listener_;
   std::string directory_;
   std::string socket_path_;

@@ -4,9 +4,10 @@
 //
 // Departure from sshd: sshd answers a direct-tcpip open only once its
 // connect has finished. connection::Connection decides an open at once, so
-// here a connect refused at once (a closed port on this host, an address
-// nobody routes) is refused with sshd's reason and text, and a connect
-// still under way is confirmed and, should it fail later on every address,
+// here the connect's outcome is looked at without waiting: one that has
+// failed by then (a closed port on this host answers at once) is refused
+// with sshd's reason and text ("Connection refused"); one still under way
+// is confirmed and, should it fail later on every address, the channel is
 // closed without data.
 #ifndef TESSERA_SSH_SERVER_DIRECT_TCPIP_H_
 #define TESSERA_SSH_SERVER_DIRECT_TCPIP_H_

@@ -246,11 +246,11 @@ void SessionChannel::resume() {
 
 bool SessionChannel::on_request(std::string_view type, key::Reader& data) {
   if (!started_) {
-    if (type == "shell") return data.expect_end().ok() && start(std::nullopt, false);
+    if (type == "shell") return data.expect_end().ok() && start(std::nullopt, "");
     if (type == "exec") {
       auto command = data.text();
       if (!command.ok() || !data.expect_end().ok()) return false;
-      return start(std::string(*command), false);
+      return start(std::string(*command), "");
     }
     if (type == "pty-req") return request_pty(data);
     if (type == "subsystem") return request_subsystem(data);
@@ -329,7 +329,7 @@ bool SessionChannel::request_subsystem(key::Reader& data) {
   auto name = data.text();
   if (!name.ok() || !data.expect_end().ok()) return false;
   for (const auto& [subsystem, command] : service_.policy_.subsystems) {
-    if (subsystem == *name) return start(command, true);
+    if (subsystem == *name) return start(command, subsystem);
   }
   service_.log("subsystem request for " + std::string(name->substr(0, 100)) + " by user " +
                service_.policy_.user.name + " failed, subsystem not found");
@@ -359,7 +359,8 @@ bool SessionChannel::request_break(key::Reader& data) {
   return pty_ && tcsendbreak(pty_->master(), 0) == 0;
 }
 
-bool SessionChannel::start(std::optional<std::string> command, bool subsystem) {
+bool SessionChannel::start(std::optional<std::string> command, const std::string& subsystem_name) {
+  const bool subsystem = !subsystem_name.empty();
   const SessionPolicy& policy = service_.policy_;
   std::optional<std::string> original;
   if (policy.forced_command) {
@@ -423,7 +424,7 @@ bool SessionChannel::start(std::optional<std::string> command, bool subsystem) {
   if (stdin_) stdin_watch_.attach(stdin_.get(), [this](uint32_t) { write_input(); });
 
   std::string kind = forced_     ? "forced-command '" + command->substr(0, 900) + "'"
-                     : subsystem ? "subsystem '" + command->substr(0, 900) + "'"
+                     : subsystem ? "subsystem '" + subsystem_name.substr(0, 900) + "'"
                      : command   ? "command"
                                  : "shell";
   std::string on_tty = tty_.empty() ? "" : " on " + (tty_.starts_with("/dev/") ? tty_.substr(5) : tty_);
@@ -563,6 +564,9 @@ void SessionChannel::on_closed() {
 void SessionChannel::gone_if_finished() {
   if (forgotten_ || !channel_gone_ || (started_ && !reaped_)) return;
   forgotten_ = true;
+  const SessionPolicy& policy = service_.policy_;
+  service_.log("Close session: user " + policy.user.name + " from " + policy.client_ip + " port " +
+               std::to_string(policy.client_port) + " id " + std::to_string(number_));
   service_.forget(this);
 }
 

@@ -129,7 +129,8 @@ class SessionChannel final : public connection::ChannelHandler {
   bool request_subsystem(key::Reader& data);
   bool request_signal(key::Reader& data);
   bool request_break(key::Reader& data);
-  bool start(std::optional<std::string> command, bool subsystem);
+  // subsystem: the subsystem's name ("" for exec and shell).
+  bool start(std::optional<std::string> command, const std::string& subsystem);
 
   void read_output(Output& out);
   void write_input();
