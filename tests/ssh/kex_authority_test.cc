@@ -297,8 +297,8 @@ INSTANTIATE_TEST_SUITE_P(EveryCipher, TransportHandOver,
                                            HandOver{"aes128-ctr", "hmac-sha2-256"},
                                            HandOver{"aes192-ctr", "hmac-sha2-512-etm@openssh.com"},
                                            HandOver{"aes256-ctr", "hmac-sha2-256-etm@openssh.com"}),
-                         [](const auto& info) {
-                           std::string name = info.param.cipher + "_" + info.param.mac;
+                         [](const auto& test) {
+                           std::string name = test.param.cipher + "_" + test.param.mac;
                            for (char& c : name) {
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            }

@@ -199,6 +199,11 @@ void ServerConnection::flush() {
     out.consume(static_cast<size_t>(n));
   }
   update_write_watch();
+  if (out.empty() && callbacks_.on_drained && !closed_ && !in_drained_) {
+    in_drained_ = true;  // what on_drained sends comes back through flush()
+    callbacks_.on_drained();
+    in_drained_ = false;
+  }
 }
 
 key::Status ServerConnection::flush_blocking(std::chrono::milliseconds limit) {

@@ -37,6 +37,8 @@ struct ServerCallbacks {
   std::function<void(std::optional<key::Error>)> on_closed;
   // A key exchange finished (the first or a re-key).
   std::function<void(const transport::Negotiated&)> on_kex_done;
+  // Everything queued for the client has been written (back-pressure).
+  std::function<void()> on_drained;
 };
 
 struct ServerIoConfig {
@@ -118,6 +120,7 @@ class ServerConnection final : private transport::TransportListener {
   bool in_watched_ = false;
   bool out_watched_ = false;
   bool write_watched_ = false;
+  bool in_drained_ = false;
   std::optional<key::Error> pending_error_;  // a failure inside a listener call
 
   int alive_unanswered_ = 0;

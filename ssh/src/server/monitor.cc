@@ -282,7 +282,9 @@ key::Result<key::Bytes> MonitorService::dispatch(MonitorRequest type, key::Reade
 }
 
 key::Result<key::Bytes> MonitorService::on_publickey(key::Reader& in) {
-  if (++attempts_ > kMaxPublickeyRequests) return Error(Errc::kInvalidArgument, "too many authentication requests");
+  if (++attempts_ > kMaxPublickeyRequests || refusals_ >= max_auth_tries_) {
+    return Error(Errc::kInvalidArgument, "too many authentication requests");
+  }
   auth::PublickeyAttempt attempt;
   TESSERA_ASSIGN_OR_RETURN(std::string_view user, in.text());
   TESSERA_ASSIGN_OR_RETURN(std::string_view algorithm, in.text());
@@ -315,6 +317,7 @@ key::Result<key::Bytes> MonitorService::on_publickey(key::Reader& in) {
     }
   }
   if (hooks_.log_attempt) hooks_.log_attempt(attempt, accepted, detail);
+  if (!accepted) ++refusals_;
   if (accepted && attempt.signature) authenticated_ = std::move(attempt);
   key::Writer out;
   out.boolean(accepted);

@@ -116,6 +116,9 @@ class MonitorService {
       : authority_(authority), hooks_(std::move(hooks)), max_auth_tries_(max_auth_tries) {}
 
   void set_phase(MonitorPhase phase) { phase_ = phase; }
+  // max_auth_tries: refused publickey attempts (queries included) after
+  // which the monitor refuses to judge more: the child should have
+  // disconnected the client by then.
   // Handles one request frame; returns the reply frame. A request that is
   // malformed or not allowed in the phase gets a refusal, and broken()
   // becomes true: the owner then ends the connection.
@@ -137,6 +140,7 @@ class MonitorService {
   MonitorHooks hooks_;
   unsigned max_auth_tries_;
   unsigned attempts_ = 0;
+  unsigned refusals_ = 0;
   MonitorPhase phase_ = MonitorPhase::kPreAuth;
   bool broken_ = false;
   std::string first_user_;
