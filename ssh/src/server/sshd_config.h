@@ -311,6 +311,21 @@ key::Result<SshdConfig> resolve(const SshdConfigFile& file, const MatchContext* 
 // host bits set). With no address, only checks the list: 0 or -2.
 int address_match_list(std::optional<std::string_view> address, std::string_view list);
 
+// OpenSSH's match_user(): `pattern` is "user" or "user@host-or-address-list";
+// 1 match, 0 no match, -1 an invalid pattern. `host` is the client's name
+// (its address with UseDNS no), `address` its address.
+int match_user_pattern(std::string_view user, std::string_view host, std::string_view address,
+                       std::string_view pattern);
+
+// The AllowUsers / DenyUsers / AllowGroups / DenyGroups part of sshd's
+// allowed_user() for a resolved configuration: nullopt when the user may log
+// in, else the reason as sshd logs it ("User alice from 192.0.2.1 not allowed
+// because listed in DenyUsers"). `groups` are the user's group names, primary
+// included (nullopt: the user has none, or no such user).
+std::optional<std::string> user_access_denied(const SshdConfig& config, std::string_view user,
+                                              const std::optional<std::vector<std::string>>& groups,
+                                              std::string_view host, std::string_view address);
+
 // ---- output -----------------------------------------------------------------------------
 
 // One listening socket address, with the text sshd -T prints after "listenaddress ".

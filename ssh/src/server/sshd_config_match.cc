@@ -180,6 +180,62 @@ int address_match_list(std::optional<std::string_view> address, std::string_view
   return result;
 }
 
+int match_user_pattern(std::string_view user, std::string_view host, std::string_view address,
+                       std::string_view pattern) {
+  size_t at = pattern.find('@');
+  if (at == std::string_view::npos) return key::match_pattern(user, pattern) ? 1 : 0;
+  if (!key::match_pattern(user, pattern.substr(0, at))) return 0;
+  // match_host_and_ip(): a negated address or name entry rules it out.
+  std::string_view patterns = pattern.substr(at + 1);
+  int by_address = address_match_list(address, patterns);
+  if (by_address == -2) return -1;
+  if (by_address == -1) return 0;
+  int by_name = key::match_pattern_list(host, patterns, true);
+  if (by_name == -1) return 0;
+  return by_name == 1 || by_address == 1 ? 1 : 0;
+}
+
+std::optional<std::string> user_access_denied(const SshdConfig& config, std::string_view user,
+                                              const std::optional<std::vector<std::string>>& groups,
+                                              std::string_view host, std::string_view address) {
+  const std::string who = "User " + std::string(user) + " from " + std::string(host);
+  for (const std::string& pattern : config.deny_users) {
+    int r = match_user_pattern(user, host, address, pattern);
+    if (r < 0) return "Invalid DenyUsers pattern \"" + pattern + "\"";
+    if (r != 0) return who + " not allowed because listed in DenyUsers";
+  }
+  if (!config.allow_users.empty()) {
+    bool listed = false;
+    for (const std::string& pattern : config.allow_users) {
+      int r = match_user_pattern(user, host, address, pattern);
+      if (r < 0) return "Invalid AllowUsers pattern \"" + pattern + "\"";
+      if (r == 1) {
+        listed = true;
+        break;
+      }
+    }
+    if (!listed) return who + " not allowed because not listed in AllowUsers";
+  }
+  if (config.deny_groups.empty() && config.allow_groups.empty()) return std::nullopt;
+  if (!groups || groups->empty()) return who + " not allowed because not in any group";
+  // ga_match(): any of the user's groups against each pattern alone.
+  auto any_group = [&](const std::vector<std::string>& patterns) {
+    for (const std::string& group : *groups) {
+      for (const std::string& pattern : patterns) {
+        if (key::match_pattern(group, pattern)) return true;
+      }
+    }
+    return false;
+  };
+  if (!config.deny_groups.empty() && any_group(config.deny_groups)) {
+    return who + " not allowed because a group is listed in DenyGroups";
+  }
+  if (!config.allow_groups.empty() && !any_group(config.allow_groups)) {
+    return who + " not allowed because none of user's groups are listed in AllowGroups";
+  }
+  return std::nullopt;
+}
+
 key::Result<MatchContext> parse_match_spec(std::string_view spec) {
   MatchContext context;
   context.test = true;
