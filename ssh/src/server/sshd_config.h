@@ -304,14 +304,8 @@ key::Result<MatchContext> parse_match_spec(std::string_view spec);
 // nothing.
 key::Result<SshdConfig> resolve(const SshdConfigFile& file, const MatchContext* context);
 
-// OpenSSH's addr_match_list(): `address` against a comma-separated list of
-// addresses, CIDR networks and wildcard patterns, each maybe '!'-negated.
-// 1 match, 0 no match (also for an address that is not one), -1 a negated
-// entry matched, -2 the list is invalid (an empty entry, or a network with
-// host bits set). With no address, only checks the list: 0 or -2.
-int address_match_list(std::optional<std::string_view> address, std::string_view list);
-
-// OpenSSH's match_user(): `pattern` is "user" or "user@host-or-address-list";
+// OpenSSH's match_user(): `pattern` is "user" or "user@host-or-address-list"
+// (the list as server/address_match.h's match_host_and_address() reads it);
 // 1 match, 0 no match, -1 an invalid pattern. `host` is the client's name
 // (its address with UseDNS no), `address` its address.
 int match_user_pattern(std::string_view user, std::string_view host, std::string_view address,

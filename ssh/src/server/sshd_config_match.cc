@@ -1,20 +1,16 @@
 // Match blocks as OpenSSH 9.2's sshd applies them: the criteria
-// (match_cfg_line()), the address lists they and AllowUsers use
-// (addr_match_list()), sshd -C's connection spec, and resolve(), which reads
-// the Match blocks again for one connection and copies what they set over the
-// listener's values (parse_server_match_config()).
+// (match_cfg_line()), sshd -C's connection spec, resolve(), which reads the
+// Match blocks again for one connection and copies what they set over the
+// listener's values (parse_server_match_config()), and the AllowUsers-style
+// lists (allowed_user()). Address lists are server/address_match.h's.
 #include <grp.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstring>
 #include <string>
 
 #include "config/internal.h"
+#include "server/address_match.h"
 #include "server/sshd_config_internal.h"
 #include "tessera/key/match.h"
 
@@ -22,89 +18,6 @@ namespace tessera::ssh::server {
 namespace {
 
 using config::detail::equals_ignore_case;
-
-// addrmatch.c's xaddr: a family, 16 address bytes and an IPv6 scope.
-struct Address {
-  int family = AF_UNSPEC;
-  std::array<uint8_t, 16> bytes{};
-  uint32_t scope = 0;
-};
-
-constexpr size_t kMaxAddressText = 63;  // addr_pton_cidr()'s 64-byte buffer
-
-std::optional<Address> parse_address(std::string_view text) {
-  if (text.empty() || text.size() > 1024 || text.find('\0') != std::string_view::npos) return std::nullopt;
-  std::string copy(text);
-  addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST;
-  addrinfo* result = nullptr;
-  if (::getaddrinfo(copy.c_str(), nullptr, &hints, &result) != 0 || result == nullptr) return std::nullopt;
-  Address a;
-  const sockaddr* sa = result->ai_addr;
-  if (sa != nullptr && sa->sa_family == AF_INET && result->ai_addrlen >= sizeof(sockaddr_in)) {
-    sockaddr_in in{};
-    std::memcpy(&in, sa, sizeof(in));
-    a.family = AF_INET;
-    std::memcpy(a.bytes.data(), &in.sin_addr, 4);
-  } else if (sa != nullptr && sa->sa_family == AF_INET6 && result->ai_addrlen >= sizeof(sockaddr_in6)) {
-    sockaddr_in6 in6{};
-    std::memcpy(&in6, sa, sizeof(in6));
-    a.family = AF_INET6;
-    std::memcpy(a.bytes.data(), &in6.sin6_addr, 16);
-    a.scope = in6.sin6_scope_id;
-  }
-  ::freeaddrinfo(result);
-  if (a.family == AF_UNSPEC) return std::nullopt;
-  return a;
-}
-
-size_t address_bits(int family) { return family == AF_INET ? 32 : 128; }
-
-// Whether the bits of `a` past `prefix` are all zero.
-bool host_bits_zero(const Address& a, unsigned prefix) {
-  for (unsigned bit = prefix; bit < address_bits(a.family); ++bit) {
-    if (a.bytes[bit / 8] & (0x80u >> (bit % 8))) return false;
-  }
-  return true;
-}
-
-bool same_network(const Address& host, const Address& net, unsigned prefix) {
-  if (host.family != net.family) return false;
-  for (unsigned bit = 0; bit < prefix; ++bit) {
-    uint8_t mask = static_cast<uint8_t>(0x80u >> (bit % 8));
-    if ((host.bytes[bit / 8] & mask) != (net.bytes[bit / 8] & mask)) return false;
-  }
-  return host.family != AF_INET6 || host.scope == net.scope;
-}
-
-// addr_pton_cidr(): 0 with the network, -1 when it is no address or
-// network (a wildcard pattern may still match), -2 when the mask does not
-// fit the address.
-int parse_network(std::string_view text, Address* net, unsigned* prefix) {
-  if (text.size() > kMaxAddressText) return -1;
-  std::string_view address = text;
-  std::optional<unsigned long> mask;
-  if (size_t slash = text.find('/'); slash != std::string_view::npos) {
-    address = text.substr(0, slash);
-    std::string_view digits = text.substr(slash + 1);
-    if (digits.empty() || digits[0] < '0' || digits[0] > '9') return -1;
-    unsigned long value = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return -1;
-      if (value <= 1000) value = value * 10 + static_cast<unsigned long>(c - '0');
-    }
-    if (value > 128) return -1;
-    mask = value;
-  }
-  auto parsed = parse_address(address);
-  if (!parsed) return -1;
-  unsigned long bits = mask.value_or(address_bits(parsed->family));
-  if (bits > address_bits(parsed->family)) return -2;
-  if (!host_bits_zero(*parsed, static_cast<unsigned>(bits))) return -2;
-  *net = *parsed;
-  *prefix = static_cast<unsigned>(bits);
-  return 0;
-}
 
 key::Error bad(std::string message) { return key::Error(key::Errc::kInvalidArgument, std::move(message)); }
 
@@ -150,49 +63,12 @@ bool groups_match(const std::vector<std::string>& groups, std::string_view patte
 
 }  // namespace
 
-int address_match_list(std::optional<std::string_view> address, std::string_view list) {
-  std::optional<Address> tried;
-  if (address) {
-    tried = parse_address(*address);
-    if (!tried) return 0;
-  }
-  int result = 0;
-  size_t start = 0;
-  while (true) {
-    size_t comma = list.find(',', start);
-    std::string_view entry = list.substr(start, comma == std::string_view::npos ? comma : comma - start);
-    bool negated = !entry.empty() && entry[0] == '!';
-    if (negated) entry.remove_prefix(1);
-    if (entry.empty()) return -2;
-    Address net;
-    unsigned prefix = 0;
-    int r = parse_network(entry, &net, &prefix);
-    if (r == -2) return -2;
-    bool matched = false;
-    if (tried) matched = r == 0 ? same_network(*tried, net, prefix) : key::match_pattern(*address, entry);
-    if (matched) {
-      if (negated) return -1;
-      result = 1;
-    }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return result;
-}
-
 int match_user_pattern(std::string_view user, std::string_view host, std::string_view address,
                        std::string_view pattern) {
   size_t at = pattern.find('@');
   if (at == std::string_view::npos) return key::match_pattern(user, pattern) ? 1 : 0;
   if (!key::match_pattern(user, pattern.substr(0, at))) return 0;
-  // match_host_and_ip(): a negated address or name entry rules it out.
-  std::string_view patterns = pattern.substr(at + 1);
-  int by_address = address_match_list(address, patterns);
-  if (by_address == -2) return -1;
-  if (by_address == -1) return 0;
-  int by_name = key::match_pattern_list(host, patterns, true);
-  if (by_name == -1) return 0;
-  return by_name == 1 || by_address == 1 ? 1 : 0;
+  return match_host_and_address(host, address, pattern.substr(at + 1));
 }
 
 std::optional<std::string> user_access_denied(const SshdConfig& config, std::string_view user,
@@ -303,7 +179,7 @@ key::Result<std::vector<Criterion>> parse_match_criteria(std::string_view text) 
     } else if (equals_ignore_case(*attribute, "address") || equals_ignore_case(*attribute, "localaddress")) {
       bool local = equals_ignore_case(*attribute, "localaddress");
       c.kind = local ? Kind::kLocalAddress : Kind::kAddress;
-      if (address_match_list(std::nullopt, c.argument) != 0) {
+      if (!address_list_valid(c.argument)) {
         return bad(std::string("Invalid Match ") + (local ? "localaddress" : "address") + " argument '" +
                    c.argument + "'");
       }
@@ -370,9 +246,11 @@ key::Result<bool> evaluate_match(const std::vector<Criterion>& criteria, const M
           TESSERA_ASSIGN_OR_RETURN(matched, local ? missing("LocalAddress", "laddr") : missing("Address", "addr"));
           break;
         }
-        int r = address_match_list(*address, c.argument);
-        if (r == -2) return bad("Bad Match condition: invalid address list '" + c.argument + "'");
-        matched = r == 1;
+        AddressListMatch r = match_address_list_detail(*address, c.argument);
+        if (r == AddressListMatch::kInvalid) {
+          return bad("Bad Match condition: invalid address list '" + c.argument + "'");
+        }
+        matched = r == AddressListMatch::kMatch;
         break;
       }
       case Kind::kLocalPort:

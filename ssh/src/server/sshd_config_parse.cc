@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/internal.h"
+#include "server/address_match.h"
 #include "server/sshd_config_internal.h"
 #include "tessera/key/match.h"
 
@@ -112,7 +113,7 @@ int permit_port(std::string_view text) {
 bool valid_user_pattern(std::string_view pattern) {
   size_t at = pattern.find('@');
   if (at == std::string_view::npos) return true;
-  return address_match_list(std::nullopt, pattern.substr(at + 1)) != -2;
+  return address_list_valid(pattern.substr(at + 1));
 }
 
 // auth2_methods_valid(list, 0): every comma-separated method (":submethod"
