@@ -24,7 +24,7 @@ using test::TempDir;
 
 constexpr const char* kSshd = "/usr/sbin/sshd";
 
-bool have_sshd() { return ::access(kSshd, X_OK) == 0 && ::geteuid() == 0; }
+bool have_sshd() { return ::access(kSshd, X_OK) == 0; }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -155,7 +155,7 @@ void expect_both_reject(const SshdDir& d, const std::string& body, const std::ve
 class SshdConfigDump : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_sshd()) GTEST_SKIP() << "needs /usr/sbin/sshd and root (sshd -T loads the host keys)";
+    if (!have_sshd()) GTEST_SKIP() << "needs OpenSSH's /usr/sbin/sshd";
   }
   SshdDir d;
 };
