@@ -155,9 +155,19 @@ key::Result<key::Certificate> parse_certificate_file(std::string_view text) {
 }
 
 key::Result<LoadedHostKeys> load_host_key_files(const std::vector<std::string>& paths,
-                                                const std::vector<std::string>& certificate_paths) {
+                                                const std::vector<std::string>& certificate_paths,
+                                                std::vector<key::PrivateKey> more_keys) {
   LoadedHostKeys out;
   std::vector<key::PrivateKey> keys;
+  auto add = [&](key::PrivateKey k, const std::string& where) {
+    const key::KeyType type = k.type();
+    if (std::any_of(keys.begin(), keys.end(), [&](const key::PrivateKey& have) { return have.type() == type; })) {
+      out.warnings.push_back(where + ": not used, an earlier " + std::string(k.public_key().ssh_name()) +
+                             " key answers for its type");
+      return;
+    }
+    keys.push_back(std::move(k));
+  };
   for (const std::string& path : paths) {
     auto text = sys::read_file_secret(path, kMaxHostKeyFileBytes);
     if (!text.ok()) {
@@ -173,14 +183,9 @@ key::Result<LoadedHostKeys> load_host_key_files(const std::vector<std::string>& 
       out.warnings.push_back("host key " + path + ": " + why);
       continue;
     }
-    const key::KeyType type = parsed->key.type();
-    if (std::any_of(keys.begin(), keys.end(), [&](const key::PrivateKey& k) { return k.type() == type; })) {
-      out.warnings.push_back("host key " + path + ": not used, an earlier " +
-                             std::string(parsed->key.public_key().ssh_name()) + " key answers for its type");
-      continue;
-    }
-    keys.push_back(std::move(parsed->key));
+    add(std::move(parsed->key), "host key " + path);
   }
+  for (key::PrivateKey& k : more_keys) add(std::move(k), "a host key given in memory");
   std::vector<key::Certificate> certificates;
   for (const std::string& path : certificate_paths) {
     auto text = sys::read_file(path, kMaxHostKeyFileBytes);

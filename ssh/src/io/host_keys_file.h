@@ -73,8 +73,10 @@ struct LoadedHostKeys {
 // files (one "type base64 [comment]" line, as ssh-keygen -s writes them).
 // A file that cannot be used is a warning; it fails (kInvalidArgument, with
 // every warning in the text) only when no host key at all could be loaded.
+// more_keys (keys held in memory) come after the files' keys.
 key::Result<LoadedHostKeys> load_host_key_files(const std::vector<std::string>& paths,
-                                                const std::vector<std::string>& certificate_paths);
+                                                const std::vector<std::string>& certificate_paths,
+                                                std::vector<key::PrivateKey> more_keys = {});
 
 // One certificate from a certificate file's text ("type base64 [comment]",
 // blank lines and '#' comments skipped). Checks that the type field names
