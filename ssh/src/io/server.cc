@@ -228,8 +228,18 @@ struct Server::State {
           !auth::verify_publickey_signature(conn_.authority->session_id(), attempt).ok()) {
         return {};
       }
-      conn_.refresh_info();
-      const bool accepted = config.publickey(conn_.info, attempt.user, *pub);
+      // Asked once per user and key: a query and the signed request that
+      // follows it get the same answer.
+      const auto asked = std::make_pair(attempt.user, attempt.key_blob);
+      auto known = decided_.find(asked);
+      bool accepted = false;
+      if (known != decided_.end()) {
+        accepted = known->second;
+      } else {
+        conn_.refresh_info();
+        accepted = config.publickey(conn_.info, attempt.user, *pub);
+        if (decided_.size() < kMaxRememberedKeys) decided_.emplace(asked, accepted);
+      }
       if (accepted && attempt.signature) conn_.info.key = *pub;
       return {accepted, std::nullopt};
     }
@@ -243,8 +253,10 @@ struct Server::State {
     }
 
    private:
+    static constexpr size_t kMaxRememberedKeys = 64;
     State& state_;
     Conn& conn_;
+    std::map<std::pair<std::string, key::Bytes>, bool> decided_;
   };
 
   // One client. Members are destroyed in reverse: the ServerConnection

@@ -113,9 +113,11 @@ struct ServerConfig {
   // key exchange or authentication, or timed out (handshake_timeout).
   std::function<void(const ConnectionInfo&, const key::Error&)> on_handshake_failed;
 
-  // May `key` log `user` in? Asked for the client's query (before it signs)
-  // and again for the signed request, whose signature over this
-  // connection's session has already been verified. Unset: publickey off.
+  // May `key` log `user` in? Asked once per user and key on a connection,
+  // for the client's query (before it signs) or its signed request; the
+  // login succeeds only once a signature over this connection's session
+  // has verified (ConnectionInfo::key then names the key). Unset:
+  // publickey off.
   std::function<bool(const ConnectionInfo&, std::string_view user, const key::PublicKey& key)> publickey;
   // Unset: password authentication is not offered. The password is only
   // valid during the call.
