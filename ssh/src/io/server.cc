@@ -219,8 +219,8 @@ struct Server::State {
     Decider(State& state, Conn& conn) : state_(state), conn_(conn) {}
 
     auth::AuthDecision publickey(const auth::PublickeyAttempt& attempt) override {
-      const ServerConfig& config = state_.config;
-      if (!config.publickey) return {};
+      const ServerConfig& settings = state_.config;
+      if (!settings.publickey) return {};
       if (attempt.algorithm.find("-cert-v01@openssh.com") != std::string::npos) return {};
       auto pub = key::PublicKey::from_blob(attempt.key_blob);
       if (!pub.ok() || !algorithm_fits(attempt.algorithm, *pub)) return {};
@@ -237,7 +237,7 @@ struct Server::State {
         accepted = known->second;
       } else {
         conn_.refresh_info();
-        accepted = config.publickey(conn_.info, attempt.user, *pub);
+        accepted = settings.publickey(conn_.info, attempt.user, *pub);
         if (decided_.size() < kMaxRememberedKeys) decided_.emplace(asked, accepted);
       }
       if (accepted && attempt.signature) conn_.info.key = *pub;
