@@ -501,5 +501,26 @@ TEST_F(InProcess, ShutdownLetsASessionFinishThenItsDeadlineEndsTheRest) {
   server_.reset();
 }
 
+TEST_F(InProcess, OpenSshLearnsTheOtherHostKeysThroughHostkeys00) {
+  // Two host keys; the client knows only the Ed25519 one and, with
+  // UpdateHostKeys, adds the ECDSA key once the server has proved it.
+  const key::PrivateKey ecdsa = *key::PrivateKey::generate(key::KeyType::kEcdsaP256);
+  config_.host_keys.push_back(ecdsa);
+  const key::PublicKey ed25519 = config_.host_keys.front().public_key();
+  config_.on_session = command_handler;
+  start();
+  const std::string known_hosts = dir_->file("known_hosts_update");
+  const std::string host = "[127.0.0.1]:" + std::to_string(server_->port());
+  write_file(known_hosts, host + " " + key::format_public_key_line(ed25519, "") + "\n", 0644);
+  auto r = run(ssh({"-o", "UserKnownHostsFile=" + known_hosts, "-o", "StrictHostKeyChecking=yes",
+                    "-o", "UpdateHostKeys=yes", "-o", "HostKeyAlgorithms=ssh-ed25519,ecdsa-sha2-nistp256"},
+                   {"alice@127.0.0.1", "status 0"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("failed to confirm"), std::string::npos) << r.err;
+  const std::string learned = read_file(known_hosts);
+  const std::string ecdsa_line = key::format_public_key_line(ecdsa.public_key(), "");
+  EXPECT_NE(learned.find(ecdsa_line.substr(0, ecdsa_line.find(' ', 20))), std::string::npos) << learned;
+}
+
 }  // namespace
 }  // namespace tessera::test

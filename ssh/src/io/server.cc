@@ -49,6 +49,10 @@ namespace {
 // How long accepting pauses when the process is out of descriptors.
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 constexpr int kListenBacklog = 128;
+constexpr std::string_view kHostKeysRequest = "hostkeys-00@openssh.com";
+constexpr std::string_view kHostKeysProveRequest = "hostkeys-prove-00@openssh.com";
+// Most keys one hostkeys-prove-00 request may ask about (each costs a signature).
+constexpr size_t kMaxProvedHostKeys = 16;
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -413,6 +417,11 @@ struct Server::State {
     c.refresh_info();
     c.info.user = c.sc->user();
     c.authenticated_info = std::make_shared<const ConnectionInfo>(c.info);
+    // hostkeys-00@openssh.com, as sshd after a login: the client may learn
+    // keys it does not know yet (UpdateHostKeys), each proved on request.
+    key::Writer blobs;
+    for (const key::Bytes& blob : c.authority->host_key_blobs()) blobs.string(blob);
+    c.sc->connection().send_global_request(kHostKeysRequest, false, blobs.data());
   }
 
   // The connection protocol's decisions.
@@ -420,6 +429,22 @@ struct Server::State {
     connection::Connection& connection = c.sc->connection();
     connection.on_open_request = [this, &c](std::string_view type, key::Reader& extra) {
       return on_open_request(c, type, extra);
+    };
+    connection.on_global_request = [&c](std::string_view name, key::Reader& data) -> std::optional<key::Bytes> {
+      if (name != kHostKeysProveRequest) return std::nullopt;  // tcpip-forward, keepalives, ...
+      std::vector<key::Bytes> blobs;
+      while (!data.empty()) {
+        auto blob = data.string();
+        if (!blob.ok() || blobs.size() >= kMaxProvedHostKeys) return std::nullopt;
+        blobs.emplace_back(blob->begin(), blob->end());
+      }
+      // The authority signs only its own keys, over data it builds from the
+      // session id it computed.
+      auto proofs = c.authority->prove_host_keys(blobs);
+      if (!proofs.ok()) return std::nullopt;
+      key::Writer reply;
+      for (const key::Bytes& proof : *proofs) reply.string(proof);
+      return reply.take();
     };
   }
 
