@@ -161,7 +161,7 @@ std::string pseudo_random(size_t n) {
   return s;
 }
 
-class ServerInterop : public ::testing::Test {
+class ServerApiInterop : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!have_program("ssh") || !have_program("ssh-keygen")) return;
@@ -201,7 +201,7 @@ class ServerInterop : public ::testing::Test {
   static TempDir* dir_;
 };
 
-TempDir* ServerInterop::dir_ = nullptr;
+TempDir* ServerApiInterop::dir_ = nullptr;
 
 // ---- the example program ---------------------------------------------------
 
@@ -228,7 +228,7 @@ class ExampleServer {
   int port_ = 0;
 };
 
-TEST_F(ServerInterop, ExampleEchoesItsSubsystemToAnAuthorizedKey) {
+TEST_F(ServerApiInterop, ExampleEchoesItsSubsystemToAnAuthorizedKey) {
   ExampleServer server(*dir_);
   ASSERT_GT(server.port(), 0) << server.process().err();
   // 8 MiB through the subsystem: every byte back, in order.
@@ -246,7 +246,7 @@ TEST_F(ServerInterop, ExampleEchoesItsSubsystemToAnAuthorizedKey) {
   EXPECT_EQ(r.out, "");
 }
 
-TEST_F(ServerInterop, ExampleRefusesAnUnlistedKeyAndEverythingButItsSubsystem) {
+TEST_F(ServerApiInterop, ExampleRefusesAnUnlistedKeyAndEverythingButItsSubsystem) {
   ExampleServer server(*dir_);
   ASSERT_GT(server.port(), 0) << server.process().err();
   auto r = run(ssh_argv(server.port(), "other", {"-s"}, {"someone@127.0.0.1", "echo"}), "x");
@@ -260,7 +260,7 @@ TEST_F(ServerInterop, ExampleRefusesAnUnlistedKeyAndEverythingButItsSubsystem) {
   EXPECT_NE(r.err.find("subsystem request failed"), std::string::npos) << r.err;
 }
 
-TEST_F(ServerInterop, ExampleFinishesARunningSessionAfterSigterm) {
+TEST_F(ServerApiInterop, ExampleFinishesARunningSessionAfterSigterm) {
   ExampleServer server(*dir_, {"-g", "30"});
   ASSERT_GT(server.port(), 0) << server.process().err();
   Piped session(ssh_argv(server.port(), "user", {"-s"}, {"someone@127.0.0.1", "echo"}));
@@ -280,10 +280,10 @@ TEST_F(ServerInterop, ExampleFinishesARunningSessionAfterSigterm) {
 
 // ---- a Server in this process ------------------------------------------------
 
-class InProcess : public ServerInterop {
+class ServerApiInProcess : public ServerApiInterop {
  protected:
   void SetUp() override {
-    ServerInterop::SetUp();
+    ServerApiInterop::SetUp();
     if (IsSkipped()) return;
     user_key_ = key::parse_public_key_line(read_file(dir_->file("user.pub")))->key;
     config_.host_keys.push_back(*key::PrivateKey::generate(key::KeyType::kEd25519));
@@ -342,7 +342,7 @@ Handler command_handler(const ConnectionInfo&, const SessionRequest& request) {
   return nullptr;
 }
 
-TEST_F(InProcess, ExecHandlersOutputAndExitStatusReachOpenSsh) {
+TEST_F(ServerApiInProcess, ExecHandlersOutputAndExitStatusReachOpenSsh) {
   config_.on_session = command_handler;
   start();
   const std::string input = pseudo_random(3 * 1024 * 1024);
@@ -365,7 +365,7 @@ TEST_F(InProcess, ExecHandlersOutputAndExitStatusReachOpenSsh) {
   EXPECT_EQ(r.out, "no pty\n") << r.err;
 }
 
-TEST_F(InProcess, PublickeyRefusesAnUnlistedKeyAndPasswordIsOffUnlessSet) {
+TEST_F(ServerApiInProcess, PublickeyRefusesAnUnlistedKeyAndPasswordIsOffUnlessSet) {
   config_.on_session = command_handler;
   start();
   auto r = run(ssh({}, {"alice@127.0.0.1", "status 0"}, "other"));
@@ -375,7 +375,7 @@ TEST_F(InProcess, PublickeyRefusesAnUnlistedKeyAndPasswordIsOffUnlessSet) {
   EXPECT_EQ(r.exit_code, 255);
 }
 
-TEST_F(InProcess, PasswordLoginsWhenACallbackIsSet) {
+TEST_F(ServerApiInProcess, PasswordLoginsWhenACallbackIsSet) {
   config_.on_session = command_handler;
   config_.password = [](const ConnectionInfo& info, std::string_view user, std::string_view password) {
     EXPECT_EQ(info.remote_address, "127.0.0.1");
@@ -400,7 +400,7 @@ TEST_F(InProcess, PasswordLoginsWhenACallbackIsSet) {
   EXPECT_NE(r.err.find("Permission denied (publickey,password)."), std::string::npos) << r.err;
 }
 
-TEST_F(InProcess, TheConnectionHookRefusesAConnection) {
+TEST_F(ServerApiInProcess, TheConnectionHookRefusesAConnection) {
   std::atomic<int> connections{0};
   config_.on_connection = [&](const ConnectionInfo& info) -> key::Status {
     EXPECT_EQ(info.remote_address, "127.0.0.1");
@@ -419,7 +419,7 @@ TEST_F(InProcess, TheConnectionHookRefusesAConnection) {
   EXPECT_EQ(connections, 2);
 }
 
-TEST_F(InProcess, TheHandshakeTimeoutDropsASilentClientAndOpenSshSeesIt) {
+TEST_F(ServerApiInProcess, TheHandshakeTimeoutDropsASilentClientAndOpenSshSeesIt) {
   config_.handshake_timeout = 500ms;
   std::promise<std::string> failed;
   std::atomic<bool> reported{false};
@@ -457,7 +457,7 @@ TEST_F(InProcess, TheHandshakeTimeoutDropsASilentClientAndOpenSshSeesIt) {
   EXPECT_EQ(r.exit_code, 255) << r.err;
 }
 
-TEST_F(InProcess, ShutdownLetsASessionFinishThenItsDeadlineEndsTheRest) {
+TEST_F(ServerApiInProcess, ShutdownLetsASessionFinishThenItsDeadlineEndsTheRest) {
   std::atomic<int> read_errors{0};
   config_.on_session = [&](const ConnectionInfo&, const SessionRequest& request) -> Handler {
     if (request.command != "cat") return nullptr;
@@ -501,7 +501,7 @@ TEST_F(InProcess, ShutdownLetsASessionFinishThenItsDeadlineEndsTheRest) {
   server_.reset();
 }
 
-TEST_F(InProcess, OpenSshLearnsTheOtherHostKeysThroughHostkeys00) {
+TEST_F(ServerApiInProcess, OpenSshLearnsTheOtherHostKeysThroughHostkeys00) {
   // Two host keys; the client knows only the Ed25519 one and, with
   // UpdateHostKeys, adds the ECDSA key once the server has proved it.
   const key::PrivateKey ecdsa = *key::PrivateKey::generate(key::KeyType::kEcdsaP256);
