@@ -1,0 +1,153 @@
+// The per-connection monitor: forks the pre-auth child before it loads any
+// host key (so the child's address space never holds one), answers the
+// child's requests (key exchanges, authentication) until a signature is
+// accepted and the connection is handed over, then starts the session
+// process as the user and serves its re-keys, host key proofs and pty
+// records until it ends.
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "server/monitor.h"
+#include "sshd/connection_setup.h"
+#include "sshd/sshd.h"
+#include "tessera/key/fingerprint.h"
+#include "tessera/key/key.h"
+
+namespace tessera::ssh::sshd {
+
+using key::Errc;
+using key::Error;
+
+namespace {
+
+// Serves requests on fd until the peer closes it, the service breaks, or
+// `stop()` says so; with a deadline, gives up when it passes. Returns false
+// on a timeout.
+template <typename Stop>
+bool serve_requests(server::MonitorService& service, int fd, std::optional<std::chrono::steady_clock::time_point> deadline,
+                    Stop stop) {
+  while (!stop() && !service.broken()) {
+    int timeout = -1;
+    if (deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline -
+                                                                              std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      timeout = static_cast<int>(left.count());
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int r = poll(&p, 1, timeout);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) return false;
+    auto request = server::read_frame(fd);
+    if (!request.ok()) return true;  // the process went away
+    const key::Bytes reply = service.handle(request->reveal());
+    if (!server::write_frame(fd, reply).ok()) return true;
+  }
+  return true;
+}
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+}  // namespace
+
+int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
+  auto setup = ConnectionSetup::load(options, in_fd, out_fd);
+  if (!setup.ok()) {
+    log_line(Level::kError, setup.error().message());
+    return 255;
+  }
+  ConnectionSetup& conn = **setup;
+  log_setup(options, conn.settings().log_level);
+  const std::string& from = conn.peer_description();  // "ADDR port N"
+  log_line(Level::kDebug1, "Connection from " + conn.peer_address() + " port " + std::to_string(conn.peer_port()) +
+                               " on " + conn.local_address() + " port " + std::to_string(conn.local_port()));
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    log_line(Level::kError, std::string("socketpair: ") + std::strerror(errno));
+    return 255;
+  }
+  // The pre-auth child starts before any host key is loaded.
+  const pid_t child = fork();
+  if (child < 0) {
+    log_line(Level::kError, std::string("fork: ") + std::strerror(errno));
+    return 255;
+  }
+  if (child == 0) {
+    close(sv[0]);
+    if (startup_fd >= 0) close(startup_fd);
+    _exit(run_preauth_child(conn, sv[1], in_fd, out_fd));
+  }
+  close(sv[1]);
+  const int monitor_fd = sv[0];
+
+  auto keys = conn.load_host_keys();
+  if (!keys.ok()) {
+    log_line(Level::kError, "host keys: " + keys.error().message());
+    kill(child, SIGKILL);
+    wait_child(child);
+    return 255;
+  }
+  transport::LocalKexAuthority authority(conn.kex_config(), **keys);
+  server::MonitorHooks hooks;
+  hooks.check_key = [&](const auth::PublickeyAttempt& attempt) { return conn.check_key(attempt); };
+  hooks.log_attempt = [&](const auth::PublickeyAttempt& attempt, bool accepted, const std::string& detail) {
+    if (!attempt.signature) {
+      log_line(Level::kDebug1, std::string(accepted ? "Key is acceptable for " : "Key refused for ") +
+                                   attempt.user + " from " + from + ": " + detail);
+      return;
+    }
+    log_line(accepted ? Level::kInfo : Level::kInfo,
+             std::string(accepted ? "Accepted" : "Failed") + " publickey for " + attempt.user + " from " + from +
+                 " ssh2: " + detail);
+  };
+  hooks.record_pty = [&](bool login, std::string_view tty, uint32_t pid) {
+    return conn.record_pty(login, tty, static_cast<pid_t>(pid));
+  };
+  server::MonitorService service(authority, std::move(hooks), conn.settings().max_auth_tries);
+
+  const auto deadline = conn.settings().login_grace_time.count() > 0
+                            ? std::optional(std::chrono::steady_clock::now() + conn.settings().login_grace_time)
+                            : std::nullopt;
+  const bool in_time = serve_requests(service, monitor_fd, deadline, [&] { return service.handed_over().has_value(); });
+  if (!service.handed_over()) {
+    kill(child, SIGKILL);
+    wait_child(child);
+    if (!in_time) {
+      log_line(Level::kInfo, "Timeout before authentication for " + from);
+    } else if (service.broken()) {
+      log_line(Level::kError, "monitor: bad request from the pre-auth child; closing " + from);
+    } else if (!service.authenticated()) {
+      log_line(Level::kInfo, "Connection closed by " + std::string(conn.user().empty() ? "" : "authenticating user " +
+                                                                                             conn.user() + " ") +
+                                 from + " [preauth]");
+    }
+    return 255;
+  }
+  const int status = wait_child(child);
+  if (status != 0) log_line(Level::kDebug1, "pre-auth child exited with status " + std::to_string(status));
+  // Authenticated: the listener may count this connection as started.
+  if (startup_fd >= 0) close(startup_fd);
+
+  const auth::PublickeyAttempt& who = *service.authenticated();
+  service.set_phase(server::MonitorPhase::kSession);
+  close(monitor_fd);
+  return conn.run_session_process(who, service.handed_over()->reveal(), [&](int fd) {
+    serve_requests(service, fd, std::nullopt, [] { return false; });
+  });
+}
+
+}  // namespace tessera::ssh::sshd
