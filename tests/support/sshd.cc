@@ -36,7 +36,7 @@ Sshd::Sshd(SshdConfig config) : dir_(std::move(config.dir)) {
                  "PermitRootLogin yes\n" +
                  config.extra,
              0644);
-  process_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{kSshdPath, "-D", "-e", "-f", config_path},
+  process_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{config.program, "-D", "-e", "-f", config_path},
                                                  dir_ + "/sshd.log");
   started_ = process_->started() && wait_for_tcp_port(port_);
 }

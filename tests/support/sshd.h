@@ -17,6 +17,7 @@ struct SshdConfig {
   std::string host_key;  // a private host key; empty: a fresh ed25519 key made in dir
   std::string extra;     // more sshd_config lines (TrustedUserCAKeys, HostCertificate, ...)
   bool pam = false;      // UsePAM yes (keyboard-interactive passwords go through PAM)
+  std::string program = kSshdPath;  // or tessera-sshd, which reads the same config
 };
 
 class Sshd {
@@ -36,6 +37,7 @@ class Sshd {
 
   bool started() const { return started_; }
   int port() const { return port_; }
+  int pid() const { return process_ ? process_->pid() : -1; }
   const std::string& host_key() const { return host_key_; }
   const std::string& authorized_keys() const { return authorized_keys_; }
   // sshd's log so far (for failure messages).
