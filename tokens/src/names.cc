@@ -270,4 +270,39 @@ bool key_matches_uri(const pkcs11::KeyInfo& key, const std::string& filter_uri) 
   return p11_kit_uri_match_attributes(filter.get(), attributes.data(), static_cast<CK_ULONG>(attributes.size())) != 0;
 }
 
+key::Result<UriPin> uri_pin(const std::string& uri) {
+  UriPtr parsed = is_uri(uri) ? parse_uri(uri) : nullptr;
+  if (!parsed) return key::Error(key::Errc::kInvalidArgument, "not a valid PKCS#11 URI");
+  UriPin pin;
+  if (const char* value = p11_kit_uri_get_pin_value(parsed.get())) pin.value = key::SecretBytes::copy_of(value);
+  if (const char* source = p11_kit_uri_get_pin_source(parsed.get())) pin.source = source;
+  return pin;
+}
+
+std::string without_pin_value(std::string_view uri) {
+  if (!uri.starts_with("pkcs11:")) return std::string(uri);
+  // Wherever it stands (the query, where RFC 7512 puts it, or by mistake the
+  // path), up to the next separator.
+  constexpr std::string_view kPinValue = "pin-value=";
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    const size_t found = uri.find(kPinValue, at);
+    if (found == std::string_view::npos) break;
+    const char before = uri[found - 1];  // found > 0: the text starts with "pkcs11:"
+    const bool starts_attribute = before == '?' || before == '&' || before == ';' || before == ':';
+    const size_t value = found + kPinValue.size();
+    out.append(uri.substr(at, value - at));
+    if (!starts_attribute) {  // "xpin-value=" is some other attribute's text
+      at = value;
+      continue;
+    }
+    out += "REDACTED";
+    const size_t end = uri.find_first_of("&;?", value);
+    at = end == std::string_view::npos ? uri.size() : end;
+  }
+  out.append(uri.substr(at));
+  return out;
+}
+
 }  // namespace tessera::tokens

@@ -21,11 +21,13 @@
 #define TESSERA_TOKENS_NAMES_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tessera/key/error.h"
+#include "tessera/key/secret.h"
 #include "tessera/pkcs11/protocol.h"
 
 namespace tessera::tokens {
@@ -95,6 +97,22 @@ key::Result<std::string> allowed_provider_path(const std::string& provider, std:
 // PKCS#11 URI (token, manufacturer, model, serial, object, id). An empty
 // filter matches every key.
 bool key_matches_uri(const pkcs11::KeyInfo& key, const std::string& filter_uri);
+
+// The PIN a PKCS#11 URI carries in its query (RFC 7512 section 2.3), for
+// programs with nobody to ask (tessera-sshd's host keys): pin-value, the PIN
+// itself (percent-decoded), or pin-source, where to read it (as written: a
+// path or a "file:" URI; reading it is the caller's). Neither: value is
+// nullopt and source empty. kInvalidArgument when `uri` is not a PKCS#11 URI
+// p11-kit accepts.
+struct UriPin {
+  std::optional<key::SecretBytes> value;
+  std::string source;
+};
+key::Result<UriPin> uri_pin(const std::string& uri);
+
+// The URI with its pin-value attribute's value replaced by "REDACTED", for
+// logs and messages (a URI that is not one is returned as it is).
+std::string without_pin_value(std::string_view uri);
 
 }  // namespace tessera::tokens
 
