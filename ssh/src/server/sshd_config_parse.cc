@@ -548,7 +548,11 @@ void Applier::run() {
     }
     case K::kHostKey:
     case K::kHostCertificate: {
-      auto path = filename();
+      // A PKCS#11 URI is no path: sshd would make it one relative to its
+      // working directory, tessera-sshd takes it as a token key.
+      const bool uri =
+          keyword == K::kHostKey && next_ < line_.args.size() && line_.args[next_].starts_with("pkcs11:");
+      auto path = uri ? std::optional<std::string>(*arg()) : filename();
       if (!path || !active()) break;
       std::vector<std::string>& list = keyword == K::kHostKey ? o_.host_keys : o_.host_certificates;
       if (room(list)) list.push_back(std::move(*path));

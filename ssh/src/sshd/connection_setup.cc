@@ -21,7 +21,7 @@
 #include <ctime>
 #include <string>
 
-#include "io/host_keys_file.h"
+#include "io/host_key_sources.h"
 #include "server/privileges.h"
 #include "server/sshd_config.h"
 #include "server/user_keys.h"
@@ -188,15 +188,22 @@ io::ServerIoConfig ConnectionSetup::preauth_io_config() const {
 }
 
 key::Result<std::unique_ptr<transport::HostKeySigner>> ConnectionSetup::load_host_keys() {
-  if (!settings_.host_key_agent.empty()) {
-    return Error(Errc::kUnsupported, "HostKeyAgent is not supported yet");
+  // Key files, keys in the HostKeyAgent and keys on PKCS#11 tokens, mixed as
+  // sshd mixes them. Loaded anew for each connection, so an agent or token
+  // that comes back serves the next one; one that hangs fails its signature
+  // after the timeout, within LoginGraceTime.
+  io::HostKeySources sources;
+  sources.host_keys = settings_.host_key_files;
+  sources.certificates = settings_.host_certificate_files;
+  sources.agent = settings_.host_key_agent;
+  if (settings_.login_grace_time.count() > 0) {
+    sources.timeout = std::min(sources.timeout,
+                               std::chrono::duration_cast<std::chrono::milliseconds>(settings_.login_grace_time));
   }
-  for (const std::string& path : settings_.host_key_files) {
-    if (path.starts_with("pkcs11:")) return Error(Errc::kUnsupported, "HostKey pkcs11: is not supported yet");
-  }
-  TESSERA_ASSIGN_OR_RETURN(io::LoadedHostKeys loaded,
-                           io::load_host_key_files(settings_.host_key_files, settings_.host_certificate_files));
+  auto on_failure = [](const std::string& failure) { log_line(Level::kError, failure); };
+  TESSERA_ASSIGN_OR_RETURN(io::LoadedHostKeySet loaded, io::load_host_key_set(sources, on_failure));
   for (const std::string& w : loaded.warnings) log_line(Level::kError, w);
+  for (const std::string& note : loaded.notes) log_line(Level::kDebug1, note);
   return std::unique_ptr<transport::HostKeySigner>(std::move(loaded.keys));
 }
 
