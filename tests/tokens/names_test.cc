@@ -287,3 +287,41 @@ TEST(KeyMatchesUri, TokenAndObjectAttributesSelectKeys) {
 
 }  // namespace
 }  // namespace tessera::tokens
+
+namespace tessera::tokens {
+namespace {
+
+TEST(UriPin, PinValueAndPinSourceFromTheQuery) {
+  auto value = uri_pin("pkcs11:token=host;object=k?module-path=/x.so&pin-value=12%334");
+  ASSERT_TRUE(value.ok()) << value.error().message();
+  ASSERT_TRUE(value->value.has_value());
+  EXPECT_EQ(value->value->reveal_text(), "1234");
+  EXPECT_EQ(value->source, "");
+  auto source = uri_pin("pkcs11:token=host?pin-source=file:///etc/ssh/pin");
+  ASSERT_TRUE(source.ok()) << source.error().message();
+  EXPECT_FALSE(source->value.has_value());
+  EXPECT_EQ(source->source, "file:///etc/ssh/pin");
+  auto neither = uri_pin("pkcs11:token=host");
+  ASSERT_TRUE(neither.ok());
+  EXPECT_FALSE(neither->value.has_value());
+  EXPECT_EQ(neither->source, "");
+  EXPECT_EQ(uri_pin("/usr/lib/x.so").error().code(), key::Errc::kInvalidArgument);
+  EXPECT_EQ(uri_pin("pkcs11:token=%zz").error().code(), key::Errc::kInvalidArgument);
+}
+
+TEST(UriPin, PinValuesAreRedacted) {
+  EXPECT_EQ(without_pin_value("pkcs11:token=h?module-path=/x.so&pin-value=1234"),
+            "pkcs11:token=h?module-path=/x.so&pin-value=REDACTED");
+  EXPECT_EQ(without_pin_value("pkcs11:token=h?pin-value=1234&module-path=/x.so"),
+            "pkcs11:token=h?pin-value=REDACTED&module-path=/x.so");
+  // Where RFC 7512 does not put it, too; and twice.
+  EXPECT_EQ(without_pin_value("pkcs11:token=h;pin-value=1;object=k?pin-value=2"),
+            "pkcs11:token=h;pin-value=REDACTED;object=k?pin-value=REDACTED");
+  // Not an attribute of that name.
+  EXPECT_EQ(without_pin_value("pkcs11:object=xpin-value=1"), "pkcs11:object=xpin-value=1");
+  EXPECT_EQ(without_pin_value("pkcs11:token=h?pin-source=/p"), "pkcs11:token=h?pin-source=/p");
+  EXPECT_EQ(without_pin_value("/path/pin-value=1"), "/path/pin-value=1");
+}
+
+}  // namespace
+}  // namespace tessera::tokens

@@ -43,6 +43,25 @@ std::chrono::seconds whole_seconds(std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+struct TokenHostKeys::State {
+  struct Token {
+    std::optional<key::SecretBytes> pin;
+    std::string pin_origin;  // "pin-source /etc/x", "pin-value": for messages
+    bool logged_in = false;
+    std::optional<key::Error> refused;  // why it is not tried again (this connection)
+  };
+
+  std::unique_ptr<pkcs11::HelperClient> client;  // nullptr once it failed
+  std::string dead;                              // why it is gone
+  std::vector<pkcs11::KeyInfo> listed;           // every key of the module's tokens
+  std::string module_path;
+  std::vector<size_t> added;                     // indexes into listed, in the order added
+  std::map<pkcs11::TokenId, Token> tokens;
+
+  key::Status login(const pkcs11::KeyInfo& info, Token& token, uint32_t token_flags);
+  key::Error helper_failed(const key::Error& error);
+};
+
 std::string server_helper_program() {
   const std::string beside = pkcs11::default_helper_program();
   if (const char* env = std::getenv("TESSERA_PKCS11_HELPER"); env != nullptr && *env != '\0') return beside;
@@ -86,9 +105,7 @@ key::Result<key::SecretBytes> read_pin_source(std::string_view source) {
   return key::SecretBytes::copy_of(line);
 }
 
-TokenHostKeys::TokenHostKeys(std::unique_ptr<pkcs11::HelperClient> client, std::vector<pkcs11::KeyInfo> listed,
-                             std::string module_path)
-    : client_(std::move(client)), listed_(std::move(listed)), module_path_(std::move(module_path)) {}
+TokenHostKeys::TokenHostKeys(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 TokenHostKeys::~TokenHostKeys() = default;
 
@@ -104,13 +121,16 @@ key::Result<std::unique_ptr<TokenHostKeys>> TokenHostKeys::start(const std::stri
   if (!listed.ok()) {
     return Error(Errc::kIo, "cannot list the keys of " + module_path + ": " + helper_problem(listed.error()));
   }
-  return std::unique_ptr<TokenHostKeys>(
-      new TokenHostKeys(std::move(*started), std::move(listed->keys), module_path));
+  auto state = std::make_unique<State>();
+  state->client = std::move(*started);
+  state->listed = std::move(listed->keys);
+  state->module_path = module_path;
+  return std::unique_ptr<TokenHostKeys>(new TokenHostKeys(std::move(state)));
 }
 
 const std::string& TokenHostKeys::module_description() const {
   static const std::string kNone;
-  return client_ ? client_->module_description() : kNone;
+  return state_->client ? state_->client->module_description() : kNone;
 }
 
 key::Result<std::vector<TokenHostKeys::Added>> TokenHostKeys::add(const std::string& uri) {
@@ -126,34 +146,34 @@ key::Result<std::vector<TokenHostKeys::Added>> TokenHostKeys::add(const std::str
     origin = "pin-value";
   }
   std::vector<Added> out;
-  for (size_t i = 0; i < listed_.size(); ++i) {
-    const pkcs11::KeyInfo& info = listed_[i];
+  for (size_t i = 0; i < state_->listed.size(); ++i) {
+    const pkcs11::KeyInfo& info = state_->listed[i];
     if (!tokens::key_matches_uri(info, uri)) continue;
     auto key = key::PublicKey::from_blob(info.public_key);
     if (!key.ok()) continue;  // a key type SSH has no name for
-    Token& token = tokens_[info.id.token];
+    State::Token& token = state_->tokens[info.id.token];
     if (!token.pin && pin) {
       token.pin = pin->clone();
       token.pin_origin = origin;
     }
-    if (std::find(added_.begin(), added_.end(), i) == added_.end()) added_.push_back(i);
+    if (std::find(state_->added.begin(), state_->added.end(), i) == state_->added.end()) state_->added.push_back(i);
     out.push_back(Added{i, std::move(*key), quoted(key_name(info)) + " on token " + quoted(info.token_label)});
   }
   if (!out.empty()) return out;
   const std::string wanted = pkcs11_uri_token(uri);
-  const bool token_seen = std::any_of(listed_.begin(), listed_.end(),
+  const bool token_seen = std::any_of(state_->listed.begin(), state_->listed.end(),
                                       [&](const pkcs11::KeyInfo& k) { return k.token_label == wanted; });
   if (!wanted.empty() && !token_seen) return Error(Errc::kIo, std::string(kNotPresent));
   if (!wanted.empty()) return Error(Errc::kInvalidArgument, "no key on the token matches the URI");
-  return Error(Errc::kInvalidArgument, "no key on the tokens of " + module_path_ +
+  return Error(Errc::kInvalidArgument, "no key on the tokens of " + state_->module_path +
                                            " matches the URI (is the token inserted?)");
 }
 
 std::vector<std::string> TokenHostKeys::algorithms() const {
   std::vector<std::string> out;
   std::vector<std::string_view> seen;
-  for (size_t index : added_) {
-    auto key = key::PublicKey::from_blob(listed_[index].public_key);
+  for (size_t index : state_->added) {
+    auto key = key::PublicKey::from_blob(state_->listed[index].public_key);
     if (!key.ok() || std::find(seen.begin(), seen.end(), key->ssh_name()) != seen.end()) continue;
     seen.push_back(key->ssh_name());
     for (const transport::HostKeyAlgorithm& a : transport::supported_host_key_algorithms()) {
@@ -166,9 +186,9 @@ std::vector<std::string> TokenHostKeys::algorithms() const {
 key::Bytes TokenHostKeys::host_key_blob(std::string_view algorithm) const {
   const transport::HostKeyAlgorithm* a = transport::find_host_key_algorithm(algorithm);
   if (a == nullptr || a->certificate) return {};
-  for (size_t index : added_) {
-    auto key = key::PublicKey::from_blob(listed_[index].public_key);
-    if (key.ok() && key->type() == a->key_type) return listed_[index].public_key;
+  for (size_t index : state_->added) {
+    auto key = key::PublicKey::from_blob(state_->listed[index].public_key);
+    if (key.ok() && key->type() == a->key_type) return state_->listed[index].public_key;
   }
   return {};
 }
@@ -176,8 +196,8 @@ key::Bytes TokenHostKeys::host_key_blob(std::string_view algorithm) const {
 key::Result<key::Bytes> TokenHostKeys::sign(std::string_view algorithm, std::span<const uint8_t> exchange_hash) {
   const transport::HostKeyAlgorithm* a = transport::find_host_key_algorithm(algorithm);
   if (a != nullptr && !a->certificate) {
-    for (size_t index : added_) {
-      auto key = key::PublicKey::from_blob(listed_[index].public_key);
+    for (size_t index : state_->added) {
+      auto key = key::PublicKey::from_blob(state_->listed[index].public_key);
       if (key.ok() && key->type() == a->key_type) return sign_with(index, a->signature_name, exchange_hash);
     }
   }
@@ -186,19 +206,19 @@ key::Result<key::Bytes> TokenHostKeys::sign(std::string_view algorithm, std::spa
 
 std::vector<key::Bytes> TokenHostKeys::public_key_blobs() const {
   std::vector<key::Bytes> out;
-  for (size_t index : added_) out.push_back(listed_[index].public_key);
+  for (size_t index : state_->added) out.push_back(state_->listed[index].public_key);
   return out;
 }
 
 // The helper is gone, or stuck past the timeout: it is let go (ended, if it
 // does not end by itself), and nothing more is asked of it.
-key::Error TokenHostKeys::helper_failed(const Error& error) {
-  dead_ = "tessera-pkcs11-helper for " + module_path_ + ": " + helper_problem(error);
-  client_.reset();
-  return Error(Errc::kIo, dead_);
+key::Error TokenHostKeys::State::helper_failed(const Error& error) {
+  dead = "tessera-pkcs11-helper for " + module_path + ": " + helper_problem(error);
+  client.reset();
+  return Error(Errc::kIo, dead);
 }
 
-key::Status TokenHostKeys::login(const pkcs11::KeyInfo& info, Token& token, uint32_t token_flags) {
+key::Status TokenHostKeys::State::login(const pkcs11::KeyInfo& info, Token& token, uint32_t token_flags) {
   auto refuse = [&](std::string why) {
     token.refused = Error(Errc::kIo, std::move(why));
     return *token.refused;
@@ -215,7 +235,7 @@ key::Status TokenHostKeys::login(const pkcs11::KeyInfo& info, Token& token, uint
                   token.pin_origin + " (it may be the wrong one): check it, then log in once with the right PIN " +
                   "(e.g. pkcs11-tool --login --test) to clear that");
   }
-  auto done = client_->login(info.id.token, token.pin);
+  auto done = client->login(info.id.token, token.pin);
   if (done.ok()) {
     token.logged_in = true;
     return {};
@@ -241,17 +261,17 @@ key::Status TokenHostKeys::login(const pkcs11::KeyInfo& info, Token& token, uint
 
 key::Result<key::Bytes> TokenHostKeys::sign_with(size_t index, std::string_view signature_algorithm,
                                                  std::span<const uint8_t> data) {
-  if (index >= listed_.size()) return Error(Errc::kInvalidArgument, "no such token key");
-  if (!client_) return Error(Errc::kIo, dead_);
-  const pkcs11::KeyInfo& info = listed_[index];
+  if (index >= state_->listed.size()) return Error(Errc::kInvalidArgument, "no such token key");
+  if (!state_->client) return Error(Errc::kIo, state_->dead);
+  const pkcs11::KeyInfo& info = state_->listed[index];
   TESSERA_ASSIGN_OR_RETURN(key::PublicKey public_key, key::PublicKey::from_blob(info.public_key));
-  Token& token = tokens_[info.id.token];
+  State::Token& token = state_->tokens[info.id.token];
   if (token.refused) return *token.refused;
   std::optional<key::SecretBytes> context;
   bool context_sent = false;
   // At most: sign, log in and sign, then sign once more with a context PIN.
   for (int round = 0; round < 3; ++round) {
-    auto signature = client_->sign(info.id, data, std::string(signature_algorithm), context);
+    auto signature = state_->client->sign(info.id, data, std::string(signature_algorithm), context);
     if (signature.ok()) {
       TESSERA_TRY(check_external_signature(public_key, signature_algorithm, *signature, data));
       return signature;
@@ -260,7 +280,7 @@ key::Result<key::Bytes> TokenHostKeys::sign_with(size_t index, std::string_view 
     switch (pkcs11::helper_code(error)) {
       case ErrorCode::kNotLoggedIn:
         if (!token.logged_in) {
-          TESSERA_TRY(login(info, token, error.flags()));
+          TESSERA_TRY(state_->login(info, token, error.flags()));
           continue;
         }
         if (!context_sent && token.pin) {  // a CKA_ALWAYS_AUTHENTICATE key
@@ -283,7 +303,7 @@ key::Result<key::Bytes> TokenHostKeys::sign_with(size_t index, std::string_view 
         token.logged_in = false;
         return Error(Errc::kIo, std::string(kNotPresent));
       case ErrorCode::kInternal:
-        return helper_failed(error);
+        return state_->helper_failed(error);
       default:
         return Error(Errc::kIo, helper_problem(error));
     }

@@ -33,12 +33,7 @@
 #include "tessera/key/error.h"
 #include "tessera/key/key.h"
 #include "tessera/key/secret.h"
-#include "tessera/pkcs11/protocol.h"
 #include "transport/kex_authority.h"
-
-namespace tessera::pkcs11 {
-class HelperClient;
-}
 
 namespace tessera::ssh::io {
 
@@ -83,23 +78,10 @@ class TokenHostKeys final : public transport::HostKeySigner {
   const std::string& module_description() const;
 
  private:
-  struct Token {
-    std::optional<key::SecretBytes> pin;
-    std::string pin_origin;  // "pin-source /etc/x", "pin-value": for messages
-    bool logged_in = false;
-    std::optional<key::Error> refused;  // why it is not tried again (this connection)
-  };
-  TokenHostKeys(std::unique_ptr<pkcs11::HelperClient> client, std::vector<pkcs11::KeyInfo> listed,
-                std::string module_path);
-  key::Status login(const pkcs11::KeyInfo& info, Token& token, uint32_t token_flags);
-  key::Error helper_failed(const key::Error& error);
+  struct State;  // the helper, its listing and the tokens' PINs
+  explicit TokenHostKeys(std::unique_ptr<State> state);
 
-  std::unique_ptr<pkcs11::HelperClient> client_;  // nullptr once it failed
-  std::string dead_;                              // why it is gone
-  std::vector<pkcs11::KeyInfo> listed_;           // every key of the module's tokens
-  std::string module_path_;
-  std::vector<size_t> added_;                     // indexes into listed_, in the order added
-  std::map<pkcs11::TokenId, Token> tokens_;
+  std::unique_ptr<State> state_;
 };
 
 // The tessera-pkcs11-helper tessera-sshd starts: $TESSERA_PKCS11_HELPER, or
@@ -109,8 +91,8 @@ std::string server_helper_program();
 
 // The PIN of a pin-source: an absolute path or a file: URI naming a regular
 // file that belongs to this process's user and that no one else may read or
-// write; its first line (without the line end), at most
-// pkcs11::kMaxPinBytes. kInvalidArgument or kIo saying what is wrong.
+// write; its first line (without the line end), at most 256 bytes (the
+// helper protocol's limit). kInvalidArgument or kIo saying what is wrong.
 key::Result<key::SecretBytes> read_pin_source(std::string_view source);
 
 }  // namespace tessera::ssh::io
