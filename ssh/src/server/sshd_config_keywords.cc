@@ -34,8 +34,11 @@ constexpr std::array<KeywordInfo, kKeywordCount> kKeywords = {{
   {K::kUsePam, "UsePAM", R, A, "no", "tessera-sshd does not use PAM"},
   {K::kPamAuthenticationViaKbdInt, "PAMAuthenticationViaKbdInt", W, D, "", kDeprecated},
   {K::kPort, "Port", I, A, "22", ""},
-  {K::kHostKey, "HostKey", I, A, "", "key files or pkcs11: URIs; without any, the three default files"},
-  {K::kHostKeyAgent, "HostKeyAgent", I, A, "none", ""},
+  {K::kHostKey, "HostKey", I, A, "",
+   "key files (with HostKeyAgent, public halves of the agent's keys) or pkcs11: URIs of token keys (kept as "
+   "URIs: sshd would make them paths); without any, the three default files"},
+  {K::kHostKeyAgent, "HostKeyAgent", I, A, "none",
+   "as OpenSSH: a socket or SSH_AUTH_SOCK; keys it lacks are skipped with a log line"},
   {K::kPidFile, "PidFile", I, A, "/run/sshd.pid", ""},
   {K::kModuliFile, "ModuliFile", I, A, "/etc/ssh/moduli", ""},
   {K::kServerKeyBits, "ServerKeyBits", W, D, "", kDeprecated},
