@@ -174,11 +174,16 @@ TEST_F(SshdTokenHostKeys, APulledTokenFailsNewLoginsUntilItIsBack) {
   CommandResult back = login(*sshd, "ecdsa-sha2-nistp256");
   EXPECT_EQ(back.exit_code, 0) << back.err << sshd->log();
 
-  // Pulled while the monitor signs: that signature fails, and says so.
-  fault("hang=C_Sign:2\n");
+  // Pulled while the monitor signs (the module says when it hangs in
+  // C_Sign, on the helper's stderr, which is the log): that signature
+  // fails, and says so.
+  fault("hang=C_Sign:3\n");
+  const size_t hangs = sshd->log_count("hanging in C_Sign");
   std::thread pull([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-    fault("removed=1\nhang=C_Sign:2\n");
+    for (int i = 0; i < 200 && sshd->log_count("hanging in C_Sign") == hangs; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    fault("removed=1\nhang=C_Sign:3\n");
   });
   CommandResult during = login(*sshd, "ecdsa-sha2-nistp256");
   pull.join();
