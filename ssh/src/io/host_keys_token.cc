@@ -8,10 +8,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <utility>
 
 #include "io/host_key_sources.h"
 #include "io/token_identities.h"
+#include "tessera/key/secret.h"
 #include "tessera/pkcs11/client.h"
 #include "tessera/sys/fd.h"
 #include "tessera/sys/file.h"

@@ -22,9 +22,7 @@
 #define TESSERA_SSH_IO_HOST_KEYS_TOKEN_H_
 
 #include <chrono>
-#include <map>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,7 +30,6 @@
 
 #include "tessera/key/error.h"
 #include "tessera/key/key.h"
-#include "tessera/key/secret.h"
 #include "transport/kex_authority.h"
 
 namespace tessera::ssh::io {
