@@ -30,6 +30,7 @@
 
 #include "tessera/key/error.h"
 #include "tessera/key/key.h"
+#include "tessera/key/secret.h"
 #include "transport/kex_authority.h"
 
 namespace tessera::ssh::io {
