@@ -7,6 +7,7 @@
 #include "server/user_keys.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "tessera/key/cert.h"
 #include "tessera/key/krl.h"
@@ -133,6 +135,60 @@ struct FileKind {
   std::string_view what;  // "authorized keys", "authorized principals", ...
   bool strict_modes;
   bool log_missing;
+  bool as_user;  // UserKeysConfig::open_user_files_as_user
+};
+
+// temporarily_use_uid() / restore_uid(): for its life, a root process has the
+// user's effective uid, gid and supplementary groups (the kernel checks file
+// access with these), and root's again after. Does nothing unless root.
+class TemporaryUserCredentials {
+ public:
+  explicit TemporaryUserCredentials(const TargetUser& user) {
+    if (::geteuid() != 0) return;
+    saved_gid_ = ::getegid();
+    const int n = ::getgroups(0, nullptr);
+    if (n < 0) std::abort();
+    saved_groups_.resize(static_cast<size_t>(n));
+    if (n > 0 && ::getgroups(n, saved_groups_.data()) < 0) std::abort();
+    int count = 64;
+    std::vector<gid_t> groups(static_cast<size_t>(count));
+    if (::getgrouplist(user.name.c_str(), user.gid, groups.data(), &count) < 0) {
+      groups.resize(static_cast<size_t>(count));
+      if (::getgrouplist(user.name.c_str(), user.gid, groups.data(), &count) < 0) count = 0;
+    }
+    groups.resize(static_cast<size_t>(std::max(count, 0)));
+    if (groups.empty()) groups.push_back(user.gid);
+    active_ = true;
+    // Root again on the way out whatever failed here; a half switch is
+    // undone by the destructor.
+    if (::setgroups(groups.size(), groups.data()) != 0 || ::setegid(user.gid) != 0 || ::seteuid(user.uid) != 0) {
+      restore();
+      switched_ = false;
+      return;
+    }
+    switched_ = true;
+  }
+  ~TemporaryUserCredentials() { restore(); }
+  TemporaryUserCredentials(const TemporaryUserCredentials&) = delete;
+  TemporaryUserCredentials& operator=(const TemporaryUserCredentials&) = delete;
+  // False when root could not become the user: the file must not be read.
+  bool ok() const { return !active_ || switched_; }
+
+ private:
+  void restore() {
+    if (!active_) return;
+    active_ = false;
+    // A monitor that cannot become root again must not go on deciding.
+    if (::seteuid(0) != 0 || ::setegid(saved_gid_) != 0 ||
+        ::setgroups(saved_groups_.size(), saved_groups_.data()) != 0) {
+      std::abort();
+    }
+  }
+
+  bool active_ = false;
+  bool switched_ = false;
+  gid_t saved_gid_ = 0;
+  std::vector<gid_t> saved_groups_;
 };
 
 class Fd {
@@ -154,6 +210,15 @@ class Fd {
 // log line.
 std::optional<OpenedFile> open_user_file(const std::string& path, const TargetUser& user, const FileKind& kind,
                                          LogLines& log) {
+  std::optional<TemporaryUserCredentials> as_user;
+  if (kind.as_user) {
+    as_user.emplace(user);
+    if (!as_user->ok()) {
+      log.push_back({LogLevel::kError, "cannot take the credentials of user '" + user.name + "' to read '" + path +
+                                           "': " + errno_text(errno)});
+      return std::nullopt;
+    }
+  }
   const std::string name = "User '" + user.name + "' " + std::string(kind.what) + " '" + path + "'";
   Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
@@ -430,7 +495,7 @@ class Decider {
   // user_key_allowed2() / auth_check_authkeys_file().
   bool try_authorized_keys_file(const std::string& path) {
     log(LogLevel::kDebug1, "trying public key file " + path);
-    auto file = open_user_file(path, user_, {"authorized keys", config_.strict_modes, true}, out_.log);
+    auto file = open_user_file(path, user_, {"authorized keys", config_.strict_modes, true, config_.open_user_files_as_user}, out_.log);
     if (!file) return false;
     const key::KeyOrCertificate& k = *out_.key;
     // The key type a matching line holds: the client's, or its CA's.
@@ -596,7 +661,7 @@ class Decider {
       return std::nullopt;
     }
     log(LogLevel::kDebug1, "trying authorized principals file " + *path);
-    auto file = open_user_file(*path, user_, {"authorized principals", config_.strict_modes, false}, out_.log);
+    auto file = open_user_file(*path, user_, {"authorized principals", config_.strict_modes, false, config_.open_user_files_as_user}, out_.log);
     if (!file) return std::nullopt;
     std::optional<PrincipalsLine> found;
     for_each_line(file->contents, [&](std::string_view line, size_t number) {

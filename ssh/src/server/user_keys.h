@@ -26,8 +26,8 @@
 // decision.key->key, and the signature blob's algorithm equal to the request's),
 // and, for security keys, user presence and verification against
 // options.no_require_user_presence / options.require_verify and sshd's
-// PubkeyAuthOptions. Files are opened with the process's current credentials:
-// a root caller switches its effective uid to the user first, as sshd does.
+// PubkeyAuthOptions. Files are opened with the process's current credentials,
+// but for open_user_files_as_user (below).
 #ifndef TESSERA_SSH_SERVER_USER_KEYS_H_
 #define TESSERA_SSH_SERVER_USER_KEYS_H_
 
@@ -89,6 +89,13 @@ struct UserKeysConfig {
   std::string ca_signature_algorithms{kDefaultCaSignatureAlgorithms};
   unsigned required_rsa_size = kDefaultRequiredRsaSize;
   key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;  // FingerprintHash
+  // A root caller (sshd's monitor) sets this: the user's own files
+  // (AuthorizedKeysFile, AuthorizedPrincipalsFile) are then opened with the
+  // user's uid, gid and groups as effective credentials, as sshd's
+  // temporarily_use_uid() does, and TrustedUserCAKeys and RevokedKeys with
+  // root's (they are the administrator's, often readable by root alone).
+  // Credentials that cannot be switched back end the process (abort).
+  bool open_user_files_as_user = false;
   bool operator==(const UserKeysConfig&) const = default;
 };
 

@@ -256,16 +256,10 @@ server::KeyVerdict ConnectionSetup::check_key(const auth::PublickeyAttempt& atte
       .now = static_cast<uint64_t>(std::time(nullptr)),
   };
   // The user's files are read as the user (NFS homes, and no reading of
-  // what the user could not read), as sshd does; StrictModes still checks
-  // their owners and modes.
-  const uid_t saved_uid = geteuid();
-  const gid_t saved_gid = getegid();
-  const bool switched = saved_uid == 0 && setegid(m.user->gid) == 0 && seteuid(m.user->uid) == 0;
+  // what the user could not read), TrustedUserCAKeys and RevokedKeys as
+  // root, as sshd does; StrictModes still checks owners and modes.
+  keys.open_user_files_as_user = true;
   server::UserKeyDecision decision = m.checker.check(target, keys, client, request);
-  if (switched && (seteuid(saved_uid) != 0 || setegid(saved_gid) != 0)) {
-    log_line(Level::kError, "monitor: cannot become root again");
-    _exit(255);
-  }
   for (const server::LogLine& line : decision.log) log_line(level_of(line.level), line.text);
   if (!decision.accepted) {
     return {.allowed = false,
