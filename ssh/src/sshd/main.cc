@@ -41,6 +41,16 @@ std::string& self_storage() {
   return path;
 }
 
+// The listener moves to "/" when it detaches, and each connection's monitor
+// re-executes with these paths: sshd opens them before it detaches, so a
+// relative one names a file in the directory it was started from.
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
 int usage_error(std::string_view message) {
   if (!message.empty()) std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
   std::fputs(std::string(kUsage).c_str(), stderr);
@@ -138,6 +148,11 @@ int main(int argc, char** argv) {
   }
   self[n] = '\0';
   self_storage() = self;
+
+  o.config_file = absolute(o.config_file);
+  o.log_file = absolute(o.log_file);
+  for (std::string& f : o.host_keys) f = absolute(f);
+  for (std::string& f : o.cert_files) f = absolute(f);
 
   if (o.session) return run_session(o);
   if (o.monitor) {
