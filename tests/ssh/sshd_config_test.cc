@@ -618,9 +618,14 @@ TEST_F(SshdConfigDump, EverySpellingIsOneOpenSshKnowsWithTheSameMatchRule) {
 TEST(SshdConfigParse, ErrorsNameFileAndLineAsSshd) {
   Loaded l = load_text("PermitTTY yes\n\n# comment\nPermitTTY maybe\nMaxSessions x\n");
   ASSERT_FALSE(l.file.ok());
-  EXPECT_EQ(l.errors(),
-            "/etc/ssh/sshd_config line 4: unsupported option \"maybe\".\n"
-            "/etc/ssh/sshd_config line 5: MaxSessions integer value invalid.");
+  // sshd's fatal(): the first bad value ends the reading.
+  EXPECT_EQ(l.errors(), "/etc/ssh/sshd_config line 4: unsupported option \"maybe\".");
+  // Unknown keywords are each reported, then sshd gives up.
+  Loaded unknown = load_text("Bogus 1\nPermitTTY yes\nAlsoBogus 2\n");
+  EXPECT_EQ(unknown.errors(),
+            "/etc/ssh/sshd_config: line 1: Bad configuration option: Bogus\n"
+            "/etc/ssh/sshd_config: line 3: Bad configuration option: AlsoBogus\n"
+            "/etc/ssh/sshd_config: terminating, 2 bad configuration options");
   Loaded o = load_text("", with_overrides({"Port=x"}));
   EXPECT_EQ(o.errors(), "command-line line 0: Badly formatted port number.");
   LoadOptions missing;

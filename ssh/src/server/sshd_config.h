@@ -268,9 +268,12 @@ struct SshdConfigFile {
 };
 
 // Reads `path` (and what it includes) as sshd -f path would, after the
-// options' -o lines. kIo when the file cannot be read; kMalformed with every
-// error, one "FILE line N: message" per line, when a line is bad, a value is
-// refused, or a ListenAddress does not resolve.
+// options' -o lines. kIo when the file cannot be read; kInvalidArgument when
+// a -o line has an unknown keyword; kMalformed when a line is bad, a value is
+// refused, or a ListenAddress does not resolve. The message is what sshd
+// prints: every unknown keyword ("FILE: line N: Bad configuration option: X")
+// and "FILE: terminating, N bad configuration options", or the unknown
+// keywords before the first other error and that error ("FILE line N: ...").
 key::Result<SshdConfigFile> load_sshd_config(const std::string& path, const LoadOptions& options = {});
 
 // ---- Match -------------------------------------------------------------------------------

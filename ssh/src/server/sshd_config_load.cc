@@ -105,6 +105,11 @@ class Loader {
     const KeywordName* name = find_keyword(*keyword);
     if (name == nullptr) {
       d_.error(origin, *keyword, "Bad configuration option: " + *keyword);
+      // In a Match block that does not apply, sshd's fatal error for a
+      // keyword Match does not allow follows.
+      if (!command_line && !active_[static_cast<size_t>(scope)]) {
+        d_.error(origin, *keyword, "Directive '" + *keyword + "' is not allowed within a Match block");
+      }
       return;
     }
     std::optional<std::vector<std::string>> args = config::detail::split_arguments(str);
@@ -224,11 +229,42 @@ std::string home_directory() {
   return found->pw_dir;
 }
 
+constexpr std::string_view kBadOption = "Bad configuration option: ";
+constexpr std::string_view kBadMatch = "Bad Match condition: ";
+
+// The errors as sshd prints them. An unknown keyword is reported
+// ("FILE: line N: Bad configuration option: X") and reading goes on, to
+// "FILE: terminating, N bad configuration options"; any other error ends the
+// reading where it is found (its line, after the unknown keywords before it),
+// and so does an unknown keyword in a -o option, which sshd checks first
+// (kInvalidArgument: sshd exits 1 for it, 255 for the rest).
 key::Error failure(const Diagnostics& d) {
   std::string detail;
-  for (const config::Diagnostic& e : d.errors) detail += (detail.empty() ? "" : "\n") + e.text();
+  auto add = [&](const std::string& line) { detail += (detail.empty() ? "" : "\n") + line; };
+  size_t bad_options = 0;
+  std::string bad_file;
+  for (const config::Diagnostic& e : d.errors) {
+    const std::string& m = e.message;
+    if (m.starts_with(kBadOption) && !e.origin.file.empty()) {
+      add(e.origin.file + ": line " + std::to_string(e.origin.line) + ": " + m);
+      if (e.origin.file == kCommandLine.file) return key::Error(key::Errc::kInvalidArgument, detail);
+      if (bad_options++ == 0) bad_file = e.origin.file;
+      continue;
+    }
+    if (m.starts_with(kBadMatch) && !e.origin.file.empty()) {
+      // match_cfg_line() says what is wrong, then the caller names the line.
+      add(m.substr(kBadMatch.size()));
+      add(e.origin.file + " line " + std::to_string(e.origin.line) + ": Bad Match condition");
+    } else {
+      add(e.text());
+    }
+    return key::Error(key::Errc::kMalformed, detail);
+  }
   if (d.error_count > d.errors.size()) {
-    detail += "\n(" + std::to_string(d.error_count - d.errors.size()) + " more errors)";
+    add("(" + std::to_string(d.error_count - d.errors.size()) + " more errors)");
+  }
+  if (bad_options > 0) {
+    add(bad_file + ": terminating, " + std::to_string(d.error_count) + " bad configuration options");
   }
   return key::Error(key::Errc::kMalformed, detail);
 }
