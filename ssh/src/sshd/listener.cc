@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "server/sshd_config.h"
+#include "sshd/connection_setup.h"
 #include "sshd/sshd.h"
 
 namespace tessera::ssh::sshd {
@@ -47,14 +48,27 @@ std::vector<std::string> monitor_argv(const Options& o) {
   return argv;
 }
 
+// sshd -t and -T load the host keys too: at least one must be usable.
+bool host_keys_available(const Options& options) {
+  auto setup = ConnectionSetup::load(options, -1, -1);
+  if (!setup.ok()) return false;
+  auto keys = (*setup)->load_host_keys();
+  if (keys.ok()) return true;
+  std::fprintf(stderr, "%s\ntessera-sshd: no hostkeys available -- exiting.\n", keys.error().message().c_str());
+  return false;
+}
+
 }  // namespace
 
 int run_listener(const Options& options) {
   auto file = load_config(options);
   if (!file.ok()) {
     std::fprintf(stderr, "%s\n", file.error().message().c_str());
-    return 255;
+    // As sshd: 1 for a missing file, a bad -o keyword or port; 255 (its
+    // fatal()) for a bad configuration line.
+    return file.error().code() == key::Errc::kMalformed ? 255 : 1;
   }
+  if ((options.test || options.extended_test) && !host_keys_available(options)) return 1;
   const server::SshdConfig& config = file->global;
   if (options.extended_test) {
     const server::SshdConfig* shown = &config;
