@@ -125,6 +125,8 @@ class MonitorService {
   key::Bytes handle(std::span<const uint8_t> request);
 
   bool broken() const { return broken_; }
+  // Publickey attempts refused so far (queries included).
+  unsigned refusals() const { return refusals_; }
   // The user a signature was verified for (the pre-auth child may hand
   // over only then), and the key it used.
   const std::optional<auth::PublickeyAttempt>& authenticated() const { return authenticated_; }

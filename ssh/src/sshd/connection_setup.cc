@@ -175,6 +175,8 @@ void ConnectionSetup::apply(const server::SshdConfig& cfg) {
   s.log_level = level_of(cfg.log_level);
 }
 
+bool ConnectionSetup::valid_user() const { return impl_->user.has_value(); }
+
 transport::ServerKexConfig ConnectionSetup::kex_config() const {
   return transport::ServerKexConfig{settings_.kex, settings_.host_key_algorithms, settings_.ciphers, settings_.macs};
 }

@@ -39,6 +39,8 @@ class ConnectionSetup {
   const std::string& peer_description() const { return peer_description_; }
   // The user the client asked for (after its first request), for the log.
   const std::string& user() const { return user_; }
+  // Whether that user is an account here (sshd's log says "invalid user").
+  bool valid_user() const;
 
   // The monitor's: the host keys (files, certificates, agent or token).
   key::Result<std::unique_ptr<transport::HostKeySigner>> load_host_keys();

@@ -131,9 +131,19 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
     } else if (service.broken()) {
       log_line(Level::kError, "monitor: bad request from the pre-auth child; closing " + from);
     } else if (!service.authenticated()) {
-      log_line(Level::kInfo, "Connection closed by " + std::string(conn.user().empty() ? "" : "authenticating user " +
-                                                                                             conn.user() + " ") +
-                                 from + " [preauth]");
+      // sshd names the user it was trying ("invalid user" if no account).
+      const std::string who = conn.user().empty()   ? ""
+                              : conn.valid_user() ? "authenticating user " + conn.user() + " "
+                                                  : "invalid user " + conn.user() + " ";
+      if (!conn.user().empty() && service.refusals() >= conn.settings().max_auth_tries) {
+        // The child disconnected the client for it, in OpenSSH's words.
+        log_line(Level::kError, "maximum authentication attempts exceeded for " +
+                                    std::string(conn.valid_user() ? "" : "invalid user ") + conn.user() + " from " +
+                                    from + " ssh2 [preauth]");
+        log_line(Level::kInfo, "Disconnecting " + who + from + ": Too many authentication failures [preauth]");
+      } else {
+        log_line(Level::kInfo, "Connection closed by " + who + from + " [preauth]");
+      }
     }
     return 255;
   }
