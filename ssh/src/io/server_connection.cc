@@ -137,9 +137,9 @@ void ServerConnection::on_alive_timer() {
   if (closed_) return;
   if (loop_.now() - last_heard_ >= config_.client_alive_interval) {
     if (++alive_unanswered_ > config_.client_alive_count_max) {
-      transport_->disconnect(DisconnectReason::kByApplication, "Timeout, client not responding");
+      transport_->disconnect(DisconnectReason::kByApplication, std::string(kClientAliveTimeout));
       flush();
-      finish(Error(Errc::kIo, "Timeout, client not responding"));
+      finish(Error(Errc::kIo, std::string(kClientAliveTimeout)));
       return;
     }
     connection_->send_global_request("keepalive@openssh.com", true);

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "auth/server_auth.h"
 #include "connection/connection.h"
@@ -40,6 +41,10 @@ struct ServerCallbacks {
   // Everything queued for the client has been written (back-pressure).
   std::function<void()> on_drained;
 };
+
+// The error on_closed reports when ClientAliveCountMax probes went
+// unanswered (sshd logs it, with the connection, at INFO).
+inline constexpr std::string_view kClientAliveTimeout = "Timeout, client not responding";
 
 struct ServerIoConfig {
   transport::TransportConfig transport;

@@ -64,6 +64,9 @@ int run_session(const Options& options) {
   }
   io::ServerConnection& c = **conn;
 
+  // "user NAME ADDR port N", as sshd names an authenticated connection.
+  const std::string connection_id = "user " + setup->policy.user.name + " " + setup->policy.client_ip + " port " +
+                                    std::to_string(setup->policy.client_port);
   server::SessionPolicy policy = std::move(setup->policy);
   policy.record_login = [&](const std::string& tty, pid_t pid, bool login) {
     key::Writer w;
@@ -115,7 +118,11 @@ int run_session(const Options& options) {
     c.flush();
   }
   if (!c.closed()) (*loop)->run();
-  if (ended) log_line(Level::kVerbose, ended->message());
+  if (ended && ended->message() == io::kClientAliveTimeout) {
+    log_line(Level::kInfo, ended->message() + " from " + connection_id);
+  } else if (ended) {
+    log_line(Level::kVerbose, ended->message());
+  }
   return 0;
 }
 
