@@ -1,0 +1,204 @@
+// Sessions on tessera-sshd as sshd_config shapes them, with OpenSSH's ssh:
+// ForceCommand, a Subsystem that is any byte-stream command, AcceptEnv with
+// SendEnv and SetEnv, ClientAliveInterval and ClientAliveCountMax, and a
+// pty session in utmp while it runs (who(1) inside it shows it).
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sshd_interop_support.h"
+
+namespace tessera::test {
+namespace {
+
+using sshd_interop::eventually;
+using sshd_interop::kUser;
+using sshd_interop::make_key;
+using sshd_interop::ssh_argv;
+using sshd_interop::TesseraSshd;
+
+constexpr const char* kUtmp = "/run/utmp";
+
+class SshdSessions : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!Sshd::unavailable().empty() || !sshd_interop::ensure_user()) return;
+    dir_ = new TempDir();
+    ASSERT_TRUE(make_key(dir_->file("user")));
+    server_ = new TesseraSshd(
+        "Subsystem upper /usr/bin/tr a-z A-Z\n"
+        "Subsystem words /usr/bin/wc -w\n"
+        "AcceptEnv TESSERA_ACCEPTED_* TESSERA_ALSO\n"
+        "ClientAliveInterval 1\nClientAliveCountMax 2\n");
+    if ((*server_)->started()) authorize(*server_);
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+    server_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_TRUE((*server_)->started()) << (*server_)->log();
+  }
+
+  static void authorize(TesseraSshd& server) {
+    write_file(server->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
+  }
+  static std::vector<std::string> ssh(TesseraSshd& server, const std::vector<std::string>& extra,
+                                      const std::string& command, const std::string& program = "ssh") {
+    return ssh_argv(program, server->port(), dir_->file("user"), extra, command);
+  }
+
+  static TempDir* dir_;
+  static TesseraSshd* server_;
+};
+
+TempDir* SshdSessions::dir_ = nullptr;
+TesseraSshd* SshdSessions::server_ = nullptr;
+
+// ForceCommand runs whatever the client asked for (a command, a shell, a
+// subsystem), with SSH_ORIGINAL_COMMAND set as sshd sets it.
+TEST_F(SshdSessions, ForceCommandRunsInsteadOfWhatWasAsked) {
+  TesseraSshd forced(
+      "Subsystem upper /usr/bin/tr a-z A-Z\nForceCommand echo \"forced [$SSH_ORIGINAL_COMMAND]\"; exit 4\n");
+  ASSERT_TRUE(forced->started()) << forced->log();
+  authorize(forced);
+  auto command = run(ssh(forced, {}, "echo asked for"));
+  EXPECT_EQ(command.exit_code, 4) << command.err << forced->log();
+  EXPECT_EQ(command.out, "forced [echo asked for]\n");
+  auto shell = run(ssh(forced, {"-T"}, ""), "echo typed\n");
+  EXPECT_EQ(shell.out, "forced []\n") << shell.err;
+  auto subsystem = run(ssh(forced, {"-s"}, "upper"), "lower case\n");
+  EXPECT_EQ(subsystem.out, "forced [/usr/bin/tr a-z A-Z]\n") << subsystem.err;
+}
+
+// A Subsystem is any command: bytes in, bytes out, exit status back.
+TEST_F(SshdSessions, SubsystemRunsAByteStreamCommand) {
+  for (const std::string& program : {std::string("ssh"), tessera_bin("tessera-ssh")}) {
+    auto upper = run(ssh(*server_, {"-s"}, "upper", program), "hello, subsystem\n");
+    EXPECT_EQ(upper.exit_code, 0) << program << ": " << upper.err << (*server_)->log();
+    EXPECT_EQ(upper.out, "HELLO, SUBSYSTEM\n") << program;
+    auto words = run(ssh(*server_, {"-s"}, "words", program), "one two three four\n");
+    EXPECT_EQ(words.out, "4\n") << program << ": " << words.err;
+  }
+  auto unknown = run(ssh(*server_, {"-s"}, "nosuch"));
+  EXPECT_EQ(unknown.exit_code, 255);
+  EXPECT_NE(unknown.err.find("subsystem request failed on channel 0"), std::string::npos) << unknown.err;
+}
+
+TEST_F(SshdSessions, AcceptEnvTakesOnlyTheListedVariables) {
+  auto r = run(ssh(*server_,
+                   {"-o", "SendEnv=TESSERA_ACCEPTED_ONE", "-o", "SendEnv=TESSERA_REFUSED", "-o", "SendEnv=TESSERA_ALSO",
+                    "-o", "SetEnv=TESSERA_ACCEPTED_SET=from-setenv TESSERA_NOT_SET=x"},
+                   "echo \"$TESSERA_ACCEPTED_ONE/$TESSERA_REFUSED/$TESSERA_ALSO/$TESSERA_ACCEPTED_SET/$TESSERA_NOT_SET\""),
+               "", {"TESSERA_ACCEPTED_ONE=one", "TESSERA_REFUSED=two", "TESSERA_ALSO=three"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << (*server_)->log();
+  EXPECT_EQ(r.out, "one//three/from-setenv/\n");
+}
+
+// An idle session is probed every ClientAliveInterval (ssh answers the
+// keepalive requests)...
+TEST_F(SshdSessions, ClientAliveIntervalProbesAnIdleClient) {
+  auto r = run(ssh(*server_, {"-o", "LogLevel=DEBUG1"}, "sleep 3; echo awake"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "awake\n");
+  size_t probes = 0;
+  for (size_t at = 0; (at = r.err.find("rtype keepalive@openssh.com want_reply 1", at)) != std::string::npos; ++at) {
+    ++probes;
+  }
+  EXPECT_GE(probes, 2u) << r.err;
+  EXPECT_LE(probes, 4u) << r.err;
+}
+
+// ...and one that stops answering is dropped after ClientAliveCountMax
+// unanswered probes.
+TEST_F(SshdSessions, ClientAliveCountMaxDropsAClientThatStoppedAnswering) {
+  TempDir d;
+  const size_t from = (*server_)->log().size();
+  BackgroundProcess client(ssh(*server_, {}, "sleep 20"), d.file("ssh.log"));
+  ASSERT_TRUE(eventually([&] { return (*server_)->log().find("Accepted publickey", from) != std::string::npos; }))
+      << (*server_)->log().substr(from);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the session starts
+  ASSERT_TRUE(client.signal(SIGSTOP));
+  const auto stopped = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return (*server_)->log().find("Timeout, client not responding from user " + std::string(kUser) +
+                                          " 127.0.0.1 port ",
+                                      from) != std::string::npos;
+      },
+      10000))
+      << (*server_)->log().substr(from);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
+  EXPECT_GE(seconds, 1.5);
+  EXPECT_LT(seconds, 6.0);
+  ASSERT_TRUE(client.signal(SIGCONT));
+  // The client finds its connection gone.
+  EXPECT_EQ(client.stop(5000), 255) << read_file(d.file("ssh.log"));
+}
+
+// The monitor records a pty session in utmp while it runs: who(1) inside
+// the session shows the user on the session's terminal; the record is gone
+// once the session ends. (A system without /run/utmp gets one for the test,
+// as systemd-tmpfiles would make it.)
+TEST_F(SshdSessions, APtySessionIsInUtmpWhileItRuns) {
+  struct stat st {};
+  bool made_utmp = false;
+  if (::stat(kUtmp, &st) != 0) {
+    const int fd = ::open(kUtmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0664);
+    ASSERT_GE(fd, 0) << "cannot create " << kUtmp;
+    ::close(fd);
+    if (const group* utmp = getgrnam("utmp")) (void)!::chown(kUtmp, 0, utmp->gr_gid);
+    made_utmp = true;
+  }
+  auto r = run(ssh(*server_, {"-tt"}, "tty; who"));
+  EXPECT_EQ(r.exit_code, 0) << r.err << (*server_)->log();
+  std::istringstream lines(r.out);
+  std::string tty;
+  std::getline(lines, tty);
+  if (!tty.empty() && tty.back() == '\r') tty.pop_back();
+  ASSERT_EQ(tty.rfind("/dev/pts/", 0), 0u) << r.out;
+  const std::string line = tty.substr(5);  // "pts/N"
+  bool listed = false;
+  for (std::string who; std::getline(lines, who);) {
+    std::istringstream fields(who);
+    std::string user, terminal;
+    fields >> user >> terminal;
+    if (user == kUser && terminal == line) {
+      listed = true;
+      EXPECT_NE(who.find("(127.0.0.1)"), std::string::npos) << who;
+    }
+  }
+  EXPECT_TRUE(listed) << "who inside the session:\n" << r.out;
+  // Logged out: no USER_PROCESS record left for the terminal.
+  EXPECT_TRUE(eventually([&] {
+    auto now = run({"who"});
+    std::istringstream l(now.out);
+    for (std::string who; std::getline(l, who);) {
+      std::istringstream fields(who);
+      std::string user, terminal;
+      fields >> user >> terminal;
+      if (user == kUser && terminal == line) return false;
+    }
+    return true;
+  })) << run({"who"}).out;
+  // wtmp has the login.
+  auto last = run({"last", "-w", "-n", "20", kUser});
+  EXPECT_NE(last.out.find(line), std::string::npos) << last.out;
+  if (made_utmp) ::unlink(kUtmp);
+}
+
+}  // namespace
+}  // namespace tessera::test
