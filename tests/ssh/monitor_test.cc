@@ -199,3 +199,27 @@ TEST(Monitor, FramesTravelOverASocketAndAClientCallsThrough) {
 
 }  // namespace
 }  // namespace tessera::ssh::server
+
+namespace tessera::ssh::auth {
+namespace {
+
+TEST(SecurityKeySignature, FlagsAreReadOnlyFromSkSignatures) {
+  key::Writer sk;
+  sk.string("sk-ssh-ed25519@openssh.com");
+  sk.string(key::Bytes(64, 7));
+  sk.u8(kSkUserPresent | kSkUserVerified);
+  sk.u32(42);
+  EXPECT_EQ(security_key_signature_flags(sk.data()), kSkUserPresent | kSkUserVerified);
+  key::Writer plain;
+  plain.string("ssh-ed25519");
+  plain.string(key::Bytes(64, 7));
+  EXPECT_EQ(security_key_signature_flags(plain.data()), std::nullopt);
+  key::Writer truncated;
+  truncated.string("sk-ecdsa-sha2-nistp256@openssh.com");
+  truncated.string(key::Bytes(70, 1));
+  truncated.u8(1);
+  EXPECT_EQ(security_key_signature_flags(truncated.data()), std::nullopt);
+}
+
+}  // namespace
+}  // namespace tessera::ssh::auth

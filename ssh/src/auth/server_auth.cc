@@ -77,6 +77,17 @@ key::Status verify_publickey_signature(std::span<const uint8_t> session_id, cons
   return signer->verify(*attempt.signature, data);
 }
 
+std::optional<uint8_t> security_key_signature_flags(std::span<const uint8_t> signature_blob) {
+  key::Reader in(signature_blob);
+  auto name = in.text();
+  if (!name.ok() || !name->starts_with("sk-")) return std::nullopt;
+  auto signature = in.string();
+  auto flags = in.u8();
+  auto counter = in.u32();
+  if (!signature.ok() || !flags.ok() || !counter.ok()) return std::nullopt;
+  return *flags;
+}
+
 key::Status ServerAuth::protocol_error(std::string message) {
   transport_.disconnect(DisconnectReason::kProtocolError, message);
   return Error(Errc::kMalformed, std::move(message));

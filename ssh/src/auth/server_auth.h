@@ -68,6 +68,12 @@ struct ServerAuthConfig {
 // verifies over publickey_signed_data() with session_id (the decider's own).
 key::Status verify_publickey_signature(std::span<const uint8_t> session_id, const PublickeyAttempt& attempt);
 
+// A security key signature's flags (PROTOCOL.u2f: the byte after the
+// signature), nullopt for any other signature or a malformed one.
+inline constexpr uint8_t kSkUserPresent = 0x01;
+inline constexpr uint8_t kSkUserVerified = 0x04;
+std::optional<uint8_t> security_key_signature_flags(std::span<const uint8_t> signature_blob);
+
 class ServerAuth {
  public:
   ServerAuth(transport::Transport& transport, ServerAuthConfig config, ServerAuthDecider& decider)

@@ -314,6 +314,15 @@ key::Result<key::Bytes> MonitorService::on_publickey(key::Reader& in) {
     if (!verified.ok()) {
       accepted = false;
       detail = "signature did not verify: " + verified.error().message();
+    } else if (auto flags = auth::security_key_signature_flags(*attempt.signature)) {
+      // sshd's words for the two refusals.
+      if (verdict.require_user_presence && (*flags & auth::kSkUserPresent) == 0) {
+        accepted = false;
+        detail = "public key " + detail + " signature lacks user presence";
+      } else if (verdict.require_user_verification && (*flags & auth::kSkUserVerified) == 0) {
+        accepted = false;
+        detail = "public key " + detail + " signature lacks user verification";
+      }
     }
   }
   if (hooks_.log_attempt) hooks_.log_attempt(attempt, accepted, detail);

@@ -98,6 +98,11 @@ key::Result<transport::KexAnswer> decode_kex_answer(std::span<const uint8_t> fie
 struct KeyVerdict {
   bool allowed = false;
   std::string log_detail;  // "ED25519 SHA256:..." or why it was refused
+  // For security keys: the signature must say the user touched the
+  // authenticator (unless no-touch-required) / verified a PIN or biometric
+  // (verify-required).
+  bool require_user_presence = true;
+  bool require_user_verification = false;
 };
 
 struct MonitorHooks {

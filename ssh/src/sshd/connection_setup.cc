@@ -278,7 +278,10 @@ server::KeyVerdict ConnectionSetup::check_key(const auth::PublickeyAttempt& atte
     }
   }
   if (attempt.signature) m.accepted_options = decision.options;
-  return {.allowed = true, .log_detail = decision.key_description};
+  return {.allowed = true,
+          .log_detail = decision.key_description,
+          .require_user_presence = !decision.options.no_require_user_presence,
+          .require_user_verification = decision.options.require_verify};
 }
 
 key::Status ConnectionSetup::record_pty(bool login, std::string_view tty, pid_t pid) {
