@@ -217,6 +217,7 @@ key::Bytes MonitorService::handle(std::span<const uint8_t> request) {
     reply.bytes(*result);
   } else {
     broken_ = true;
+    failure_ = result.error().message();
     reply.u8(static_cast<uint8_t>(ReplyStatus::kRefused));
     reply.string(result.error().message());
   }

@@ -130,6 +130,9 @@ class MonitorService {
   key::Bytes handle(std::span<const uint8_t> request);
 
   bool broken() const { return broken_; }
+  // Why the last request was refused (a bad request, or a key exchange
+  // that failed here: a host key that could not sign).
+  const std::string& failure() const { return failure_; }
   // Publickey attempts refused so far (queries included).
   unsigned refusals() const { return refusals_; }
   // The user a signature was verified for (the pre-auth child may hand
@@ -150,6 +153,7 @@ class MonitorService {
   unsigned refusals_ = 0;
   MonitorPhase phase_ = MonitorPhase::kPreAuth;
   bool broken_ = false;
+  std::string failure_;
   std::string first_user_;
   std::optional<auth::PublickeyAttempt> authenticated_;
   std::optional<key::SecretBytes> handed_over_;

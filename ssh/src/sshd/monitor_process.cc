@@ -129,7 +129,10 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
     if (!in_time) {
       log_line(Level::kInfo, "Timeout before authentication for " + from);
     } else if (service.broken()) {
-      log_line(Level::kError, "monitor: bad request from the pre-auth child; closing " + from);
+      // A request the monitor refused: a malformed or out-of-phase one from
+      // the child, or a key exchange that failed here (a host key that
+      // could not sign says why in its own line first).
+      log_line(Level::kError, "monitor: " + service.failure() + "; closing connection from " + from);
     } else if (!service.authenticated()) {
       // sshd names the user it was trying ("invalid user" if no account).
       const std::string who = conn.user().empty()   ? ""
