@@ -51,4 +51,10 @@ key::Status send_all(int fd, std::string_view data) {
   return {};
 }
 
+void set_nonblocking(int fd, bool on) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return;
+  fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK));
+}
+
 }  // namespace tessera::sys

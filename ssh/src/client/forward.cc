@@ -13,6 +13,7 @@
 #include <string>
 
 #include "tessera/agent/client.h"
+#include "tessera/sys/fd.h"
 
 namespace tessera::ssh::client {
 
@@ -24,11 +25,6 @@ namespace {
 constexpr size_t kBridgeChunk = 64 * 1024;
 // Stop reading a local socket while this much waits for the server.
 constexpr size_t kMaxQueuedForServer = 4 * 1024 * 1024;
-
-void set_nonblocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
 
 std::string quote_for_shell(const std::string& s) {
   std::string out = "'";
@@ -52,8 +48,8 @@ class FdBridge final : public connection::ChannelHandler {
   FdBridge(sys::EventLoop& loop, io::ClientConnection& conn, int in, int out, bool owns_fds,
            std::function<void(FdBridge*)> on_gone)
       : loop_(loop), conn_(conn), in_(in), out_(out), owns_(owns_fds), on_gone_(std::move(on_gone)) {
-    set_nonblocking(in_);
-    set_nonblocking(out_);
+    sys::set_nonblocking(in_);
+    sys::set_nonblocking(out_);
   }
   ~FdBridge() override {
     watch_in(false);
@@ -277,7 +273,7 @@ key::Status Forwarding::add_local_forward(const config::Forward& f) {
                                   "\nCould not request local forwarding.");
     }
   }
-  set_nonblocking(fd.get());
+  sys::set_nonblocking(fd.get());
   listeners_.push_back(Listener{std::move(fd), f});
   Listener& l = listeners_.back();
   return loop_.add_fd(l.fd.get(), EPOLLIN, [this, &l](uint32_t) { accept_on(l); });

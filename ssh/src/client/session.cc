@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "tessera/sys/fd.h"
+
 namespace tessera::ssh::client {
 
 namespace {
@@ -21,12 +23,6 @@ constexpr size_t kMaxQueuedForServer = 4 * 1024 * 1024;
 // The capacity asked for when stdin is a pipe smaller than this (Linux's
 // default is 64 KiB; 1 MiB is what pipe-max-size lets anyone ask for).
 constexpr int kStdinPipeBytes = 1024 * 1024;
-
-void set_nonblocking(int fd, bool on) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0) return;
-  fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK));
-}
 
 // A pipe on stdin holds 64 KiB by default: a bulk writer and we would take
 // turns at 64 KiB each, a wake-up and often a context switch per turn, and
@@ -113,9 +109,9 @@ Session::~Session() {
     if (o->watched) loop_.remove_fd(o->fd);
   }
   leave_raw_mode();
-  set_nonblocking(0, false);
-  set_nonblocking(1, false);
-  set_nonblocking(2, false);
+  sys::set_nonblocking(0, false);
+  sys::set_nonblocking(1, false);
+  sys::set_nonblocking(2, false);
 }
 
 void Session::start() {
@@ -162,13 +158,13 @@ void Session::on_open_confirmed() {
   }
   replies_expected_++;
   if (settings_.want_tty) enter_raw_mode();
-  set_nonblocking(1, true);
-  set_nonblocking(2, true);
+  sys::set_nonblocking(1, true);
+  sys::set_nonblocking(2, true);
   if (settings_.stdin_null) {
     stdin_eof_ = true;
     c.send_eof(channel_id());
   } else {
-    set_nonblocking(0, true);
+    sys::set_nonblocking(0, true);
     grow_stdin_pipe();
     watch_stdin(true);
   }

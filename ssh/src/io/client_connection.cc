@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "tessera/sys/fd.h"
 #include "transport/messages.h"
 
 namespace tessera::ssh::io {
@@ -19,11 +20,6 @@ namespace {
 
 // Bytes read from the server per read(2).
 constexpr size_t kReadChunk = 256 * 1024;
-
-void set_nonblocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
 
 }  // namespace
 
@@ -48,8 +44,8 @@ ClientConnection::~ClientConnection() {
 }
 
 key::Status ClientConnection::start() {
-  set_nonblocking(in_.get());
-  set_nonblocking(out_.get());
+  sys::set_nonblocking(in_.get());
+  sys::set_nonblocking(out_.get());
   TESSERA_TRY(loop_.add_fd(in_.get(), EPOLLIN, [this](uint32_t) { on_readable(); }));
   in_watched_ = true;
   TESSERA_TRY(loop_.add_fd(out_.get(), 0, [this](uint32_t) { on_writable(); }));

@@ -56,11 +56,6 @@ constexpr size_t kMaxProvedHostKeys = 16;
 
 std::string errno_text() { return std::strerror(errno); }
 
-void set_nonblocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
 // The numeric address and port of a socket address; IPv4-mapped IPv6
 // addresses as plain IPv4 (as sshd logs them).
 void describe(const sockaddr_storage& sa, socklen_t len, std::string& address, uint16_t& port) {
@@ -313,7 +308,7 @@ struct Server::State {
 
   // ---- accepting ----
   key::Status start_listening() {
-    set_nonblocking(listen_fd);
+    sys::set_nonblocking(listen_fd);
     TESSERA_TRY(loop->add_fd(listen_fd, EPOLLIN, [this](uint32_t) { on_acceptable(); }));
     listening = true;
     return key::ok_status();

@@ -14,6 +14,7 @@
 
 #include "server/child_process.h"
 #include "tessera/key/match.h"
+#include "tessera/sys/fd.h"
 
 namespace tessera::ssh::server {
 
@@ -21,11 +22,6 @@ namespace {
 
 // Bytes read from a child's output at once.
 constexpr size_t kOutputChunk = 64 * 1024;
-
-void set_nonblocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
 
 // write(2) to a child's pipe without a SIGPIPE ending us when the child has
 // closed its end: the signal is blocked for the call, and one the call
@@ -404,7 +400,7 @@ bool SessionChannel::start(std::optional<std::string> command, const std::string
     out_.fd.reset(fcntl(pty_->master(), F_DUPFD_CLOEXEC, 0));
     stdin_.reset(fcntl(pty_->master(), F_DUPFD_CLOEXEC, 0));
     pty_->close_slave();
-    set_nonblocking(pty_->master());
+    sys::set_nonblocking(pty_->master());
     if (policy.record_login) {
       policy.record_login(tty_, pid_, true);
       login_recorded_ = true;
@@ -413,7 +409,7 @@ bool SessionChannel::start(std::optional<std::string> command, const std::string
     stdin_ = std::move(child->stdin_write);
     out_.fd = std::move(child->stdout_read);
     err_.fd = std::move(child->stderr_read);
-    for (int fd : {stdin_.get(), out_.fd.get(), err_.fd.get()}) set_nonblocking(fd);
+    for (int fd : {stdin_.get(), out_.fd.get(), err_.fd.get()}) sys::set_nonblocking(fd);
     err_.eof = !err_.fd;
     err_.discard = subsystem;
   }

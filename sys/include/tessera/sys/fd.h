@@ -44,6 +44,10 @@ struct Pipe {
 };
 key::Result<Pipe> make_pipe();
 
+// Sets or clears O_NONBLOCK on fd (best effort: a descriptor that refuses
+// keeps its mode, and the caller's reads and writes say so).
+void set_nonblocking(int fd, bool on = true);
+
 // Writes all of `data`, retrying after signals. kIo with the system's reason.
 key::Status write_all(int fd, std::string_view data);
 
