@@ -1,0 +1,762 @@
+// tessera-sshd against OpenSSH's sshd, side by side in one run, with the
+// same client (OpenSSH's ssh) logging in to each on 127.0.0.1.
+//
+//   sshd_bench [--runs N] [--mib M] [--logins N] [--conns N] [--mem-runs N] [--only SECTIONS] [--keep]
+//              [--tessera-sshd PATH] [--sshd PATH] [--ssh PATH]
+//
+// Needs root: it starts both servers (each on a free port, with a temporary
+// config and the same ed25519 host key) and logs in as the account
+// tessera-bench, made when missing (shell /bin/sh, so that no slow .bashrc
+// runs), with a fresh ed25519 key. The two configs are the same file but for
+// the port, pid file and log:
+//   ListenAddress 127.0.0.1, HostKey (ed25519), AuthorizedKeysFile,
+//   StrictModes no, UsePAM no, PasswordAuthentication no,
+//   KbdInteractiveAuthentication no, MaxStartups 300,
+//   Ciphers chacha20-poly1305@openssh.com,aes128-gcm@openssh.com
+// (every other setting, key exchange included, is each server's default,
+// which is OpenSSH 9.2's for both). The client gets, for both:
+//   -F none -i KEY -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+//   -o IdentityAgent=none -o BatchMode=yes -q -p PORT
+//
+// Figures (each a median over interleaved runs, with the spread min-max, and
+// the ratio tessera-sshd/OpenSSH sshd):
+//  1. Connections per second: connect, authenticate and run `true`, with 1
+//     and with 8 clients at once; a run is N logins (default 40) and lasts
+//     from the first client's start until the last client has exited and the
+//     server has no process of those connections left (so the servers' work
+//     at the end of a connection is counted). Server CPU per login is the
+//     user+sys time of every process of the connections (see below).
+//  2. Bulk: M MiB (default 1024) into `cat > /dev/null` with -c
+//     aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com, the
+//     client's stdin fed from this process's memory through a pipe. MB/s is
+//     10^6 bytes per second of the whole client process (login included).
+//  3. Memory: C (default 200) idle authenticated connections to one server
+//     (`ssh -f -N`: the client goes to the background once logged in, and
+//     opens no session), then the sum of the resident set (Rss, and Pss,
+//     which shares pages out among the processes that map them) of each
+//     connection's processes: every child of the server's listener (the
+//     connection's monitor) and everything under it, from
+//     /proc/PID/smaps_rollup; divided by C. Then the connections are closed
+//     and the other server gets its C. The table also gives the mean Rss by
+//     depth in the connection's tree (0: the monitor).
+// Server CPU: user+sys of the children the listener reaped (tessera-sshd's
+// monitors wait for their session processes), plus that of OpenSSH's session
+// processes, which their monitors leave to be reaped by this process (a
+// child subreaper).
+// Runs alternate between the servers, and which goes first. Figures move
+// with the machine's load: compare the ratios of one run. The load average
+// is printed before and after.
+//
+// --only takes a comma-separated list of cps, bulk and mem. --runs is the
+// number of runs per server in each section (default 5; memory: --mem-runs,
+// default 1). --logins 0, --mib 0 or --conns 0 skip a section too.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <shadow.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr const char* kAccount = "tessera-bench";
+constexpr const char* kOpenSshdPath = "/usr/sbin/sshd";
+constexpr const char* kSshPath = "/usr/bin/ssh";
+// A client that has not finished after this long is killed.
+constexpr unsigned kRunTimeoutSeconds = 300;
+// Clients started at once while the idle connections are being made.
+constexpr int kMemoryStartBatch = 8;
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "sshd_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text, fs::perms perms) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) die("cannot write " + path);
+  fs::permissions(path, perms);
+}
+
+double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
+
+// Starts argv with the given descriptors as 0, 1 and 2 (every other
+// descriptor of ours is close-on-exec). Returns the pid.
+pid_t spawn(const std::vector<std::string>& argv, int in, int out, int err) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in, 0);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) die("cannot start " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+int open_or_die(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) die("cannot open " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+int wait_for(pid_t pid, rusage* usage) {
+  int status = 0;
+  pid_t got;
+  do {
+    got = ::wait4(pid, &status, 0, usage);
+  } while (got < 0 && errno == EINTR);
+  if (got != pid) die("wait4: " + std::string(std::strerror(errno)));
+  return status;
+}
+
+// Runs a short helper command (ssh-keygen, useradd), dying if it fails.
+void run_or_die(const std::vector<std::string>& argv, const std::string& log) {
+  const int null_in = open_or_die("/dev/null", O_RDONLY);
+  const int err = open_or_die(log, O_WRONLY | O_CREAT | O_TRUNC);
+  const pid_t pid = spawn(argv, null_in, err, err);
+  ::close(null_in);
+  ::close(err);
+  const int status = wait_for(pid, nullptr);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die(argv[0] + " failed: " + read_text(log));
+}
+
+class ScratchDir {
+ public:
+  explicit ScratchDir(bool keep) : keep_(keep) {
+    std::string tmpl = (fs::temp_directory_path() / "sshd-bench-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) die("mkdtemp failed");
+    path_ = tmpl;
+    // The servers read the authorized keys as the account logging in.
+    ::chmod(path_.c_str(), 0755);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!keep_) fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool keep_;
+};
+
+// The benchmark account: /bin/sh as its shell, and a password field sshd
+// accepts for key logins with UsePAM no (a locked account's "!" is refused).
+void ensure_account(const std::string& dir) {
+  if (::getpwnam(kAccount) == nullptr) {
+    run_or_die({"/usr/sbin/useradd", "-m", "-s", "/bin/sh", kAccount}, dir + "/useradd.log");
+  }
+  const struct spwd* sp = ::getspnam(kAccount);
+  if (sp == nullptr || sp->sp_pwdp == nullptr || sp->sp_pwdp[0] == '!') {
+    run_or_die({"/usr/sbin/usermod", "-p", "*", kAccount}, dir + "/usermod.log");
+  }
+  const struct passwd* pw = ::getpwnam(kAccount);
+  if (pw == nullptr) die(std::string("account ") + kAccount + " is missing after useradd");
+  if (std::string(pw->pw_shell) != "/bin/sh") {
+    std::fprintf(stderr, "sshd_bench: note: %s's shell is %s, not /bin/sh\n", kAccount, pw->pw_shell);
+  }
+}
+
+int free_tcp_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    die("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool port_open(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::istringstream in(read_text(task.path().string() + "/children"));
+    for (pid_t child; in >> child;) out.push_back(child);
+  }
+  return out;
+}
+
+// User + system CPU seconds of the children a process has reaped.
+double reaped_children_cpu(pid_t pid) {
+  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream in(stat.substr(paren + 2));
+  std::vector<std::string> fields;
+  for (std::string f; in >> f;) fields.push_back(f);
+  // After the command: state is field 3, cutime field 16, cstime 17.
+  if (fields.size() < 15) return 0;
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return (std::stod(fields[13]) + std::stod(fields[14])) / ticks;
+}
+
+// One server in the foreground on 127.0.0.1, stopped and reaped on
+// destruction.
+class Server {
+ public:
+  Server(const char* name, const std::string& program, const std::string& dir, const std::string& common_config)
+      : name_(name), dir_(dir) {
+    port_ = free_tcp_port();
+    ::mkdir(dir.c_str(), 0755);
+    const std::string config = dir + "/sshd_config";
+    write_text(config, "Port " + std::to_string(port_) + "\nPidFile " + dir + "/sshd.pid\n" + common_config,
+               fs::perms(0644));
+    const int null_in = open_or_die("/dev/null", O_RDONLY);
+    const int log = open_or_die(dir + "/sshd.log", O_WRONLY | O_CREAT | O_TRUNC);
+    pid_ = spawn({program, "-D", "-e", "-f", config}, null_in, log, log);
+    ::close(null_in);
+    ::close(log);
+    for (int i = 0; i < 100 && !port_open(port_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        die(program + " exited at start: " + read_text(dir + "/sshd.log"));
+      }
+    }
+    if (!port_open(port_)) die(program + " does not listen on port " + std::to_string(port_));
+  }
+  ~Server() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  const char* name() const { return name_; }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string log() const { return read_text(dir_ + "/sshd.log"); }
+  double reaped_cpu() const { return reaped_children_cpu(pid_); }
+
+ private:
+  const char* name_;
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Waits (up to 20 s) until no server has a connection left and every
+// process that came to us as an orphan (OpenSSH's session processes, ssh -f's
+// background clients once killed) has been reaped; returns the orphans' user
+// + system CPU seconds (with their reaped children's).
+double reap_until_quiet(const std::vector<const Server*>& servers) {
+  double cpu = 0;
+  std::set<pid_t> server_pids;
+  for (const Server* s : servers) server_pids.insert(s->pid());
+  for (int i = 0; i < 4000; ++i) {
+    int status = 0;
+    rusage usage{};
+    const pid_t got = ::wait4(-1, &status, WNOHANG, &usage);
+    if (server_pids.count(got) != 0) die("a server exited");
+    if (got > 0) {
+      cpu += seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
+      continue;
+    }
+    bool quiet = true;
+    for (const Server* s : servers) quiet = quiet && children_of(s->pid()).empty();
+    for (pid_t p : children_of(::getpid())) quiet = quiet && server_pids.count(p) != 0;
+    if (quiet) return cpu;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::fprintf(stderr, "sshd_bench: note: connections did not end within 20 s; figures are partial\n");
+  return cpu;
+}
+
+struct ClientSetup {
+  std::string ssh;
+  std::string key;
+  std::string dir;
+};
+
+std::vector<std::string> client_argv(const ClientSetup& c, const Server& s, const std::vector<std::string>& extra,
+                                     const char* command) {
+  std::vector<std::string> argv = {c.ssh, "-F", "none", "-i", c.key, "-o", "StrictHostKeyChecking=no",
+                                   "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
+                                   "-o", "BatchMode=yes", "-q", "-p", std::to_string(s.port())};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(std::string(kAccount) + "@127.0.0.1");
+  if (command != nullptr) argv.push_back(command);
+  return argv;
+}
+
+// The clients running now, one slot per thread that starts them, for the
+// alarm to kill (lock-free atomics: safe in a signal handler).
+constexpr size_t kSlots = 16;
+std::array<std::atomic<pid_t>, kSlots> g_running{};
+
+void on_alarm(int) {
+  for (auto& p : g_running) {
+    const pid_t pid = p.load();
+    if (pid > 0) ::kill(pid, SIGKILL);
+  }
+}
+
+// Runs one client to its end; feed > 0 bytes go to its stdin from memory.
+// Returns wall seconds and the client's CPU; dies if it fails.
+struct ClientRun {
+  double wall = 0;
+  double cpu = 0;
+};
+
+ClientRun run_client(const Server& s, const std::vector<std::string>& argv, size_t slot, const std::string& err_log,
+                     const std::vector<uint8_t>& chunk, uint64_t feed) {
+  int in_fds[2] = {-1, -1};
+  if (feed > 0) {
+    if (::pipe2(in_fds, O_CLOEXEC) != 0) die("pipe");
+  } else {
+    in_fds[0] = open_or_die("/dev/null", O_RDONLY);
+  }
+  const int out = open_or_die("/dev/null", O_WRONLY);
+  const int err = open_or_die(err_log, O_WRONLY | O_CREAT | O_TRUNC);
+  const auto start = Clock::now();
+  const pid_t pid = spawn(argv, in_fds[0], out, err);
+  g_running[slot].store(pid);
+  ::close(in_fds[0]);
+  ::close(out);
+  ::close(err);
+  if (feed > 0) {
+    uint64_t left = feed;
+    while (left > 0) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
+      const ssize_t w = ::write(in_fds[1], chunk.data(), n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;  // the client went away: its exit status says why
+      left -= static_cast<uint64_t>(w);
+    }
+    ::close(in_fds[1]);
+  }
+  rusage usage{};
+  const int status = wait_for(pid, &usage);
+  const auto end = Clock::now();
+  g_running[slot].store(-1);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    die(std::string("ssh to ") + s.name() + " failed (status " + std::to_string(status) + "): " + read_text(err_log) +
+        "\nserver log:\n" + s.log());
+  }
+  return {std::chrono::duration<double>(end - start).count(), seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime)};
+}
+
+struct Summary {
+  double median = 0, min = 0, max = 0;
+};
+
+Summary summarize(std::vector<double> v) {
+  Summary s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  s.min = v.front();
+  s.max = v.back();
+  return s;
+}
+
+std::string load_average() {
+  std::istringstream in(read_text("/proc/loadavg"));
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::string first_line_of(const std::string& command) {
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return "?";
+  char line[256] = {};
+  if (std::fgets(line, sizeof line, p) == nullptr) line[0] = 0;
+  ::pclose(p);
+  std::string s(line);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// Which server goes in turn k of run r: alternating, and who starts too.
+size_t turn(int r, size_t k) { return (static_cast<size_t>(r) + k) % 2; }
+
+// ---- 1. connections per second ----------------------------------------
+
+struct CpsRun {
+  double per_second = 0;
+  double server_cpu_ms = 0;  // per login
+};
+
+CpsRun cps_run(const ClientSetup& c, const Server& s, const std::vector<const Server*>& all, int logins,
+               int concurrency) {
+  const double cpu_before = s.reaped_cpu();
+  std::atomic<int> next{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < concurrency; ++w) {
+    workers.emplace_back([&, w] {
+      const std::string err_log = c.dir + "/client" + std::to_string(w) + ".log";
+      const std::vector<uint8_t> none;
+      while (next.fetch_add(1) < logins) run_client(s, client_argv(c, s, {}, "true"), static_cast<size_t>(w), err_log, none, 0);
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  const double orphans = reap_until_quiet(all);
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  CpsRun r;
+  r.per_second = logins / wall;
+  r.server_cpu_ms = (s.reaped_cpu() - cpu_before + orphans) * 1000 / logins;
+  return r;
+}
+
+// ---- 3. memory ---------------------------------------------------------
+
+struct MemoryFigures {
+  double rss_kib = 0, pss_kib = 0;         // per connection
+  double processes = 0;                    // per connection
+  std::map<int, std::pair<double, int>> rss_by_depth;  // depth -> (sum KiB, count)
+};
+
+// "Rss:" and "Pss:" of /proc/PID/smaps_rollup, in KiB.
+std::pair<double, double> rss_pss(pid_t pid) {
+  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/smaps_rollup"));
+  double rss = 0, pss = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Rss:", 0) == 0) rss = std::atof(line.c_str() + 4);
+    if (line.rfind("Pss:", 0) == 0) pss = std::atof(line.c_str() + 4);
+  }
+  return {rss, pss};
+}
+
+void add_tree(pid_t pid, int depth, MemoryFigures& m) {
+  const auto [rss, pss] = rss_pss(pid);
+  m.rss_kib += rss;
+  m.pss_kib += pss;
+  m.processes += 1;
+  auto& d = m.rss_by_depth[depth];
+  d.first += rss;
+  d.second += 1;
+  for (pid_t child : children_of(pid)) add_tree(child, depth + 1, m);
+}
+
+MemoryFigures memory_run(const ClientSetup& c, const Server& s, const std::vector<const Server*>& all, int conns) {
+  // ssh -f -N: the client forks into the background once authenticated and
+  // its first process exits 0, so each wait below ends at a login.
+  const std::vector<uint8_t> none;
+  for (int started = 0; started < conns;) {
+    const int batch = std::min(kMemoryStartBatch, conns - started);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < batch; ++w) {
+      workers.emplace_back([&, w] {
+        run_client(s, client_argv(c, s, {"-f", "-N"}, nullptr), static_cast<size_t>(w), c.dir + "/client" + std::to_string(w) + ".log",
+                   none, 0);
+      });
+    }
+    for (std::thread& t : workers) t.join();
+    started += batch;
+  }
+  // Until every connection has settled into its after-login processes
+  // (the pre-authentication children gone).
+  size_t last = 0;
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    size_t n = 0;
+    for (pid_t monitor : children_of(s.pid())) n += 1 + children_of(monitor).size();
+    if (i > 2 && n == last) break;
+    last = n;
+  }
+  const std::vector<pid_t> monitors = children_of(s.pid());
+  if (static_cast<int>(monitors.size()) != conns) {
+    std::fprintf(stderr, "sshd_bench: note: %s has %zu connections, not %d\n", s.name(), monitors.size(), conns);
+  }
+  MemoryFigures m;
+  for (pid_t monitor : monitors) add_tree(monitor, 0, m);
+  const double n = static_cast<double>(std::max<size_t>(1, monitors.size()));
+  m.rss_kib /= n;
+  m.pss_kib /= n;
+  m.processes /= n;
+  // The background clients are our children now (this process is a
+  // subreaper): ending them ends the connections.
+  std::set<pid_t> servers;
+  for (const Server* x : all) servers.insert(x->pid());
+  for (pid_t p : children_of(::getpid())) {
+    if (servers.count(p) == 0) ::kill(p, SIGTERM);
+  }
+  reap_until_quiet(all);
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 5;
+  int mem_runs = 1;
+  uint64_t mib = 1024;
+  int logins = 40;
+  int conns = 200;
+  bool keep = false;
+  std::string only = "cps,bulk,mem";
+  std::string tessera_path = std::string(TESSERA_BIN_DIR) + "/tessera-sshd";
+  std::string openssh_path = kOpenSshdPath;
+  std::string ssh_path = kSshPath;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--runs" && has_value) {
+      runs = std::atoi(argv[++i]);
+    } else if (a == "--mem-runs" && has_value) {
+      mem_runs = std::atoi(argv[++i]);
+    } else if (a == "--mib" && has_value) {
+      mib = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--logins" && has_value) {
+      logins = std::atoi(argv[++i]);
+    } else if (a == "--conns" && has_value) {
+      conns = std::atoi(argv[++i]);
+    } else if (a == "--only" && has_value) {
+      only = argv[++i];
+    } else if (a == "--tessera-sshd" && has_value) {
+      tessera_path = argv[++i];
+    } else if (a == "--sshd" && has_value) {
+      openssh_path = argv[++i];
+    } else if (a == "--ssh" && has_value) {
+      ssh_path = argv[++i];
+    } else if (a == "--keep") {
+      keep = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: sshd_bench [--runs N] [--mib M] [--logins N] [--conns N] [--mem-runs N] "
+                   "[--only cps,bulk,mem] [--keep] [--tessera-sshd PATH] [--sshd PATH] [--ssh PATH]\n");
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  if (runs < 1 || mem_runs < 1 || logins < 0 || conns < 0) {
+    die("--runs and --mem-runs must be at least 1, --logins and --conns at least 0");
+  }
+  const auto wanted = [&](const char* section) { return ("," + only + ",").find(std::string(",") + section + ",") != std::string::npos; };
+  if (::geteuid() != 0) die("needs root: it starts two servers and logs in as " + std::string(kAccount));
+  for (const std::string& p : {tessera_path, openssh_path, ssh_path}) {
+    if (::access(p.c_str(), X_OK) != 0) die(p + " is missing (openssh-server and openssh-client are needed)");
+  }
+  ::mkdir("/run/sshd", 0755);  // both servers' privilege separation directory
+  ::signal(SIGPIPE, SIG_IGN);
+  // OpenSSH's session processes outlive their monitors, and ssh -f's
+  // background clients their parents: they come to us to be reaped.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl(PR_SET_CHILD_SUBREAPER) failed");
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  ::sigaction(SIGALRM, &sa, nullptr);
+  // 2 x 200 idle clients, their connections' descriptors, and the servers'.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 8192) {
+    files.rlim_cur = std::min<rlim_t>(8192, files.rlim_max);
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+
+  ScratchDir scratch(keep);
+  const std::string& dir = scratch.path();
+  if (keep) std::printf("scratch directory: %s\n", dir.c_str());
+  ensure_account(dir);
+  ClientSetup client{ssh_path, dir + "/id_ed25519", dir};
+  run_or_die({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", client.key}, dir + "/keygen.log");
+  run_or_die({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir + "/host_ed25519"},
+             dir + "/keygen.log");
+  write_text(dir + "/authorized_keys", read_text(client.key + ".pub"), fs::perms(0644));
+  const std::string common_config = "ListenAddress 127.0.0.1\nHostKey " + dir + "/host_ed25519\nAuthorizedKeysFile " +
+                                    dir + "/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+                                    "KbdInteractiveAuthentication no\nMaxStartups 300\n"
+                                    "Ciphers chacha20-poly1305@openssh.com,aes128-gcm@openssh.com\n";
+  Server tessera("tessera-sshd", tessera_path, dir + "/tessera", common_config);
+  Server openssh("OpenSSH sshd", openssh_path, dir + "/openssh", common_config);
+  const std::array<const Server*, 2> servers = {&tessera, &openssh};
+  const std::vector<const Server*> all(servers.begin(), servers.end());
+
+  std::printf("%s against %s; client %s (%s); %u CPUs; load average %s\n", tessera_path.c_str(), openssh_path.c_str(),
+              ssh_path.c_str(), first_line_of(ssh_path + " -V 2>&1").c_str(), std::thread::hardware_concurrency(),
+              load_average().c_str());
+
+  // Warm-up: a few logins each (page cache, the servers' first forks).
+  std::vector<uint8_t> chunk(1 << 20);
+  for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  for (int i = 0; i < 3; ++i) {
+    for (const Server* s : servers) run_client(*s, client_argv(client, *s, {}, "true"), 0, dir + "/client.log", chunk, 0);
+  }
+  reap_until_quiet(all);
+  ::alarm(0);
+
+  // 1. Connections per second.
+  if (wanted("cps") && logins > 0) {
+    std::printf("\n1. connections per second: connect, authenticate, `true`; %d logins per run, %d runs per server, "
+                "interleaved; median (min-max)\n",
+                logins, runs);
+    std::printf("%-8s %-13s | %-22s | %s\n", "clients", "server", "logins/s", "server CPU ms per login");
+    std::fflush(stdout);
+    for (int concurrency : {1, 8}) {
+      std::vector<double> rate[2], cpu[2];
+      for (int r = 0; r < runs; ++r) {
+        for (size_t k = 0; k < 2; ++k) {
+          const size_t which = turn(r, k);
+          ::alarm(kRunTimeoutSeconds);
+          const CpsRun run = cps_run(client, *servers[which], all, logins, concurrency);
+          ::alarm(0);
+          rate[which].push_back(run.per_second);
+          cpu[which].push_back(run.server_cpu_ms);
+        }
+      }
+      Summary sr[2], sc[2];
+      for (size_t k = 0; k < 2; ++k) {
+        sr[k] = summarize(rate[k]);
+        sc[k] = summarize(cpu[k]);
+        std::printf("%-8s %-13s | %6.1f (%6.1f-%6.1f) | %5.1f (%5.1f-%5.1f)\n",
+                    k == 0 ? std::to_string(concurrency).c_str() : "", servers[k]->name(), sr[k].median, sr[k].min,
+                    sr[k].max, sc[k].median, sc[k].min, sc[k].max);
+      }
+      std::printf("%-8s %-13s | %6.2fx                | %5.2fx\n", "", "tessera/OpenSSH", sr[0].median / sr[1].median,
+                  sc[0].median / sc[1].median);
+      std::fflush(stdout);
+    }
+  }
+
+  // 2. Bulk.
+  if (wanted("bulk") && mib > 0) {
+    struct CipherCase {
+      const char* wire_name;
+      const char* short_name;
+    };
+    const CipherCase ciphers[] = {{"aes128-gcm@openssh.com", "aes128-gcm"},
+                                  {"chacha20-poly1305@openssh.com", "chacha20-poly1305"}};
+    const uint64_t bytes = mib * 1024 * 1024;
+    std::printf("\n2. bulk: %llu MiB into `cat > /dev/null`, %d runs per server and cipher, interleaved; "
+                "median (min-max)\n",
+                static_cast<unsigned long long>(mib), runs);
+    std::printf("   MB/s = 10^6 bytes/s over the whole client process (login included); CPU = user+sys seconds\n");
+    std::printf("%-18s %-13s | %-22s | %-19s | %s\n", "cipher", "server", "MB/s", "server CPU s", "client CPU s");
+    std::fflush(stdout);
+    for (const CipherCase& cc : ciphers) {
+      std::vector<double> mbps[2], scpu[2], ccpu[2];
+      for (int r = 0; r < runs; ++r) {
+        for (size_t k = 0; k < 2; ++k) {
+          const size_t which = turn(r, k);
+          const Server& s = *servers[which];
+          const double before = s.reaped_cpu();
+          ::alarm(kRunTimeoutSeconds);
+          const ClientRun run = run_client(s, client_argv(client, s, {"-c", cc.wire_name}, "cat > /dev/null"), 0,
+                                           dir + "/client.log", chunk, bytes);
+          ::alarm(0);
+          const double orphans = reap_until_quiet(all);
+          mbps[which].push_back(static_cast<double>(bytes) / run.wall / 1e6);
+          scpu[which].push_back(s.reaped_cpu() - before + orphans);
+          ccpu[which].push_back(run.cpu);
+        }
+      }
+      Summary sm[2], ss[2], sc[2];
+      for (size_t k = 0; k < 2; ++k) {
+        sm[k] = summarize(mbps[k]);
+        ss[k] = summarize(scpu[k]);
+        sc[k] = summarize(ccpu[k]);
+        std::printf("%-18s %-13s | %6.1f (%6.1f-%6.1f) | %5.2f (%5.2f-%5.2f) | %5.2f (%5.2f-%5.2f)\n",
+                    k == 0 ? cc.short_name : "", servers[k]->name(), sm[k].median, sm[k].min, sm[k].max, ss[k].median,
+                    ss[k].min, ss[k].max, sc[k].median, sc[k].min, sc[k].max);
+      }
+      std::printf("%-18s %-13s | %6.2fx                | %5.2fx              | %5.2fx\n", "", "tessera/OpenSSH",
+                  sm[0].median / sm[1].median, ss[0].median / ss[1].median, sc[0].median / sc[1].median);
+      std::fflush(stdout);
+    }
+  }
+
+  // 3. Memory.
+  if (wanted("mem") && conns > 0) {
+    std::printf("\n3. memory: %d idle authenticated connections (ssh -f -N) per server, one server at a time, "
+                "%d run(s) each; KiB per connection\n",
+                conns, mem_runs);
+    std::printf("%-13s | %9s | %9s | %9s | %s\n", "server", "Rss", "Pss", "processes", "mean Rss by depth (0: monitor)");
+    std::fflush(stdout);
+    std::vector<MemoryFigures> figures[2];
+    for (int r = 0; r < mem_runs; ++r) {
+      for (size_t k = 0; k < 2; ++k) {
+        const size_t which = turn(r, k);
+        ::alarm(kRunTimeoutSeconds);
+        figures[which].push_back(memory_run(client, *servers[which], all, conns));
+        ::alarm(0);
+      }
+    }
+    double rss[2], pss[2];
+    for (size_t k = 0; k < 2; ++k) {
+      std::vector<double> rv, pv;
+      for (const MemoryFigures& m : figures[k]) {
+        rv.push_back(m.rss_kib);
+        pv.push_back(m.pss_kib);
+      }
+      rss[k] = summarize(rv).median;
+      pss[k] = summarize(pv).median;
+      const MemoryFigures& last = figures[k].back();
+      std::string depths;
+      for (const auto& [depth, sum_count] : last.rss_by_depth) {
+        char part[64];
+        std::snprintf(part, sizeof part, "%s%d: %.0f", depths.empty() ? "" : ", ", depth,
+                      sum_count.first / std::max(1, sum_count.second));
+        depths += part;
+      }
+      std::printf("%-13s | %9.0f | %9.0f | %9.1f | %s\n", servers[k]->name(), rss[k], pss[k], last.processes,
+                  depths.c_str());
+    }
+    std::printf("%-13s | %8.2fx | %8.2fx |\n", "tessera/OpenSSH", rss[0] / rss[1], pss[0] / pss[1]);
+  }
+  std::printf("\nload average after: %s\n", load_average().c_str());
+  return 0;
+}
