@@ -622,8 +622,10 @@ int main(int argc, char** argv) {
                                     "KbdInteractiveAuthentication no\nMaxStartups 300\n"
                                     "Ciphers chacha20-poly1305@openssh.com,aes128-gcm@openssh.com\n";
   Server tessera("tessera-sshd", tessera_path, dir + "/tessera", common_config);
-  Server openssh("OpenSSH sshd", openssh_path, dir + "/openssh", common_config);
+  // --sshd may name another build of tessera-sshd, to compare two builds.
+  Server openssh(openssh_path == kOpenSshdPath ? "OpenSSH sshd" : "other", openssh_path, dir + "/openssh", common_config);
   const std::array<const Server*, 2> servers = {&tessera, &openssh};
+  const char* ratio_label = openssh_path == kOpenSshdPath ? "tessera/OpenSSH" : "tessera/other";
   const std::vector<const Server*> all(servers.begin(), servers.end());
 
   std::printf("%s against %s; client %s (%s); %u CPUs; load average %s\n", tessera_path.c_str(), openssh_path.c_str(),
@@ -644,7 +646,7 @@ int main(int argc, char** argv) {
     std::printf("\n1. connections per second: connect, authenticate, `true`; %d logins per run, %d runs per server, "
                 "interleaved; median (min-max)\n",
                 logins, runs);
-    std::printf("%-8s %-13s | %-22s | %s\n", "clients", "server", "logins/s", "server CPU ms per login");
+    std::printf("%-8s %-15s | %-22s | %s\n", "clients", "server", "logins/s", "server CPU ms per login");
     std::fflush(stdout);
     for (int concurrency : {1, 8}) {
       std::vector<double> rate[2], cpu[2];
@@ -662,11 +664,11 @@ int main(int argc, char** argv) {
       for (size_t k = 0; k < 2; ++k) {
         sr[k] = summarize(rate[k]);
         sc[k] = summarize(cpu[k]);
-        std::printf("%-8s %-13s | %6.1f (%6.1f-%6.1f) | %5.1f (%5.1f-%5.1f)\n",
+        std::printf("%-8s %-15s | %6.1f (%6.1f-%6.1f) | %5.1f (%5.1f-%5.1f)\n",
                     k == 0 ? std::to_string(concurrency).c_str() : "", servers[k]->name(), sr[k].median, sr[k].min,
                     sr[k].max, sc[k].median, sc[k].min, sc[k].max);
       }
-      std::printf("%-8s %-13s | %6.2fx                | %5.2fx\n", "", "tessera/OpenSSH", sr[0].median / sr[1].median,
+      std::printf("%-8s %-15s | %6.2fx                | %5.2fx\n", "", ratio_label, sr[0].median / sr[1].median,
                   sc[0].median / sc[1].median);
       std::fflush(stdout);
     }
@@ -685,7 +687,7 @@ int main(int argc, char** argv) {
                 "median (min-max)\n",
                 static_cast<unsigned long long>(mib), runs);
     std::printf("   MB/s = 10^6 bytes/s over the whole client process (login included); CPU = user+sys seconds\n");
-    std::printf("%-18s %-13s | %-22s | %-19s | %s\n", "cipher", "server", "MB/s", "server CPU s", "client CPU s");
+    std::printf("%-18s %-15s | %-22s | %-19s | %s\n", "cipher", "server", "MB/s", "server CPU s", "client CPU s");
     std::fflush(stdout);
     for (const CipherCase& cc : ciphers) {
       std::vector<double> mbps[2], scpu[2], ccpu[2];
@@ -709,11 +711,11 @@ int main(int argc, char** argv) {
         sm[k] = summarize(mbps[k]);
         ss[k] = summarize(scpu[k]);
         sc[k] = summarize(ccpu[k]);
-        std::printf("%-18s %-13s | %6.1f (%6.1f-%6.1f) | %5.2f (%5.2f-%5.2f) | %5.2f (%5.2f-%5.2f)\n",
+        std::printf("%-18s %-15s | %6.1f (%6.1f-%6.1f) | %5.2f (%5.2f-%5.2f) | %5.2f (%5.2f-%5.2f)\n",
                     k == 0 ? cc.short_name : "", servers[k]->name(), sm[k].median, sm[k].min, sm[k].max, ss[k].median,
                     ss[k].min, ss[k].max, sc[k].median, sc[k].min, sc[k].max);
       }
-      std::printf("%-18s %-13s | %6.2fx                | %5.2fx              | %5.2fx\n", "", "tessera/OpenSSH",
+      std::printf("%-18s %-15s | %6.2fx                | %5.2fx              | %5.2fx\n", "", ratio_label,
                   sm[0].median / sm[1].median, ss[0].median / ss[1].median, sc[0].median / sc[1].median);
       std::fflush(stdout);
     }
@@ -724,7 +726,7 @@ int main(int argc, char** argv) {
     std::printf("\n3. memory: %d idle authenticated connections (ssh -f -N) per server, one server at a time, "
                 "%d run(s) each; KiB per connection\n",
                 conns, mem_runs);
-    std::printf("%-13s | %9s | %9s | %9s | %s\n", "server", "Rss", "Pss", "processes", "mean Rss by depth (0: monitor)");
+    std::printf("%-15s | %9s | %9s | %9s | %s\n", "server", "Rss", "Pss", "processes", "mean Rss by depth (0: monitor)");
     std::fflush(stdout);
     std::vector<MemoryFigures> figures[2];
     for (int r = 0; r < mem_runs; ++r) {
@@ -752,10 +754,10 @@ int main(int argc, char** argv) {
                       sum_count.first / std::max(1, sum_count.second));
         depths += part;
       }
-      std::printf("%-13s | %9.0f | %9.0f | %9.1f | %s\n", servers[k]->name(), rss[k], pss[k], last.processes,
+      std::printf("%-15s | %9.0f | %9.0f | %9.1f | %s\n", servers[k]->name(), rss[k], pss[k], last.processes,
                   depths.c_str());
     }
-    std::printf("%-13s | %8.2fx | %8.2fx |\n", "tessera/OpenSSH", rss[0] / rss[1], pss[0] / pss[1]);
+    std::printf("%-15s | %8.2fx | %8.2fx |\n", ratio_label, rss[0] / rss[1], pss[0] / pss[1]);
   }
   std::printf("\nload average after: %s\n", load_average().c_str());
   return 0;
