@@ -4,6 +4,7 @@
 // accepted and the connection is handed over, then starts the session
 // process as the user and serves its re-keys, host key proofs and pty
 // records until it ends.
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -61,6 +62,13 @@ int wait_child(pid_t pid) {
   return status;
 }
 
+// OpenSSL's configuration and providers, loaded once here rather than in
+// the monitor and again in the pre-auth child: the child inherits them. Its
+// random generators are not made before the fork, so that the child and the
+// monitor each seed their own from the system and neither holds a copy of
+// the state the other draws its secrets from.
+bool load_openssl_config() { return OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr) == 1; }
+
 }  // namespace
 
 int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
@@ -78,6 +86,10 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     log_line(Level::kError, std::string("socketpair: ") + std::strerror(errno));
+    return 255;
+  }
+  if (!load_openssl_config()) {
+    log_line(Level::kError, "monitor: cannot load OpenSSL's configuration");
     return 255;
   }
   // The pre-auth child starts before any host key is loaded.
