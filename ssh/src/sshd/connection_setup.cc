@@ -237,7 +237,12 @@ server::KeyVerdict ConnectionSetup::check_key(const auth::PublickeyAttempt& atte
   if (!cfg.pubkey_authentication) return {.allowed = false, .log_detail = "PubkeyAuthentication is off"};
   const std::string& name = m.user->name;
   // AllowUsers / DenyUsers / AllowGroups / DenyGroups, as sshd's allowed_user().
-  if (auto denied = server::user_access_denied(cfg, name, group_names(name), peer_address_, peer_address_)) {
+  // The user's groups matter only to AllowGroups and DenyGroups: looking
+  // them up (NSS, with systemd's module a round trip to userdbd) is skipped
+  // without them.
+  const bool by_group = !cfg.allow_groups.empty() || !cfg.deny_groups.empty();
+  if (auto denied = server::user_access_denied(cfg, name, by_group ? group_names(name) : std::nullopt, peer_address_,
+                                               peer_address_)) {
     log_line(Level::kInfo, *denied);
     return {.allowed = false, .log_detail = *denied};
   }
