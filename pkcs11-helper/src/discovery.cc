@@ -179,17 +179,25 @@ key::Result<PublicKey> rsa_public_key(std::span<const uint8_t> modulus, std::spa
 
 key::Result<PublicKey> ec_public_key(std::span<const uint8_t> ec_params, std::span<const uint8_t> ec_point) {
   std::string_view curve;
+  size_t bare_size = 0;  // 04 || X || Y
   if (equal(ec_params, kOidP256)) {
     curve = "nistp256";
+    bare_size = 65;
   } else if (equal(ec_params, kOidP384)) {
     curve = "nistp384";
+    bare_size = 97;
   } else if (equal(ec_params, kOidP521)) {
     curve = "nistp521";
+    bare_size = 133;
   } else {
     return key::Error(Errc::kUnsupported, "EC key on a curve other than P-256, P-384 or P-521");
   }
-  // CKA_EC_POINT is a DER OCTET STRING around the point; a few modules give the bare point.
-  auto point = octet_string_contents(ec_point).value_or(ec_point);
+  // CKA_EC_POINT is a DER OCTET STRING around the point; a few modules give
+  // the bare point. The bare point has exactly its size (the wrapped one is
+  // longer): decided by size first, since a bare point whose X begins with
+  // the right byte would also read as an OCTET STRING.
+  const bool bare = ec_point.size() == bare_size && ec_point[0] == 0x04;
+  auto point = bare ? ec_point : octet_string_contents(ec_point).value_or(ec_point);
   Writer blob;
   blob.string("ecdsa-sha2-" + std::string(curve));
   blob.string(curve);
