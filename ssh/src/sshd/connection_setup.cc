@@ -146,7 +146,7 @@ key::Result<std::unique_ptr<ConnectionSetup>> ConnectionSetup::load(const Option
       std::fclose(f);
     }
   }
-  c->session_argv_ = {self_path(), "--session"};
+  c->session_argv_ = {session_program_path()};
   if (options.debug > 0) c->session_argv_.push_back("-d");
   if (options.log_stderr) c->session_argv_.push_back("-e");
   if (!options.log_file.empty()) {
@@ -423,7 +423,8 @@ int ConnectionSetup::run_session_process(const auth::PublickeyAttempt& who, std:
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     char* envp[] = {nullptr};
-    execve(self_path().c_str(), argv.data(), envp);
+    execve(args[0].c_str(), argv.data(), envp);
+    log_line(Level::kError, "session: cannot execute " + args[0] + ": " + std::strerror(errno));
     _exit(255);
   }
   close(sv[1]);

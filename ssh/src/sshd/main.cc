@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +62,12 @@ int usage_error(std::string_view message) {
 
 const std::string& self_path() { return self_storage(); }
 
+std::string session_program_path() {
+  const std::string& self = self_path();
+  const size_t slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string() : self.substr(0, slash + 1)) + "tessera-sshd-session";
+}
+
 key::Result<server::SshdConfigFile> load_config(const Options& options) {
   server::LoadOptions load;
   load.overrides = options.overrides;
@@ -91,10 +98,6 @@ int main(int argc, char** argv) {
     const std::string_view a = argv[i];
     if (a == "--monitor") {
       o.monitor = true;
-      continue;
-    }
-    if (a == "--session") {
-      o.session = true;
       continue;
     }
     if (a == "--help") {
@@ -159,10 +162,15 @@ int main(int argc, char** argv) {
   for (std::string& f : o.host_keys) f = absolute(f);
   for (std::string& f : o.cert_files) f = absolute(f);
 
-  if (o.session) return run_session(o);
   if (o.monitor) {
     log_setup(o, Level::kInfo);
     return run_monitor(o, 3, 3, 4);
+  }
+  // Serving needs the session program; say so at start, not at a login.
+  if (!o.test && !o.extended_test && access(session_program_path().c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "tessera-sshd: the session program %s is missing (%s): it is built and installed beside "
+                 "tessera-sshd\n", session_program_path().c_str(), std::strerror(errno));
+    return 1;
   }
   if (o.inetd) {
     log_setup(o, Level::kInfo);

@@ -7,7 +7,7 @@
 //                        utmp; forks, before it loads any key:
 //   pre-auth child       the sshd account, chroot, seccomp: parses all the
 //                        client's bytes, relays to the monitor
-//   session process      exec'd as the user ("tessera-sshd --session") once
+//   session process      exec'd as the user (tessera-sshd-session) once
 //                        the monitor accepted a signature: channels, ptys,
 //                        subsystems, forwarding; re-keys through the monitor
 #ifndef TESSERA_SSH_SSHD_SSHD_H_
@@ -41,8 +41,8 @@ struct Options {
   bool test = false;                     // -t
   bool extended_test = false;            // -T
   // Internal: the per-connection monitor after the listener's re-exec
-  // (client socket on fd 3, startup pipe on fd 4), and the session process
-  // (client socket on fd 3, monitor socket on fd 4).
+  // (client socket on fd 3, startup pipe on fd 4), and the session process,
+  // tessera-sshd-session (client socket on fd 3, monitor socket on fd 4).
   bool monitor = false;
   bool session = false;
 };
@@ -89,6 +89,9 @@ int run_session(const Options& options);
 
 // The absolute path of this program (for the re-execs).
 const std::string& self_path();
+// The session program, tessera-sshd-session, found beside this one (where
+// the build and `make install` put it); the monitor executes it as the user.
+std::string session_program_path();
 
 }  // namespace tessera::ssh::sshd
 
