@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -88,11 +89,6 @@ key::Result<server::SshdConfigFile> load_config(const Options& options) {
 
 int main(int argc, char** argv) {
   using namespace tessera::ssh::sshd;
-  // Every process of a connection ends by exiting: OpenSSL freeing its
-  // tables one by one at exit is work the kernel does at once (about 3% of
-  // the server's CPU per login). Secrets never rest on it: keys are freed
-  // (and zeroized) by their owners before exit.
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -147,6 +143,19 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // Before anything uses OpenSSL. Every process of a connection ends by
+  // exiting: OpenSSL freeing its tables one by one at exit is work the
+  // kernel does at once (about 3% of the server's CPU per login); secrets
+  // never rest on it, keys are freed (and zeroized) by their owners first.
+  // A connection's monitor (and its pre-auth child) leave OpenSSL's error
+  // strings unloaded: ~0.3 MiB of resident memory a process, for the text
+  // of errors they hardly ever log (such an error then reads
+  // error:XXXXXXXX:lib(N)::reason(M), which `openssl errstr XXXXXXXX`
+  // spells out); the listener and -t/-T load them.
+  uint64_t openssl_options = OPENSSL_INIT_NO_ATEXIT;
+  if ((o.monitor || o.inetd) && !o.test && !o.extended_test) openssl_options |= OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS;
+  OPENSSL_init_crypto(openssl_options, nullptr);
+
   // The re-execs need an absolute path to this program.
   char self[PATH_MAX];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
