@@ -5,12 +5,18 @@
 #include "transport/kex_authority.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
+
+#include <fstream>
 
 #include <string>
 #include <vector>
 
 #include "tessera/key/key.h"
+#include "tessera/key/ossl.h"
 #include "test_host_keys.h"
+#include "test_support.h"
+#include "transport/moduli.h"
 #include "transport/kex_hash.h"
 #include "transport/kex_method.h"
 #include "transport/messages.h"
@@ -45,9 +51,9 @@ struct ParsedReply {
   key::Bytes host_key_blob, server_public_field, signature;
 };
 
-ParsedReply parse_reply(std::span<const uint8_t> reply) {
+ParsedReply parse_reply(std::span<const uint8_t> reply, uint8_t type = msg::kKexEcdhReply) {
   key::Reader in(reply);
-  EXPECT_EQ(*in.u8(), msg::kKexEcdhReply);
+  EXPECT_EQ(*in.u8(), type);
   ParsedReply out;
   auto blob = in.string();
   out.host_key_blob.assign(blob->begin(), blob->end());
@@ -334,6 +340,273 @@ TEST(TransportHandOver, RefusesToExportMidExchangeAndBadState) {
   extra.push_back(0);
   EXPECT_FALSE(Transport::import(server_config, other, authority, extra, Clock::now()).ok());
   EXPECT_TRUE(Transport::import(server_config, other, authority, good, Clock::now()).ok());
+}
+
+// ---- group exchange
+
+constexpr std::string_view kGex = "diffie-hellman-group-exchange-sha256";
+
+using PrimeFn = BIGNUM* (*)(BIGNUM*);
+
+std::string moduli_line(PrimeFn prime) {
+  key::ossl::BnPtr p(prime(nullptr));
+  char* hex = BN_bn2hex(p.get());
+  std::string out = "20230101000000 2 6 100 " + std::to_string(BN_num_bits(p.get()) - 1) + " 2 " + hex + "\n";
+  OPENSSL_free(hex);
+  return out;
+}
+
+// A moduli file of RFC 3526's 2048-, 3072- and 4096-bit safe primes.
+struct GexSetup {
+  test::TempDir dir;
+  std::string path = dir.file("moduli");
+  std::vector<std::string> logged;
+  explicit GexSetup(std::string extra = {}) {
+    std::ofstream(path) << "# test moduli\n"
+                        << moduli_line(BN_get_rfc3526_prime_2048) << moduli_line(BN_get_rfc3526_prime_3072)
+                        << moduli_line(BN_get_rfc3526_prime_4096) << extra;
+  }
+  ServerKexConfig config() {
+    return ServerKexConfig{.gex = GexConfig{.moduli_file = path, .log = [this](bool is_error, const std::string& t) {
+                                              logged.push_back((is_error ? "error: " : "info: ") + t);
+                                            }}};
+  }
+};
+
+key::Bytes gex_request(uint32_t min, uint32_t n, uint32_t max) {
+  key::Writer w;
+  w.u8(msg::kKexDhGexRequest);
+  w.u32(min);
+  w.u32(n);
+  w.u32(max);
+  return w.take();
+}
+
+struct GexGroupMessage {
+  key::ossl::BnPtr p, g;
+  key::Bytes p_bytes, g_bytes;
+};
+
+GexGroupMessage parse_group(std::span<const uint8_t> payload) {
+  key::Reader in(payload);
+  EXPECT_EQ(*in.u8(), msg::kKexDhGexGroup);
+  auto p = in.mpint();
+  auto g = in.mpint();
+  EXPECT_TRUE(in.expect_end().ok());
+  GexGroupMessage out;
+  out.p_bytes.assign(p->begin(), p->end());
+  out.g_bytes.assign(g->begin(), g->end());
+  out.p.reset(BN_bin2bn(p->data(), static_cast<int>(p->size()), nullptr));
+  out.g.reset(BN_bin2bn(g->data(), static_cast<int>(g->size()), nullptr));
+  return out;
+}
+
+key::Bytes gex_init(std::span<const uint8_t> public_field) {
+  key::Writer w;
+  w.u8(msg::kKexDhGexInit);
+  w.bytes(public_field);
+  return w.take();
+}
+
+TEST(KexAuthorityGex, OffersGroupExchangeOnlyWithAModuliSource) {
+  TestSigner keys;
+  GexSetup setup;
+  LocalKexAuthority without({}, keys);
+  auto plain = KexInit::parse(*without.server_kexinit());
+  EXPECT_FALSE(plain->offers_kex(kGex));
+  LocalKexAuthority with(setup.config(), keys);
+  auto offered = KexInit::parse(*with.server_kexinit());
+  EXPECT_TRUE(offered->offers_kex(kGex));
+  // Without one, a group request is refused.
+  ASSERT_TRUE(without.server_kexinit().ok());
+  EXPECT_FALSE(without.gex_group(kClientVersion, client_kexinit(kGex), gex_request(2048, 3072, 8192)).ok());
+}
+
+TEST(KexAuthorityGex, SignsTheHashOverTheRequestAndTheGroupItChose) {
+  TestSigner keys;
+  GexSetup setup;
+  LocalKexAuthority authority(setup.config(), keys);
+  auto server_kexinit = authority.server_kexinit();
+  ASSERT_TRUE(server_kexinit.ok());
+  const key::Bytes kexinit = client_kexinit(kGex);
+  // The client's request as sent (min below what sshd serves): it is what is hashed.
+  auto group_payload = authority.gex_group(kClientVersion, kexinit, gex_request(1024, 3072, 8192));
+  ASSERT_TRUE(group_payload.ok()) << group_payload.error().message();
+  GexGroupMessage group = parse_group(*group_payload);
+  EXPECT_EQ(BN_num_bits(group.p.get()), 3072);  // the closest to n
+  EXPECT_TRUE(dh_check_group(group.p.get(), group.g.get(), 2048, 8192).ok());
+  auto share = dh_client_start(group.p.get(), group.g.get(), 16);
+  ASSERT_TRUE(share.ok());
+  auto answer = authority.answer(kClientVersion, kexinit, gex_init((*share)->public_field()));
+  ASSERT_TRUE(answer.ok()) << answer.error().message();
+  EXPECT_EQ(answer->negotiated.kex, kGex);
+
+  const ParsedReply reply = parse_reply(answer->reply, msg::kKexDhGexReply);
+  key::Reader server_public(reply.server_public_field);
+  auto k = (*share)->finish(server_public);
+  ASSERT_TRUE(k.ok()) << k.error().message();
+  KexHasher h("SHA256");
+  h.string(kClientVersion);
+  h.string(kOurVersion);
+  h.string(kexinit);
+  h.string(*server_kexinit);
+  h.string(reply.host_key_blob);
+  h.u32(1024);
+  h.u32(3072);
+  h.u32(8192);
+  key::Writer pg;
+  pg.mpint(group.p_bytes);
+  pg.mpint(group.g_bytes);
+  h.raw(pg.data());
+  h.raw((*share)->public_field());
+  h.raw(reply.server_public_field);
+  h.raw(k->reveal());
+  auto hash = h.finish();
+  ASSERT_TRUE(hash.ok());
+  EXPECT_EQ(*hash, answer->exchange_hash);
+  const HostKeyAlgorithm* alg = find_host_key_algorithm("ssh-ed25519");
+  EXPECT_TRUE(
+      verify_exchange_signature(*alg, keys.key(KeyType::kEd25519).public_key(), reply.signature, *hash).ok());
+  EXPECT_TRUE(setup.logged.empty());
+}
+
+TEST(KexAuthorityGex, RefusesStepsOutOfOrderAndBadRequests) {
+  TestSigner keys;
+  GexSetup setup;
+  LocalKexAuthority authority(setup.config(), keys);
+  const key::Bytes kexinit = client_kexinit(kGex);
+  const key::Bytes good = gex_request(2048, 2048, 8192);
+  // No KEXINIT of ours yet.
+  EXPECT_FALSE(authority.gex_group(kClientVersion, kexinit, good).ok());
+  // The INIT before the group: nothing to hash it with.
+  ASSERT_TRUE(authority.server_kexinit().ok());
+  key::Writer e;
+  e.mpint(key::Bytes{5, 5, 5});
+  EXPECT_FALSE(authority.answer(kClientVersion, kexinit, gex_init(e.data())).ok());
+  // A group for an exchange that is not group exchange.
+  ASSERT_TRUE(authority.server_kexinit().ok());
+  EXPECT_FALSE(authority.gex_group(kClientVersion, client_kexinit(), good).ok());
+  // Twice in one exchange.
+  ASSERT_TRUE(authority.server_kexinit().ok());
+  ASSERT_TRUE(authority.gex_group(kClientVersion, kexinit, good).ok());
+  EXPECT_FALSE(authority.gex_group(kClientVersion, kexinit, good).ok());
+  // A KEXINIT or identification other than the group's, at the answer.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(authority.server_kexinit().ok());
+    auto group_payload = authority.gex_group(kClientVersion, kexinit, good);
+    ASSERT_TRUE(group_payload.ok());
+    GexGroupMessage group = parse_group(*group_payload);
+    auto share = dh_client_start(group.p.get(), group.g.get(), 16);
+    KexInit other = *KexInit::parse(kexinit);
+    other.cipher_c2s = other.cipher_s2c = {"aes256-gcm@openssh.com"};
+    auto answer = i == 0 ? authority.answer(kClientVersion, other.serialize(), gex_init((*share)->public_field()))
+                         : authority.answer("SSH-2.0-Other", kexinit, gex_init((*share)->public_field()));
+    EXPECT_FALSE(answer.ok()) << i;
+  }
+  // Bad requests, and an ECDH message in place of the GEX init.
+  for (const key::Bytes& bad : {gex_request(4096, 2048, 8192), gex_request(1024, 1024, 1024), key::Bytes{34, 0}}) {
+    ASSERT_TRUE(authority.server_kexinit().ok());
+    EXPECT_FALSE(authority.gex_group(kClientVersion, kexinit, bad).ok());
+  }
+  ASSERT_TRUE(authority.server_kexinit().ok());
+  auto group_payload = authority.gex_group(kClientVersion, kexinit, good);
+  ASSERT_TRUE(group_payload.ok());
+  GexGroupMessage group = parse_group(*group_payload);
+  auto share = dh_client_start(group.p.get(), group.g.get(), 16);
+  EXPECT_FALSE(authority.answer(kClientVersion, kexinit, ecdh_init((*share)->public_field())).ok());
+  // A public value out of range (1, p-1) is refused.
+  ASSERT_TRUE(authority.server_kexinit().ok());
+  ASSERT_TRUE(authority.gex_group(kClientVersion, kexinit, good).ok());
+  key::Writer one;
+  one.mpint(key::Bytes{1});
+  EXPECT_FALSE(authority.answer(kClientVersion, kexinit, gex_init(one.data())).ok());
+  EXPECT_TRUE(authority.session_id().empty());
+  EXPECT_EQ(authority.exchanges(), 0u);
+}
+
+TEST(KexAuthorityGex, FallsBackOnAFixedGroupAndSaysSo) {
+  TestSigner keys;
+  struct Case {
+    std::string file_text;  // "": no file
+    unsigned max;
+    int bits;
+    std::string log;
+  };
+  const std::vector<Case> cases = {
+      {"", 8192, 8192, "info: WARNING: could not open "},
+      {"", 4096, 4096, "info: WARNING: could not open "},
+      {"", 2048, 2048, "info: WARNING: could not open "},
+      {moduli_line(BN_get_rfc2409_prime_1024), 8192, 8192, "info: WARNING: no suitable primes in "},
+      {"1 2 3 4 5 6 7\n" + moduli_line(BN_get_rfc3526_prime_2048), 8192, 2048, "error: "},
+  };
+  for (const Case& c : cases) {
+    test::TempDir dir;
+    std::vector<std::string> logged;
+    GexConfig gex{.moduli_file = dir.file("moduli"),
+                  .log = [&](bool is_error, const std::string& t) {
+                    logged.push_back((is_error ? "error: " : "info: ") + t);
+                  }};
+    if (!c.file_text.empty()) std::ofstream(gex.moduli_file) << c.file_text;
+    LocalKexAuthority authority(ServerKexConfig{.gex = gex}, keys);
+    ASSERT_TRUE(authority.server_kexinit().ok());
+    auto group_payload = authority.gex_group(kClientVersion, client_kexinit(kGex), gex_request(2048, 2048, c.max));
+    ASSERT_TRUE(group_payload.ok());
+    GexGroupMessage group = parse_group(*group_payload);
+    EXPECT_EQ(BN_num_bits(group.p.get()), c.bits) << c.log;
+    EXPECT_TRUE(BN_is_word(group.g.get(), 2));
+    ASSERT_EQ(logged.size(), 1u) << c.log;
+    EXPECT_EQ(logged[0].rfind(c.log, 0), 0u) << logged[0];
+  }
+}
+
+TEST(KexAuthorityGex, RunsBetweenTwoTransportsAndReKeys) {
+  TestSigner keys;
+  GexSetup setup;
+  LocalKexAuthority authority(setup.config(), keys);
+  Recorder client_side, server_side;
+  TransportConfig client_config;
+  client_config.kex = {std::string(kGex)};
+  client_config.ciphers = {"aes128-gcm@openssh.com"};
+  Transport client(client_config, client_side);
+  TransportConfig server_config;
+  server_config.is_client = false;
+  Transport server(server_config, server_side, authority);
+  const auto now = Clock::now();
+  client.start(now);
+  server.start(now);
+  ASSERT_TRUE(pump(client, server).ok());
+  ASSERT_TRUE(client.ready());
+  ASSERT_TRUE(server.ready());
+  EXPECT_EQ(client.negotiated()->kex, kGex);
+  EXPECT_EQ(server.negotiated()->kex, kGex);
+  EXPECT_EQ(client.session_id(), authority.session_id());
+
+  // Re-keys started by either side run the group exchange again.
+  client.send(service_message("one"));
+  server.request_rekey();
+  ASSERT_TRUE(pump(client, server).ok());
+  client.request_rekey();
+  server.send(service_message("two"));
+  ASSERT_TRUE(pump(client, server).ok());
+  EXPECT_EQ(client.key_exchanges(), 3u);
+  EXPECT_EQ(server.key_exchanges(), 3u);
+  EXPECT_EQ(authority.exchanges(), 3u);
+  EXPECT_EQ(server_side.messages, std::vector<key::Bytes>{service_message("one")});
+  EXPECT_EQ(client_side.messages, std::vector<key::Bytes>{service_message("two")});
+  EXPECT_EQ(client.session_id(), server.session_id());
+  EXPECT_TRUE(setup.logged.empty());
+
+  // A client whose range the server refuses gets a key exchange failure.
+  Recorder a, b;
+  TransportConfig picky = client_config;
+  picky.dh_gex_min_bits = 1024;
+  picky.dh_gex_max_bits = 1536;
+  Transport client2(picky, a);
+  Transport server2(server_config, b, authority);
+  client2.start(now);
+  server2.start(now);
+  EXPECT_FALSE(pump(client2, server2).ok());
+  EXPECT_FALSE(server2.ready());
 }
 
 }  // namespace

@@ -361,7 +361,11 @@ struct Server::State {
       report_handshake_failure(conn->info, Error(Errc::kIo, "duplicating the client's socket: " + errno_text()));
       return;
     }
-    transport::ServerKexConfig kex{config.kex_algorithms, config.host_key_algorithms, config.ciphers, config.macs};
+    // No group exchange here: ServerConfig names no moduli file.
+    transport::ServerKexConfig kex{.kex = config.kex_algorithms,
+                                   .host_key = config.host_key_algorithms,
+                                   .ciphers = config.ciphers,
+                                   .macs = config.macs};
     conn->authority = std::make_unique<transport::LocalKexAuthority>(std::move(kex), *host_keys);
     conn->decider = std::make_unique<Decider>(*this, *conn);
     io::ServerIoConfig io_config;

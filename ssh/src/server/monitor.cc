@@ -162,6 +162,21 @@ key::Result<key::Bytes> RemoteKexAuthority::server_kexinit() {
   return bytes_of(kexinit);
 }
 
+key::Result<key::Bytes> RemoteKexAuthority::gex_group(std::string_view client_version,
+                                                      std::span<const uint8_t> client_kexinit,
+                                                      std::span<const uint8_t> request) {
+  key::Writer w;
+  w.string(client_version);
+  w.string(client_kexinit);
+  w.string(request);
+  TESSERA_ASSIGN_OR_RETURN(key::SecretBytes reply, monitor_.call(MonitorRequest::kKexGroup, w.data()));
+  key::Reader in(reply.reveal());
+  TESSERA_ASSIGN_OR_RETURN(auto group, in.string());
+  TESSERA_TRY(in.expect_end());
+  if (group.empty()) return Error(Errc::kMalformed, "empty DH GEX group");
+  return bytes_of(group);
+}
+
 key::Result<transport::KexAnswer> RemoteKexAuthority::answer(std::string_view client_version,
                                                              std::span<const uint8_t> client_kexinit,
                                                              std::span<const uint8_t> kex_message) {
@@ -232,6 +247,17 @@ key::Result<key::Bytes> MonitorService::dispatch(MonitorRequest type, key::Reade
       TESSERA_TRY(in.expect_end());
       TESSERA_ASSIGN_OR_RETURN(key::Bytes kexinit, authority_.server_kexinit());
       out.string(kexinit);
+      return out.take();
+    }
+    case MonitorRequest::kKexGroup: {
+      // The authority refuses a group outside an exchange it started, a
+      // second one, and one for an exchange that is not group exchange.
+      TESSERA_ASSIGN_OR_RETURN(std::string_view version, in.text());
+      TESSERA_ASSIGN_OR_RETURN(auto kexinit, in.string());
+      TESSERA_ASSIGN_OR_RETURN(auto gex_request, in.string());
+      TESSERA_TRY(in.expect_end());
+      TESSERA_ASSIGN_OR_RETURN(key::Bytes group, authority_.gex_group(version, kexinit, gex_request));
+      out.string(group);
       return out.take();
     }
     case MonitorRequest::kKexAnswer: {

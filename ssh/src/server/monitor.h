@@ -7,8 +7,9 @@
 //
 // The monitor's side (MonitorService) is the only code that parses bytes
 // from those processes with privilege; it is small and fuzzed. It answers
-// key exchanges through a LocalKexAuthority (it writes our KEXINIT and signs
-// only the exchange hashes it computed) and decides authentication itself:
+// key exchanges through a LocalKexAuthority (it writes our KEXINIT, chooses
+// and keeps the group of a group exchange, and signs only the exchange hashes
+// it computed) and decides authentication itself:
 // a signed publickey request is verified over data built from the session
 // id the authority computed. What each process may ask depends on the phase:
 // the pre-auth child may run key exchanges, authenticate and hand the
@@ -41,6 +42,7 @@ enum class MonitorRequest : uint8_t {
   kHostKeys = 5,      // -> uint32 n, n x string blob
   kProveHostKeys = 6, // uint32 n, n x string blob -> uint32 n, n x string signature
   kPtyRecord = 7,     // bool login, string tty, uint32 pid -> ok
+  kKexGroup = 8,      // string client version, string client KEXINIT, string GEX request -> string GEX group
 };
 
 // Largest frame either side accepts (a transport state holds up to a
@@ -69,6 +71,8 @@ class RemoteKexAuthority final : public transport::KexAuthority {
  public:
   explicit RemoteKexAuthority(MonitorClient& monitor) : monitor_(monitor) {}
   key::Result<key::Bytes> server_kexinit() override;
+  key::Result<key::Bytes> gex_group(std::string_view client_version, std::span<const uint8_t> client_kexinit,
+                                    std::span<const uint8_t> request) override;
   key::Result<transport::KexAnswer> answer(std::string_view client_version, std::span<const uint8_t> client_kexinit,
                                            std::span<const uint8_t> kex_message) override;
   std::vector<key::Bytes> host_key_blobs() override;

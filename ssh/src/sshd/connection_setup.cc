@@ -178,7 +178,16 @@ void ConnectionSetup::apply(const server::SshdConfig& cfg) {
 bool ConnectionSetup::valid_user() const { return impl_->user.has_value(); }
 
 transport::ServerKexConfig ConnectionSetup::kex_config() const {
-  return transport::ServerKexConfig{settings_.kex, settings_.host_key_algorithms, settings_.ciphers, settings_.macs};
+  // Group exchange as sshd: offered always, groups from ModuliFile (read by
+  // the monitor at each exchange; the sandboxed child cannot open files).
+  transport::GexConfig gex;
+  gex.moduli_file = impl_->config.moduli_file;
+  gex.log = [](bool is_error, const std::string& text) { log_line(is_error ? Level::kError : Level::kInfo, text); };
+  return transport::ServerKexConfig{.kex = settings_.kex,
+                                    .host_key = settings_.host_key_algorithms,
+                                    .ciphers = settings_.ciphers,
+                                    .macs = settings_.macs,
+                                    .gex = std::move(gex)};
 }
 
 io::ServerIoConfig ConnectionSetup::preauth_io_config() const {

@@ -17,6 +17,7 @@
 #define TESSERA_SSH_TRANSPORT_KEX_AUTHORITY_H_
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +28,7 @@
 #include "tessera/key/wire.h"
 #include "transport/cipher.h"
 #include "transport/kexinit.h"
+#include "transport/moduli.h"
 
 namespace tessera::ssh::transport {
 
@@ -47,7 +49,7 @@ class HostKeySigner {
 
 // What the server answers to a client's key exchange message.
 struct KexAnswer {
-  key::Bytes reply;           // the whole reply payload (KEX_ECDH_REPLY / KEXDH_REPLY)
+  key::Bytes reply;           // the whole reply payload (KEX_ECDH_REPLY / KEXDH_REPLY / KEX_DH_GEX_REPLY)
   Negotiated negotiated;      // what the two KEXINITs agreed on
   key::Bytes exchange_hash;   // H of this exchange
   key::Bytes session_id;      // H of the first exchange
@@ -60,11 +62,24 @@ class KexAuthority {
   virtual ~KexAuthority() = default;
   // The payload of our KEXINIT for the next exchange (message number first).
   virtual key::Result<key::Bytes> server_kexinit() = 0;
+  // Group exchange only (a diffie-hellman-group-exchange-* method was
+  // negotiated), before answer(): the client's identification, its KEXINIT
+  // and its KEX_DH_GEX_REQUEST payload, for the KEXINIT server_kexinit()
+  // last gave. Returns the KEX_DH_GEX_GROUP payload. The authority keeps
+  // the request and the group it chose: answer() then takes the client's
+  // KEX_DH_GEX_INIT and hashes its own copies, never p and g relayed back
+  // to it. Once per exchange. Fails with kMalformed for a bad request and
+  // kUnsupported for a range it refuses (or when it offers no group
+  // exchange: this default).
+  virtual key::Result<key::Bytes> gex_group(std::string_view client_version, std::span<const uint8_t> client_kexinit,
+                                            std::span<const uint8_t> request);
   // The client's identification line (without CR LF), its KEXINIT payload
   // and its key exchange message (the one after any wrongly guessed
-  // packet), answering the KEXINIT server_kexinit() last gave. Fails with
-  // kUnsupported when the lists do not meet, kMalformed / kInvalidKey for
-  // a bad message or public value, and whatever signing fails with.
+  // packet; KEX_DH_GEX_INIT for group exchange, after gex_group() with the
+  // same identification and KEXINIT), answering the KEXINIT
+  // server_kexinit() last gave. Fails with kUnsupported when the lists do
+  // not meet, kMalformed / kInvalidKey for a bad message or public value,
+  // and whatever signing fails with.
   virtual key::Result<KexAnswer> answer(std::string_view client_version, std::span<const uint8_t> client_kexinit,
                                         std::span<const uint8_t> kex_message) = 0;
   // hostkeys-00@openssh.com: the plain host keys to announce.
@@ -77,12 +92,25 @@ class KexAuthority {
   virtual key::Result<std::vector<key::Bytes>> prove_host_keys(std::span<const key::Bytes> blobs) = 0;
 };
 
+// Where a server's group exchange groups come from.
+struct GexConfig {
+  // The moduli(5) file, read at each group exchange as sshd reads it. When
+  // it cannot be read or has no group in the client's range, the fixed
+  // fallback group (fallback_dh_group) is used and a warning logged, as
+  // OpenSSH 9.2's sshd.
+  std::string moduli_file = "/etc/ssh/moduli";
+  // Log lines: warnings (is_error false) and skipped moduli lines (true).
+  std::function<void(bool is_error, const std::string& text)> log = nullptr;
+};
+
 // The server's algorithm preferences (empty: the supported defaults).
 struct ServerKexConfig {
-  std::vector<std::string> kex;
-  std::vector<std::string> host_key;
-  std::vector<std::string> ciphers;
-  std::vector<std::string> macs;
+  std::vector<std::string> kex = {};
+  std::vector<std::string> host_key = {};
+  std::vector<std::string> ciphers = {};
+  std::vector<std::string> macs = {};
+  // Group exchange is offered only when this is set (and kex names it).
+  std::optional<GexConfig> gex = std::nullopt;
 };
 
 class LocalKexAuthority final : public KexAuthority {
@@ -91,6 +119,8 @@ class LocalKexAuthority final : public KexAuthority {
   LocalKexAuthority(ServerKexConfig config, HostKeySigner& keys);
 
   key::Result<key::Bytes> server_kexinit() override;
+  key::Result<key::Bytes> gex_group(std::string_view client_version, std::span<const uint8_t> client_kexinit,
+                                    std::span<const uint8_t> request) override;
   key::Result<KexAnswer> answer(std::string_view client_version, std::span<const uint8_t> client_kexinit,
                                 std::span<const uint8_t> kex_message) override;
   std::vector<key::Bytes> host_key_blobs() override { return keys_.public_key_blobs(); }
@@ -103,9 +133,20 @@ class LocalKexAuthority final : public KexAuthority {
   size_t exchanges() const { return exchanges_; }
 
  private:
+  // A group exchange between gex_group() and answer().
+  struct PendingGex {
+    std::string client_version;
+    key::Bytes client_kexinit;
+    GexRequest request;
+    DhGroup group;
+  };
+  key::Status check_client_version(std::string_view client_version) const;
+  DhGroup choose_group(const GexRequest& request);
+
   ServerKexConfig config_;
   HostKeySigner& keys_;
   std::optional<key::Bytes> pending_kexinit_;  // ours, waiting for the answer
+  std::optional<PendingGex> pending_gex_;
   key::Bytes session_id_;
   std::string client_version_;
   size_t exchanges_ = 0;

@@ -74,11 +74,12 @@ std::vector<std::string> default_mac_names() { return names_of(supported_macs())
 
 struct Transport::Kex {
   enum class Step : uint8_t {
-    kAwaitKexInit,   // our KEXINIT is out, the peer's has not come
-    kAwaitGexGroup,  // client: GEX_REQUEST sent
-    kAwaitReply,     // client: our public value sent
-    kAwaitInit,      // server: waiting for the client's public value
-    kAwaitNewKeys,   // our NEWKEYS sent
+    kAwaitKexInit,     // our KEXINIT is out, the peer's has not come
+    kAwaitGexGroup,    // client: GEX_REQUEST sent
+    kAwaitReply,       // client: our public value sent
+    kAwaitGexRequest,  // server, group exchange: waiting for the client's request
+    kAwaitInit,        // server: waiting for the client's public value
+    kAwaitNewKeys,     // our NEWKEYS sent
   };
   Step step = Step::kAwaitKexInit;
   KexInit ours;
@@ -105,7 +106,9 @@ Transport::Transport(TransportConfig config, TransportListener& listener, HostKe
   if (!config_.is_client) {
     if (signer == nullptr) std::abort();  // the embedding code's mistake
     own_authority_ = std::make_unique<LocalKexAuthority>(
-        ServerKexConfig{config_.kex, config_.host_key, config_.ciphers, config_.macs}, *signer);
+        ServerKexConfig{.kex = config_.kex, .host_key = config_.host_key, .ciphers = config_.ciphers,
+                        .macs = config_.macs},
+        *signer);
     authority_ = own_authority_.get();
   }
 }
@@ -460,7 +463,7 @@ key::Status Transport::on_peer_kexinit(std::span<const uint8_t> payload) {
   k.need_bytes = kex_need_bytes(k.negotiated);
 
   if (!client) {
-    k.step = Kex::Step::kAwaitInit;
+    k.step = k.method->family == KexFamily::kGroupExchange ? Kex::Step::kAwaitGexRequest : Kex::Step::kAwaitInit;
     return key::ok_status();
   }
   if (k.method->family == KexFamily::kGroupExchange) {
@@ -509,7 +512,9 @@ key::Status Transport::handle_kex_message(uint8_t type, std::span<const uint8_t>
     if (k.step == Kex::Step::kAwaitReply && type == (gex ? msg::kKexDhGexReply : msg::kKexEcdhReply)) {
       return client_on_reply(payload);
     }
-  } else if (k.step == Kex::Step::kAwaitInit && type == msg::kKexEcdhInit && !gex) {
+  } else if (k.step == Kex::Step::kAwaitGexRequest && type == msg::kKexDhGexRequest) {
+    return server_on_gex_request(payload);
+  } else if (k.step == Kex::Step::kAwaitInit && type == (gex ? msg::kKexDhGexInit : msg::kKexEcdhInit)) {
     return server_on_init(payload);
   }
   return fail(DisconnectReason::kProtocolError,
@@ -597,6 +602,20 @@ key::Status Transport::client_on_reply(std::span<const uint8_t> payload) {
   auto keys = derive_direction_keys(k.method->digest, k.negotiated, shared->reveal(), *exchange_hash, session_id_);
   if (!keys.ok()) return fail(DisconnectReason::kKeyExchangeFailed, keys.error());
   return install_keys(std::move(keys->client_to_server), std::move(keys->server_to_client));
+}
+
+key::Status Transport::server_on_gex_request(std::span<const uint8_t> payload) {
+  Kex& k = *kex_;
+  // The authority parses and clamps the request, chooses the group and
+  // keeps both for the exchange hash.
+  auto group = authority_->gex_group(version_.peer_version(), k.peer_payload, payload);
+  if (!group.ok()) {
+    const bool malformed = group.error().code() == Errc::kMalformed;
+    return fail(malformed ? DisconnectReason::kProtocolError : DisconnectReason::kKeyExchangeFailed, group.error());
+  }
+  send_now(*group);
+  k.step = Kex::Step::kAwaitInit;
+  return key::ok_status();
 }
 
 key::Status Transport::server_on_init(std::span<const uint8_t> payload) {

@@ -172,6 +172,7 @@ class Transport {
   key::Status on_peer_kexinit(std::span<const uint8_t> payload);
   key::Status client_on_reply(std::span<const uint8_t> payload);
   key::Status client_on_gex_group(std::span<const uint8_t> payload);
+  key::Status server_on_gex_request(std::span<const uint8_t> payload);
   key::Status server_on_init(std::span<const uint8_t> payload);
   key::Status install_keys(DirectionKeys client_to_server, DirectionKeys server_to_client);
   key::Status on_newkeys();
