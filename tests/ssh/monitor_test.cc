@@ -5,15 +5,22 @@
 #include "server/monitor.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <thread>
 
 #include "auth/client_auth.h"
+#include "tessera/key/ossl.h"
 #include "test_host_keys.h"
+#include "test_support.h"
+#include "transport/kex_hash.h"
 #include "transport/kex_method.h"
 #include "transport/messages.h"
+#include "transport/transport.h"
+#include "transport/version.h"
 
 namespace tessera::ssh::server {
 namespace {
@@ -31,9 +38,9 @@ key::Bytes request(MonitorRequest type, std::span<const uint8_t> fields = {}) {
 
 bool ok(std::span<const uint8_t> reply) { return !reply.empty() && reply[0] == 0; }
 
-key::Bytes client_kexinit() {
+key::Bytes client_kexinit(std::string_view kex = "curve25519-sha256") {
   KexInit k;
-  k.kex = {"curve25519-sha256"};
+  k.kex = {std::string(kex)};
   k.host_key = {"ssh-ed25519"};
   k.cipher_c2s = k.cipher_s2c = {"aes128-gcm@openssh.com"};
   k.mac_c2s = k.mac_s2c = {"hmac-sha2-256"};
@@ -194,6 +201,233 @@ TEST(Monitor, FramesTravelOverASocketAndAClientCallsThrough) {
   monitor.join();
   close(sv[0]);
   EXPECT_FALSE(authority.server_kexinit().ok());  // the monitor is gone
+  close(sv[1]);
+}
+
+// ---- group exchange through the monitor
+
+constexpr std::string_view kGex = "diffie-hellman-group-exchange-sha256";
+constexpr std::string_view kVersion = "SSH-2.0-OpenSSH_9.2p1";
+
+std::string moduli_line(BIGNUM* (*prime)(BIGNUM*)) {
+  key::ossl::BnPtr p(prime(nullptr));
+  char* hex = BN_bn2hex(p.get());
+  std::string out = "20230101000000 2 6 100 " + std::to_string(BN_num_bits(p.get()) - 1) + " 2 " + hex + "\n";
+  OPENSSL_free(hex);
+  return out;
+}
+
+struct GexMonitor {
+  test::TempDir dir;
+  std::string path = [this] {
+    const std::string file = dir.file("moduli");
+    std::ofstream(file) << moduli_line(BN_get_rfc3526_prime_2048) << moduli_line(BN_get_rfc3526_prime_3072);
+    return file;
+  }();
+  TestSigner host_keys;
+  transport::LocalKexAuthority authority{transport::ServerKexConfig{.gex = transport::GexConfig{.moduli_file = path}},
+                                         host_keys};
+  MonitorService service{authority, MonitorHooks{}, 6};
+
+  key::Bytes group_request(std::span<const uint8_t> kexinit, uint32_t min = 2048, uint32_t n = 3072,
+                           uint32_t max = 8192) {
+    key::Writer req;
+    req.u8(msg::kKexDhGexRequest);
+    req.u32(min);
+    req.u32(n);
+    req.u32(max);
+    key::Writer w;
+    w.string(kVersion);
+    w.string(kexinit);
+    w.string(req.data());
+    return service.handle(request(MonitorRequest::kKexGroup, w.data()));
+  }
+  key::Bytes answer_request(std::span<const uint8_t> kexinit, std::span<const uint8_t> message) {
+    key::Writer w;
+    w.string(kVersion);
+    w.string(kexinit);
+    w.string(message);
+    return service.handle(request(MonitorRequest::kKexAnswer, w.data()));
+  }
+};
+
+struct Group {
+  key::Bytes p, g;
+  key::ossl::BnPtr bp, bg;
+};
+
+Group group_of(std::span<const uint8_t> reply) {
+  key::Reader fields(reply.subspan(1));
+  auto payload = fields.string();
+  key::Reader in(*payload);
+  EXPECT_EQ(*in.u8(), msg::kKexDhGexGroup);
+  Group out;
+  auto p = in.mpint();
+  auto g = in.mpint();
+  out.p.assign(p->begin(), p->end());
+  out.g.assign(g->begin(), g->end());
+  out.bp.reset(BN_bin2bn(out.p.data(), static_cast<int>(out.p.size()), nullptr));
+  out.bg.reset(BN_bin2bn(out.g.data(), static_cast<int>(out.g.size()), nullptr));
+  return out;
+}
+
+key::Bytes gex_init(std::span<const uint8_t> public_field) {
+  key::Writer w;
+  w.u8(msg::kKexDhGexInit);
+  w.bytes(public_field);
+  return w.take();
+}
+
+TEST(MonitorGex, GroupOnlyAfterKexInitAndAnswerOnlyAfterGroup) {
+  const key::Bytes kexinit = client_kexinit(kGex);
+  {
+    GexMonitor m;  // a group before our KEXINIT
+    EXPECT_FALSE(ok(m.group_request(kexinit)));
+    EXPECT_TRUE(m.service.broken());
+  }
+  {
+    GexMonitor m;  // the answer before the group
+    ASSERT_TRUE(ok(m.service.handle(request(MonitorRequest::kKexInit))));
+    key::Writer e;
+    e.mpint(key::Bytes{7, 7, 7, 7});
+    EXPECT_FALSE(ok(m.answer_request(kexinit, gex_init(e.data()))));
+    EXPECT_TRUE(m.service.broken());
+  }
+  {
+    GexMonitor m;  // the group twice
+    ASSERT_TRUE(ok(m.service.handle(request(MonitorRequest::kKexInit))));
+    ASSERT_TRUE(ok(m.group_request(kexinit)));
+    EXPECT_FALSE(ok(m.group_request(kexinit)));
+    EXPECT_TRUE(m.service.broken());
+  }
+  {
+    GexMonitor m;  // a group for an ECDH exchange, and a bad range
+    ASSERT_TRUE(ok(m.service.handle(request(MonitorRequest::kKexInit))));
+    EXPECT_FALSE(ok(m.group_request(client_kexinit())));
+    GexMonitor r;
+    ASSERT_TRUE(ok(r.service.handle(request(MonitorRequest::kKexInit))));
+    EXPECT_FALSE(ok(r.group_request(kexinit, 8192, 8192, 1024)));
+  }
+  {
+    GexMonitor m;  // malformed fields
+    EXPECT_FALSE(ok(m.service.handle(request(MonitorRequest::kKexGroup, key::Bytes{0, 0, 0, 1}))));
+  }
+}
+
+// The relay may tell the client a group of its own (RFC 3526's 2048-bit one
+// in place of the monitor's 3072-bit choice), but it has no way to hand that
+// group to the monitor: the monitor hashes the request and the group it
+// kept. The signature verifies over the hash with the monitor's group and
+// not over the same transcript with the relay's group in it.
+TEST(MonitorGex, TheGroupTheRelaySwapsInIsNeverWhatIsSigned) {
+  GexMonitor m;
+  const key::Bytes kexinit = client_kexinit(kGex);
+  const key::Bytes ours_reply = m.service.handle(request(MonitorRequest::kKexInit));
+  ASSERT_TRUE(ok(ours_reply));
+  key::Reader kin{std::span(ours_reply).subspan(1)};
+  auto server_kexinit = kin.string();
+  const key::Bytes group_reply = m.group_request(kexinit);
+  ASSERT_TRUE(ok(group_reply));
+  const Group real = group_of(group_reply);
+  EXPECT_EQ(BN_num_bits(real.bp.get()), 3072);
+
+  auto share = transport::dh_client_start(real.bp.get(), real.bg.get(), 16);
+  ASSERT_TRUE(share.ok());
+  const key::Bytes reply = m.answer_request(kexinit, gex_init((*share)->public_field()));
+  ASSERT_TRUE(ok(reply)) << m.service.failure();
+  auto answer = decode_kex_answer(std::span(reply).subspan(1));
+  ASSERT_TRUE(answer.ok());
+  key::Reader r(answer->reply);
+  EXPECT_EQ(*r.u8(), msg::kKexDhGexReply);
+  auto host_key = r.string();
+  const std::span<const uint8_t> before = r.rest();
+  auto k = (*share)->finish(r);
+  ASSERT_TRUE(k.ok()) << k.error().message();
+  const std::span<const uint8_t> f_field = before.first(before.size() - r.rest().size());
+  auto signature = r.string();
+
+  key::ossl::BnPtr fake_p(BN_get_rfc3526_prime_2048(nullptr));
+  key::Bytes fake_bytes(static_cast<size_t>(BN_num_bytes(fake_p.get())));
+  BN_bn2bin(fake_p.get(), fake_bytes.data());
+  auto hash_with = [&](std::span<const uint8_t> p, std::span<const uint8_t> g) {
+    transport::KexHasher h("SHA256");
+    h.string(kVersion);
+    h.string(transport::kOurVersion);
+    h.string(kexinit);
+    h.string(*server_kexinit);
+    h.string(*host_key);
+    h.u32(2048);
+    h.u32(3072);
+    h.u32(8192);
+    key::Writer pg;
+    pg.mpint(p);
+    pg.mpint(g);
+    h.raw(pg.data());
+    h.raw((*share)->public_field());
+    h.raw(f_field);
+    h.raw(k->reveal());
+    return *h.finish();
+  };
+  const transport::HostKeyAlgorithm* alg = transport::find_host_key_algorithm("ssh-ed25519");
+  const key::PublicKey& pub = m.host_keys.key(key::KeyType::kEd25519).public_key();
+  const key::Bytes real_hash = hash_with(real.p, real.g);
+  EXPECT_EQ(real_hash, answer->exchange_hash);
+  EXPECT_TRUE(transport::verify_exchange_signature(*alg, pub, *signature, real_hash).ok());
+  for (const key::Bytes& g : {key::Bytes{2}, key::Bytes{5}}) {
+    EXPECT_FALSE(transport::verify_exchange_signature(*alg, pub, *signature, hash_with(fake_bytes, g)).ok());
+  }
+  EXPECT_FALSE(transport::verify_exchange_signature(*alg, pub, *signature, hash_with(real.p, key::Bytes{5})).ok());
+}
+
+class Quiet final : public transport::TransportListener {
+ public:
+  key::Status check_host_key(const transport::ServerHostKey&) override { return key::ok_status(); }
+  void on_message(uint32_t, std::span<const uint8_t>) override {}
+};
+
+// A client Transport, a server Transport whose authority is the monitor
+// over a socket (as tessera-sshd's children run it), and re-keys.
+TEST(MonitorGex, ExchangesAndReKeysThroughTheMonitorSocket) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  GexMonitor m;
+  std::thread monitor([&] {
+    for (;;) {
+      auto frame = read_frame(sv[0]);
+      if (!frame.ok()) return;
+      if (!write_frame(sv[0], m.service.handle(frame->reveal())).ok()) return;
+    }
+  });
+  {
+    MonitorClient client(sv[1]);
+    RemoteKexAuthority remote(client);
+    Quiet a, b;
+    transport::TransportConfig client_config;
+    client_config.kex = {std::string(kGex)};
+    client_config.ciphers = {"aes128-ctr"};
+    client_config.macs = {"hmac-sha2-256"};
+    transport::Transport c(client_config, a);
+    transport::TransportConfig server_config;
+    server_config.is_client = false;
+    transport::Transport s(server_config, b, remote);
+    const auto now = transport::Clock::now();
+    c.start(now);
+    s.start(now);
+    ASSERT_TRUE(transport::pump(c, s).ok()) << m.service.failure();
+    ASSERT_TRUE(c.ready());
+    EXPECT_EQ(s.negotiated()->kex, kGex);
+    c.request_rekey();
+    ASSERT_TRUE(transport::pump(c, s).ok()) << m.service.failure();
+    s.request_rekey();
+    ASSERT_TRUE(transport::pump(c, s).ok()) << m.service.failure();
+    EXPECT_EQ(c.key_exchanges(), 3u);
+    EXPECT_EQ(m.authority.exchanges(), 3u);
+    EXPECT_EQ(c.session_id(), m.authority.session_id());
+    EXPECT_FALSE(m.service.broken());
+  }
+  shutdown(sv[1], SHUT_RDWR);
+  monitor.join();
+  close(sv[0]);
   close(sv[1]);
 }
 
