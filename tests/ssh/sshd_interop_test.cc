@@ -145,7 +145,8 @@ TEST_F(SshdInterop, EveryKexCipherAndHostKeyCombinationWorksBothClients) {
                                         "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
                                         "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
                                         "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
-                                        "diffie-hellman-group14-sha256"};
+                                        "diffie-hellman-group14-sha256",
+                                        "diffie-hellman-group-exchange-sha256"};
   const std::vector<std::pair<std::string, std::string>> ciphers = {
       {"chacha20-poly1305@openssh.com", ""},
       {"aes128-gcm@openssh.com", ""},
@@ -182,6 +183,70 @@ TEST_F(SshdInterop, EveryKexCipherAndHostKeyCombinationWorksBothClients) {
       EXPECT_EQ(r.out, c.kex + "\n");
     }
   }
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Group exchange from a small ModuliFile, re-keyed by RekeyLimit 1M on both
+// sides: the server's re-keys while it sends 4 MiB, the client's while it
+// uploads 4 MiB; every one a group exchange answered by the monitor.
+TEST_F(SshdInterop, GroupExchangeReKeysStartedByEitherSide) {
+  TempDir dir;
+  const std::string moduli = dir.file("moduli");
+  {
+    std::ifstream in("/etc/ssh/moduli");
+    std::ofstream out(moduli);
+    std::string line;
+    int kept = 0;
+    while (std::getline(in, line) && kept < 4) {
+      if (line.find(" 2047 ") != std::string::npos || line.find(" 3071 ") != std::string::npos) {
+        out << line << "\n";
+        ++kept;
+      }
+    }
+    ASSERT_GT(kept, 0) << "no 2048/3072-bit moduli in /etc/ssh/moduli";
+  }
+  Sshd rekeying(SshdConfig{.dir = dir.path().string(),
+                           .host_key = dir_->file("host_ed25519"),
+                           .extra = "ModuliFile " + moduli + "\nRekeyLimit 1M\nLogLevel DEBUG1\n",
+                           .pam = false,
+                           .program = tessera_bin("tessera-sshd")});
+  ASSERT_TRUE(rekeying.started()) << rekeying.log();
+  write_file(rekeying.authorized_keys(), read_file(dir_->file("user_ed25519.pub")), 0644);
+  const std::string payload(4 << 20, 'z');
+  for (const std::string& program : {std::string("ssh"), tessera_bin("tessera-ssh")}) {
+    std::vector<std::string> argv = {program, "-F", "none", "-p", std::to_string(rekeying.port()),
+                                     "-i", dir_->file("user_ed25519"), "-o", "BatchMode=yes",
+                                     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                     "-o", "IdentityAgent=none", "-o", "IdentitiesOnly=yes",
+                                     "-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256",
+                                     "-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha2-256",
+                                     "-o", "RekeyLimit=1M", "-v", std::string(kUser) + "@127.0.0.1"};
+    // Download: the server re-keys.
+    argv.push_back("head -c 4194304 /dev/zero");
+    auto down = run(argv);
+    EXPECT_EQ(down.exit_code, 0) << program << ": " << down.err << rekeying.log();
+    EXPECT_EQ(down.out.size(), 4194304u) << program;
+    // Upload: the client re-keys.
+    argv.back() = "wc -c";
+    auto up = run(argv, payload);
+    EXPECT_EQ(up.exit_code, 0) << program << ": " << up.err;
+    EXPECT_EQ(up.out.substr(0, up.out.find_first_not_of(" 0123456789")), "4194304") << program;
+    if (program == "ssh") {
+      // One GEX group per exchange: the first and at least two re-keys each way.
+      EXPECT_GE(count_of(down.err, "SSH2_MSG_KEX_DH_GEX_GROUP received"), 3u) << down.err;
+      EXPECT_GE(count_of(up.err, "SSH2_MSG_KEX_DH_GEX_GROUP received"), 3u) << up.err;
+    } else {
+      EXPECT_GE(count_of(down.err, "rekeyed: diffie-hellman-group-exchange-sha256"), 2u) << down.err;
+      EXPECT_GE(count_of(up.err, "rekeyed: diffie-hellman-group-exchange-sha256"), 2u) << up.err;
+    }
+  }
+  EXPECT_EQ(rekeying.log().find("could not open"), std::string::npos) << rekeying.log();
+  EXPECT_EQ(rekeying.log().find("no suitable primes"), std::string::npos) << rekeying.log();
 }
 
 TEST_F(SshdInterop, InetdModeServesAProxyCommand) {
