@@ -281,5 +281,68 @@ TEST(Connection, PeerMistakesAreProtocolErrors) {
   EXPECT_NE(after.error().message().find("after EOF"), std::string::npos);
 }
 
+// An open answered later (a connect that must finish first): the peer hears
+// nothing until then, cannot address the channel, and gets the answer given.
+TEST(Connection, DeferredOpensAreAnsweredLater) {
+  Pair p;
+  Recorder server_side[3];
+  int next = 0;
+  p.server.conn.on_open_request = [&](std::string_view, key::Reader&) {
+    IncomingChannel in;
+    in.handler = &server_side[next++];
+    in.defer = true;
+    return in;
+  };
+  Recorder confirmed_later, refused_later, closed_first;
+  p.client.conn.open("direct-tcpip", {}, confirmed_later);
+  p.client.conn.open("direct-tcpip", {}, refused_later);
+  p.client.conn.open("direct-tcpip", {}, closed_first);
+  p.pump();
+  ASSERT_EQ(next, 3);
+  EXPECT_FALSE(confirmed_later.confirmed);
+  EXPECT_FALSE(server_side[0].confirmed);
+  EXPECT_FALSE(confirmed_later.failed_reason.has_value());
+  const uint32_t id0 = server_side[0].channel_id();
+  EXPECT_FALSE(p.server.conn.is_open(id0));
+  EXPECT_EQ(p.server.conn.send_data(id0, key::Bytes{1, 2, 3}), 0u);
+
+  // A peer that guesses the number of a channel not confirmed yet breaks
+  // the protocol, whatever it sends.
+  for (uint8_t type : {msg::kChannelOpenConfirmation, msg::kChannelData, msg::kChannelWindowAdjust,
+                       msg::kChannelEof, msg::kChannelClose, msg::kChannelOpenFailure}) {
+    key::Writer w;
+    w.u8(type);
+    w.u32(id0);
+    w.u32(7);
+    w.u32(1024);
+    w.u32(1024);
+    auto s = p.server.conn.on_message(w.data());
+    EXPECT_FALSE(s.ok()) << int(type);
+  }
+  EXPECT_FALSE(server_side[0].confirmed);
+  EXPECT_FALSE(server_side[0].failed_reason.has_value());
+
+  p.server.conn.confirm_open(id0);
+  p.server.conn.refuse_open(server_side[1].channel_id(), kOpenConnectFailed, "Connection refused");
+  p.server.conn.close(server_side[2].channel_id());
+  p.pump();
+  EXPECT_TRUE(confirmed_later.confirmed);
+  EXPECT_TRUE(server_side[0].confirmed);
+  EXPECT_EQ(refused_later.failed_reason, kOpenConnectFailed);
+  EXPECT_EQ(refused_later.failed_text, "Connection refused");
+  EXPECT_EQ(closed_first.failed_reason, kOpenConnectFailed);
+  EXPECT_EQ(p.server.conn.channel_count(), 1u);
+  EXPECT_EQ(p.client.conn.channel_count(), 1u);
+  // Answering twice, or a channel that is not deferred, does nothing.
+  p.server.conn.confirm_open(id0);
+  p.server.conn.refuse_open(id0, kOpenConnectFailed, "late");
+  p.pump();
+  EXPECT_TRUE(p.server.conn.is_open(id0));
+  EXPECT_FALSE(confirmed_later.failed_reason.has_value());
+  EXPECT_EQ(p.server.conn.send_data(id0, key::Bytes{'h', 'i'}), 2u);
+  p.pump();
+  EXPECT_EQ(confirmed_later.data, "hi");
+}
+
 }  // namespace
 }  // namespace tessera::ssh::connection

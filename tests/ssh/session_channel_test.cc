@@ -701,7 +701,9 @@ TEST(SessionService, DirectTcpipRelaysToAPermittedTarget) {
   ClientChannel c(h);
   h.client.conn.open("direct-tcpip", direct_tcpip("127.0.0.1", echo.port()).data(), c, connection::kTcpWindow,
                      connection::kTcpMaxPacket);
+  // Answered once the connect is done.
   h.pump();
+  ASSERT_TRUE(h.run_until([&] { return c.confirmed || c.failed_reason.has_value(); }));
   ASSERT_TRUE(c.confirmed) << c.failed_text;
   const std::string big(300 * 1024, 'z');
   h.send(c, "hello through the tunnel ");
@@ -724,6 +726,7 @@ TEST(SessionService, DirectTcpipRefusalsGiveSshdsReasons) {
     ClientChannel& c = *h.channels.back();
     h.client.conn.open("direct-tcpip", direct_tcpip(host, port).data(), c);
     h.pump();
+    EXPECT_TRUE(h.run_until([&] { return c.confirmed || c.failed_reason.has_value(); }));
     return &c;
   };
   // Not in PermitOpen (the host is compared as written, not resolved).
@@ -734,6 +737,12 @@ TEST(SessionService, DirectTcpipRefusalsGiveSshdsReasons) {
   ClientChannel* refused = open("127.0.0.1", 1);
   EXPECT_EQ(refused->failed_reason, connection::kOpenConnectFailed);
   EXPECT_EQ(refused->failed_text, "Connection refused");
+  // Every address of the name is tried (localhost: ::1 and 127.0.0.1) before
+  // the refusal.
+  ClientChannel* refused_by_name = open("localhost", 1);
+  EXPECT_EQ(refused_by_name->failed_reason, connection::kOpenConnectFailed);
+  EXPECT_EQ(refused_by_name->failed_text, "Connection refused");
+  EXPECT_EQ(h.service->relay_count(), 0u);
   ClientChannel* bad_port = open("localhost", 70000);
   EXPECT_EQ(bad_port->failed_reason, connection::kOpenAdministrativelyProhibited);
   EXPECT_NE(std::find_if(h.log.begin(), h.log.end(),

@@ -113,6 +113,10 @@ void Connection::send_eof(uint32_t id) {
 void Connection::close(uint32_t id) {
   Channel* c = find(id);
   if (c == nullptr || c->close_sent) return;
+  if (c->awaiting_our_answer) {
+    refuse_open(id, kOpenConnectFailed, "closed before it opened");
+    return;
+  }
   if (!c->confirmed) {
     // Not open yet: the CLOSE goes out once the confirmation comes.
     c->close_sent = true;
@@ -178,7 +182,10 @@ key::Result<Connection::Channel*> Connection::recipient(key::Reader& in, std::st
   auto id = in.u32();
   if (!id.ok()) return protocol_error("malformed " + std::string(what));
   Channel* c = find(*id);
-  if (c == nullptr) return protocol_error(std::string(what) + " for unknown channel " + std::to_string(*id));
+  // A deferred open's number has not been given to the peer yet.
+  if (c == nullptr || c->awaiting_our_answer) {
+    return protocol_error(std::string(what) + " for unknown channel " + std::to_string(*id));
+  }
   return c;
 }
 
@@ -199,13 +206,7 @@ key::Status Connection::on_channel_open(key::Reader& in) {
     decision.description = "unknown channel type";
   }
   if (decision.handler == nullptr) {
-    key::Writer w;
-    w.u8(msg::kChannelOpenFailure);
-    w.u32(*sender);
-    w.u32(decision.reason);
-    w.string(decision.description);
-    w.string("");
-    transport_.send(w.data());
+    send_open_failure(*sender, decision.reason, decision.description);
     return key::ok_status();
   }
   while (channels_.count(next_id_) != 0) ++next_id_;
@@ -213,21 +214,46 @@ key::Status Connection::on_channel_open(key::Reader& in) {
   decision.handler->channel_id_ = id;
   channels_.emplace(id, Channel{.handler = decision.handler,
                                 .remote_id = *sender,
-                                .confirmed = true,
+                                .awaiting_our_answer = true,
                                 .local_window = decision.window,
                                 .local_window_max = decision.window,
                                 .local_max_packet = decision.max_packet,
                                 .remote_window = *window,
                                 .remote_max_packet = std::min(std::max<uint32_t>(*max_packet, 1), kMaxPeerPacket)});
+  if (!decision.defer) confirm_open(id);
+  return key::ok_status();
+}
+
+void Connection::confirm_open(uint32_t id) {
+  Channel* c = find(id);
+  if (c == nullptr || !c->awaiting_our_answer) return;
+  c->awaiting_our_answer = false;
+  c->confirmed = true;
   key::Writer w;
   w.u8(msg::kChannelOpenConfirmation);
-  w.u32(*sender);
+  w.u32(c->remote_id);
   w.u32(id);
-  w.u32(decision.window);
-  w.u32(decision.max_packet);
+  w.u32(c->local_window);
+  w.u32(c->local_max_packet);
   transport_.send(w.data());
-  decision.handler->on_open_confirmed();
-  return key::ok_status();
+  c->handler->on_open_confirmed();
+}
+
+void Connection::refuse_open(uint32_t id, uint32_t reason, std::string_view description) {
+  Channel* c = find(id);
+  if (c == nullptr || !c->awaiting_our_answer) return;
+  send_open_failure(c->remote_id, reason, description);
+  channels_.erase(id);
+}
+
+void Connection::send_open_failure(uint32_t sender, uint32_t reason, std::string_view description) {
+  key::Writer w;
+  w.u8(msg::kChannelOpenFailure);
+  w.u32(sender);
+  w.u32(reason);
+  w.string(description);
+  w.string("");
+  transport_.send(w.data());
 }
 
 key::Status Connection::on_message(std::span<const uint8_t> payload) {
@@ -284,7 +310,9 @@ key::Status Connection::on_message(std::span<const uint8_t> payload) {
       auto description = in.string();
       if (!id.ok() || !reason.ok() || !description.ok()) return protocol_error("malformed CHANNEL_OPEN_FAILURE");
       Channel* c = find(*id);
-      if (c == nullptr || c->confirmed) return protocol_error("CHANNEL_OPEN_FAILURE for a channel not being opened");
+      if (c == nullptr || c->confirmed || c->awaiting_our_answer) {
+        return protocol_error("CHANNEL_OPEN_FAILURE for a channel not being opened");
+      }
       ChannelHandler* handler = c->handler;
       channels_.erase(*id);
       std::string text(key::as_text(*description).substr(0, 1024));
@@ -345,7 +373,9 @@ key::Status Connection::on_message(std::span<const uint8_t> payload) {
       auto id = in.u32();
       if (!id.ok()) return protocol_error("malformed CHANNEL_CLOSE");
       Channel* c = find(*id);
-      if (c == nullptr || c->close_received) return protocol_error("CHANNEL_CLOSE for unknown channel");
+      if (c == nullptr || c->close_received || c->awaiting_our_answer) {
+        return protocol_error("CHANNEL_CLOSE for unknown channel");
+      }
       c->close_received = true;
       if (!c->close_sent) {
         c->close_sent = true;

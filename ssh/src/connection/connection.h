@@ -75,6 +75,10 @@ struct IncomingChannel {
   std::string description = "open failed";
   uint32_t window = kTcpWindow;
   uint32_t max_packet = kTcpMaxPacket;
+  // With a handler: nothing is answered yet; the handler's owner answers
+  // later with confirm_open() or refuse_open() (a connect that has to finish
+  // first). Until then the channel cannot carry anything.
+  bool defer = false;
 };
 
 class Connection {
@@ -95,7 +99,13 @@ class Connection {
   size_t send_room(uint32_t id) const;
   void send_eof(uint32_t id);
   // Sends CLOSE; the channel is forgotten when the peer's CLOSE arrives.
+  // On a deferred open not answered yet: refuses it (kOpenConnectFailed).
   void close(uint32_t id);
+  // Answers a deferred open: the confirmation (the handler hears
+  // on_open_confirmed), or the failure (the channel is forgotten at once,
+  // and the handler hears nothing more). No-ops for any other channel.
+  void confirm_open(uint32_t id);
+  void refuse_open(uint32_t id, uint32_t reason, std::string_view description);
   void send_request(uint32_t id, std::string_view type, bool want_reply, std::span<const uint8_t> extra = {});
   // The handler has disposed of n bytes of received data.
   void consumed(uint32_t id, size_t n);
@@ -123,6 +133,7 @@ class Connection {
     ChannelHandler* handler;
     uint32_t remote_id = 0;
     bool confirmed = false;
+    bool awaiting_our_answer = false;  // the peer's open, deferred
     uint32_t local_window;       // what the peer may still send us
     uint32_t local_window_max;
     uint32_t local_max_packet;
@@ -139,6 +150,7 @@ class Connection {
   key::Result<Channel*> recipient(key::Reader& in, std::string_view what);
   size_t send_chunks(uint32_t id, std::optional<uint32_t> extended_type, std::span<const uint8_t> data);
   void maybe_forget(uint32_t id);
+  void send_open_failure(uint32_t sender, uint32_t reason, std::string_view description);
   key::Status on_channel_open(key::Reader& in);
 
   transport::Transport& transport_;

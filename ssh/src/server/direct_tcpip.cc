@@ -2,7 +2,6 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -26,17 +25,6 @@ void log_line(const ServiceHooks& hooks, const std::string& line) {
 
 socklen_t address_length(const sockaddr_storage& address) {
   return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-}
-
-// 0 when the socket's connect has succeeded, the error when it failed, -1
-// while it is still under way; never waits.
-int connect_result_now(int fd) {
-  pollfd p{.fd = fd, .events = POLLOUT, .revents = 0};
-  if (poll(&p, 1, 0) != 1) return -1;
-  int error = 0;
-  socklen_t len = sizeof(error);
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return errno;
-  return error == EINPROGRESS ? -1 : error;
 }
 
 bool matches(const PermitOpen& allowed, std::string_view host, uint32_t port) {
@@ -101,9 +89,10 @@ StreamRelay::StreamRelay(Context context, sys::Fd socket, std::string label, std
 
 StreamRelay::~StreamRelay() { watch_.detach(); }
 
-void StreamRelay::connecting(std::vector<sockaddr_storage> fallbacks) {
+void StreamRelay::connecting(std::vector<sockaddr_storage> fallbacks, bool answer_open) {
   fallbacks_ = std::move(fallbacks);
   connect_pending_ = true;
+  answer_open_ = answer_open;
   update_watch();
 }
 
@@ -164,6 +153,11 @@ void StreamRelay::finish_connect() {
   if (error == 0) {
     connect_pending_ = false;
     fallbacks_.clear();
+    if (answer_open_) {
+      answer_open_ = false;
+      ctx_.conn.confirm_open(channel_id());  // on_open_confirmed: open_
+      ctx_.hooks.flush();
+    }
     write_pending();
     if (eof_received_ && pending_out_.empty()) shut_write();
     update_watch();
@@ -195,6 +189,15 @@ bool StreamRelay::try_next_address() {
 void StreamRelay::give_up(int error) {
   log_line(ctx_.hooks, label_ + ": connect failed: " + std::strerror(error));
   connect_pending_ = false;
+  if (answer_open_) {
+    // The channel never opened: refused with sshd's reason and text.
+    answer_open_ = false;
+    watch_.detach();
+    ctx_.conn.refuse_open(channel_id(), connection::kOpenConnectFailed, std::strerror(error));
+    ctx_.hooks.flush();
+    done();
+    return;
+  }
   read_eof_ = true;
   write_done_ = true;
   if (!pending_out_.empty()) ctx_.conn.consumed(channel_id(), pending_out_.size());
@@ -423,29 +426,25 @@ connection::IncomingChannel open_direct_tcpip(RelaySet& relays, StreamRelay::Con
       last_error = errno;
       continue;
     }
-    bool connected =
+    const bool connected =
         connect(s.get(), reinterpret_cast<const sockaddr*>(&addresses[i]), address_length(addresses[i])) == 0;
     if (!connected && errno != EINPROGRESS) {
       last_error = errno;
       continue;
     }
-    if (!connected) {
-      // A look without waiting: a target on this host has usually answered
-      // by now, and a refusal then gets sshd's "connect failed" reply.
-      const int error = connect_result_now(s.get());
-      if (error == 0) connected = true;
-      if (error > 0) {
-        last_error = error;
-        continue;
-      }
-    }
     StreamRelay& relay = relays.make(context, std::move(s), "direct-tcpip to " + target);
-    if (!connected) relay.connecting(std::vector<sockaddr_storage>(addresses.begin() + static_cast<std::ptrdiff_t>(i + 1),
-                                                                   addresses.end()));
     connection::IncomingChannel accepted;
     accepted.handler = &relay;
     accepted.window = connection::kTcpWindow;
     accepted.max_packet = connection::kTcpMaxPacket;
+    if (!connected) {
+      // Answered once the connect is done, as sshd: a target that cannot be
+      // reached on any address is refused with the reason.
+      relay.connecting(std::vector<sockaddr_storage>(addresses.begin() + static_cast<std::ptrdiff_t>(i + 1),
+                                                     addresses.end()),
+                       /*answer_open=*/true);
+      accepted.defer = true;
+    }
     return accepted;
   }
   refused.reason = connection::kOpenConnectFailed;

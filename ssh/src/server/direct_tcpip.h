@@ -2,13 +2,9 @@
 // joins a channel to a stream socket, which forwarded agent connections
 // use as well.
 //
-// Departure from sshd: sshd answers a direct-tcpip open only once its
-// connect has finished. connection::Connection decides an open at once, so
-// here the connect's outcome is looked at without waiting: one that has
-// failed by then (a closed port on this host answers at once) is refused
-// with sshd's reason and text ("Connection refused"); one still under way
-// is confirmed and, should it fail later on every address, the channel is
-// closed without data.
+// As sshd, a direct-tcpip open is answered once its connect has finished:
+// confirmed when it succeeded on one of the target's addresses, refused
+// with the connect's reason ("Connection refused") when it failed on all.
 #ifndef TESSERA_SSH_SERVER_DIRECT_TCPIP_H_
 #define TESSERA_SSH_SERVER_DIRECT_TCPIP_H_
 
@@ -81,8 +77,10 @@ class StreamRelay final : public connection::ChannelHandler {
   ~StreamRelay() override;
 
   // The socket's connect is under way; when it fails, the next of
-  // `fallbacks` (the target's other addresses) is tried.
-  void connecting(std::vector<sockaddr_storage> fallbacks);
+  // `fallbacks` (the target's other addresses) is tried. answer_open: the
+  // channel's open was deferred (IncomingChannel::defer) and the relay
+  // confirms or refuses it when the connect is done.
+  void connecting(std::vector<sockaddr_storage> fallbacks, bool answer_open);
   // The transport's queue drained: read again.
   void resume();
 
@@ -113,6 +111,7 @@ class StreamRelay final : public connection::ChannelHandler {
   FdWatch watch_;
   std::vector<sockaddr_storage> fallbacks_;
   bool connect_pending_ = false;
+  bool answer_open_ = false;      // a deferred open waits for the connect
   bool open_ = false;             // the channel is open
   bool paused_for_peer_ = false;  // the transport's queue is full
   bool read_eof_ = false;         // the socket said EOF (or failed): EOF sent
@@ -156,8 +155,9 @@ bool open_permitted(const SessionPolicy& policy, std::string_view host, uint32_t
 // originator address, originator port): refused with
 // kOpenAdministrativelyProhibited when forwarding is off or the target is
 // not permitted, kOpenConnectFailed with the resolver's or connect's reason
-// when the target cannot be reached; otherwise a relay made in `relays`
-// with a connect under way or done. Name resolution blocks the loop (as
+// when the target cannot be resolved or reached; otherwise a relay made in
+// `relays`, the open confirmed at once when the connect finished at once,
+// else deferred until it finishes. Name resolution blocks the loop (as
 // sshd's does); the connect does not.
 connection::IncomingChannel open_direct_tcpip(RelaySet& relays, StreamRelay::Context context,
                                               const SessionPolicy& policy, key::Reader& extra);
