@@ -347,6 +347,13 @@ TEST_F(SshInterop, KnownHostsStrictCheckingAcceptNewAndChangedKeys) {
             std::string::npos)
       << added.err;
   EXPECT_EQ(run(base("yes")).exit_code, 0);
+  // The addition is an INFO line: LogLevel ERROR hides it, as in OpenSSH.
+  std::vector<std::string> error_level = base("accept-new");
+  error_level.insert(error_level.begin() + 1, {"-o", "LogLevel=ERROR", "-o", "UserKnownHostsFile=" + kh + ".2"});
+  auto silent = run(error_level);
+  EXPECT_EQ(silent.exit_code, 0) << silent.err;
+  EXPECT_EQ(silent.err, "");
+  EXPECT_NE(read_file(kh + ".2").find(name + " ssh-ed25519 "), std::string::npos);
   // OpenSSH's ssh reads the line tessera-ssh wrote.
   auto openssh = run({"ssh", "-F", "none", "-p", std::to_string(sshd_->port()), "-i", dir_->file("user_ed25519"),
                       "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + kh,

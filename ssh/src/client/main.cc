@@ -56,8 +56,14 @@ struct Log {
   int verbose = 0;
   bool quiet = false;
 
+  bool info_shown = true;  // LogLevel INFO or above
+
   void error(const std::string& text) const {
     if (!quiet) std::fprintf(out, "%s\n", text.c_str());
+  }
+  // OpenSSH's logit(): shown unless LogLevel is below INFO.
+  void info(const std::string& text) const {
+    if (info_shown) error(text);
   }
   void fatal(const std::string& text) const { std::fprintf(out, "%s\n", text.c_str()); }
   void debug(int level, const std::string& text) const {
@@ -238,6 +244,7 @@ int run(int argc, char** argv) {
     return kExitFailure;
   }
   config::Config& cfg = resolution.config;
+  log.info_shown = cfg.log_level >= config::LogLevel::kInfo || cl.verbose > 0;
   if (cl.dump_config) {
     std::fputs(config::dump(resolution).c_str(), stdout);
     return 0;
@@ -338,7 +345,8 @@ int run(int argc, char** argv) {
     }
     hc.revoked_host_keys = *path;
   }
-  HostCheckIo hc_io{[&](const std::string& m) { log.error(m); }, ask_terminal};
+  HostCheckIo hc_io{[&](const std::string& m) { log.error(m); }, ask_terminal,
+                    [&](const std::string& m) { log.info(m); }};
   bool changed_host_key = false;
 
   IdentitySettings id_settings;

@@ -378,6 +378,14 @@ bool Session::on_request(std::string_view type, key::Reader& data) {
     return true;
   }
   if (type == "exit-signal") return true;  // no exit status: 255, as OpenSSH's ssh
+  if (type == "eow@openssh.com") {
+    // The server writes nothing more to the command's input: stop reading
+    // ours (what waits for the window is dropped), as OpenSSH's ssh.
+    stdin_eof_ = true;
+    stdin_pending_.clear();
+    watch_stdin(false);
+    return false;  // sent without want-reply
+  }
   return false;  // keepalive@openssh.com and anything unknown
 }
 

@@ -178,7 +178,7 @@ key::Result<std::unique_ptr<Client>> Client::connect(const ClientOptions& option
     st->host_key = hk.key;
     if (check) return check(hk.key);
     std::string messages;
-    io::HostCheckIo hio{[&](const std::string& m) { messages += m + "\n"; }, nullptr};
+    io::HostCheckIo hio{[&](const std::string& m) { messages += m + "\n"; }, nullptr, nullptr};
     auto r = io::check_server_host_key(hc, hk, hio);
     if (!r.ok()) return Error(r.error().code(), messages + r.error().message());
     if (r->changed_key_accepted) return Error(Errc::kInvalidKey, "Host key verification failed.");

@@ -239,10 +239,11 @@ key::Result<HostCheckResult> check_server_host_key(const HostCheckSettings& s, c
       break;
   }
   auto added = add_known_host(s, key);
+  const auto& info = io.info ? io.info : io.message;
   if (added.ok()) {
-    io.message("Warning: Permanently added '" + name + "' (" + upper_type(key) + ") to the list of known hosts.");
+    info("Warning: Permanently added '" + name + "' (" + upper_type(key) + ") to the list of known hosts.");
   } else {
-    io.message("Failed to add the host to the list of known hosts (" +
+    info("Failed to add the host to the list of known hosts (" +
                (s.user_files.empty() ? std::string() : s.user_files.front()) + "): " + added.error().message());
   }
   return result;

@@ -43,6 +43,9 @@ struct HostCheckIo {
   std::function<void(const std::string&)> message;
   // Asks the question; nullopt when nobody can answer (no terminal).
   std::function<std::optional<std::string>(const std::string& prompt)> ask;
+  // Messages OpenSSH logs at INFO (known_hosts additions), which LogLevel
+  // ERROR hides. Unset: through `message`.
+  std::function<void(const std::string&)> info;
 };
 
 // Judges the host key; the error is "Host key verification failed." (with
