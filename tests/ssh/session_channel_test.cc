@@ -31,6 +31,7 @@
 #include "tessera/key/key.h"
 #include "tessera/sys/event_loop.h"
 #include "transport/transport.h"
+#include "test_support.h"
 
 #include <openssl/evp.h>
 
@@ -356,6 +357,11 @@ TEST(SessionService, InputToAChildThatClosedItsStdinIsDropped) {
   EXPECT_GE(sent, total);
   EXPECT_EQ(c.out, "closed\ndone\n");
   EXPECT_EQ(c.exit_status, 0u);
+  // The client heard, as from sshd, that nothing it sends is written any
+  // more (eow@openssh.com), once, before the exit status.
+  EXPECT_EQ(std::count(c.events.begin(), c.events.end(), "eow@openssh.com"), 1);
+  const auto at = [&](const std::string& e) { return std::find(c.events.begin(), c.events.end(), e) - c.events.begin(); };
+  EXPECT_LT(at("eow@openssh.com"), at("exit-status"));
 }
 
 TEST(SessionService, TheEnvironmentIsSshds) {
@@ -621,6 +627,75 @@ TEST(SessionService, ExecFailuresLookAsTheyDoUnderSshd) {
   EXPECT_EQ(c2.replies, std::vector<bool>{true});
   EXPECT_NE(c2.err.find("/nonexistent/shell: No such file or directory\n"), std::string::npos) << c2.err;
   EXPECT_EQ(c2.exit_status, 1u);
+}
+
+// sshd without PAM: while /etc/nologin exists, a user's session prints it
+// and exits 254; root still gets in.
+TEST(SessionService, NologinKeepsUsersButRootOut) {
+  test::TempDir dir;
+  const std::string nologin = dir.file("nologin");
+  test::write_file(nologin, "The system is going down for maintenance.\n", 0644);
+  SessionPolicy policy = current_user_policy();
+  policy.nologin_file = nologin;
+  policy.user.uid = 4242;  // as if the user were not root
+  {
+    Harness h(policy);
+    ClientChannel& c = h.open_session();
+    h.exec(c, "echo should not run");
+    ASSERT_TRUE(h.finished(c));
+    EXPECT_EQ(c.out, "");
+    EXPECT_EQ(c.err, "The system is going down for maintenance.\n");
+    EXPECT_EQ(c.exit_status, 254u);
+    EXPECT_NE(std::find(h.log.begin(), h.log.end(),
+                        "User " + policy.user.name + " not allowed because " + nologin + " exists"),
+              h.log.end());
+  }
+  policy.user.uid = 0;
+  Harness root(policy);
+  ClientChannel& r = root.open_session();
+  root.exec(r, "echo in");
+  ASSERT_TRUE(root.finished(r));
+  EXPECT_EQ(r.out, "in\n");
+  EXPECT_EQ(r.exit_status, 0u);
+}
+
+// ~/.ssh/rc runs before the command, in the home directory with the
+// session's environment and an empty stdin; /etc/ssh/sshrc instead when
+// the user's may not run, for subsystems, or when there is none.
+TEST(SessionService, RcFilesRunFirstAsSshdPicksThem) {
+  test::TempDir home;
+  ASSERT_EQ(mkdir(home.file(".ssh").c_str(), 0700), 0);
+  test::write_file(home.file(".ssh/rc"), "echo \"user rc in $(pwd) for $USER\"; cat; echo rc-err >&2\n", 0644);
+  const std::string system_rc = home.file("sshrc");
+  test::write_file(system_rc, "echo system rc\n", 0644);
+  SessionPolicy policy = current_user_policy();
+  policy.user.home = home.path().string();
+  policy.system_rc = system_rc;
+  policy.subsystems = {{"echo", "cat"}};
+  auto run = [](SessionPolicy p, const char* kind) {
+    Harness h(p);
+    ClientChannel& c = h.open_session();
+    if (std::string_view(kind) == "subsystem") {
+      key::Writer w;
+      w.string("echo");
+      h.request(c, "subsystem", w);
+      h.send(c, "ping");
+    } else {
+      h.exec(c, "echo command");
+    }
+    h.send_eof(c);
+    EXPECT_TRUE(h.finished(c));
+    EXPECT_EQ(c.exit_status, 0u);
+    return c.out + "|" + c.err;
+  };
+  EXPECT_EQ(run(policy, "exec"), "user rc in " + home.path().string() + " for " + policy.user.name + "\ncommand\n|rc-err\n");
+  EXPECT_EQ(run(policy, "subsystem"), "system rc\nping|");
+  SessionPolicy no_user_rc = policy;
+  no_user_rc.permit_user_rc = false;
+  EXPECT_EQ(run(no_user_rc, "exec"), "system rc\ncommand\n|");
+  SessionPolicy neither = no_user_rc;
+  neither.system_rc = home.file("missing");
+  EXPECT_EQ(run(neither, "exec"), "command\n|");
 }
 
 TEST(SessionService, MaxSessionsAndNoMoreSessions) {

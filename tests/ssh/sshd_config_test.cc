@@ -490,7 +490,7 @@ TEST(SshdConfigSupport, RefusedValuesAreErrorsNamingTheKeyword) {
 TEST(SshdConfigSupport, IgnoredValuesWarnDefaultsOnlyNote) {
   const std::vector<std::string> ignored = {
       "PrintLastLog no", "Compression no", "X11DisplayOffset 12", "X11UseLocalhost no", "IPQoS af11",
-      "PermitUserRC no", "IgnoreRhosts no", "DebianBanner no", "XAuthLocation /opt/xauth", "LogVerbose kex.c:*",
+      "IgnoreRhosts no", "DebianBanner no", "XAuthLocation /opt/xauth", "LogVerbose kex.c:*",
       "HostbasedAcceptedAlgorithms ssh-ed25519", "KerberosOrLocalPasswd no", "GSSAPICleanupCredentials no",
       "AuthorizedKeysCommandUser nobody", "ServerKeyBits 768", "UseLogin yes", "KerberosGetAFSToken yes",
   };

@@ -1,10 +1,12 @@
 // Sessions on tessera-sshd as sshd_config shapes them, with OpenSSH's ssh:
 // ForceCommand, a Subsystem that is any byte-stream command, AcceptEnv with
 // SendEnv and SetEnv, ClientAliveInterval and ClientAliveCountMax, and a
-// pty session in utmp while it runs (who(1) inside it shows it).
+// pty session in utmp while it runs (who(1) inside it shows it), and
+// ~/.ssh/rc compared with OpenSSH's sshd.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,6 +98,54 @@ TEST_F(SshdSessions, SubsystemRunsAByteStreamCommand) {
   auto unknown = run(ssh(*server_, {"-s"}, "nosuch"));
   EXPECT_EQ(unknown.exit_code, 255);
   EXPECT_NE(unknown.err.find("subsystem request failed on channel 0"), std::string::npos) << unknown.err;
+}
+
+// ~/.ssh/rc runs before the command as under OpenSSH's sshd: the same
+// output from both servers with the rc allowed, with the key's no-user-rc,
+// with PermitUserRC no and with ForceCommand (an account of its own, so
+// that no other suite's account has an rc).
+TEST_F(SshdSessions, UserRcRunsAsUnderOpenSshsSshd) {
+  constexpr const char* kRcUser = "tessera-sshrc";
+  if (getpwnam(kRcUser) == nullptr) {
+    ASSERT_EQ(run({"useradd", "-m", "-s", "/bin/sh", kRcUser}).exit_code, 0);
+    ASSERT_EQ(run({"usermod", "-p", "*", kRcUser}).exit_code, 0);
+  }
+  const passwd* pw = getpwnam(kRcUser);
+  ASSERT_NE(pw, nullptr);
+  const std::string ssh_dir = std::string(pw->pw_dir) + "/.ssh";
+  (void)mkdir(ssh_dir.c_str(), 0700);
+  write_file(ssh_dir + "/rc", "echo \"rc for $USER in $PWD\"; cat; echo rc-stderr >&2\n", 0644);
+  ASSERT_EQ(chown(ssh_dir.c_str(), pw->pw_uid, pw->pw_gid), 0);
+  const std::string key = read_file(dir_->file("user.pub"));
+  struct Case {
+    std::string name, config, key_options, expect;
+  };
+  const std::string rc_line = std::string("rc for ") + kRcUser + " in " + pw->pw_dir + "\n";
+  const std::vector<Case> cases = {
+      {"allowed", "", "", rc_line + "command\n"},
+      {"no-user-rc", "", "no-user-rc ", "command\n"},
+      {"restrict", "", "restrict ", "command\n"},
+      {"PermitUserRC no", "PermitUserRC no\n", "", "command\n"},
+      {"ForceCommand", "ForceCommand echo forced\n", "", "forced\n"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir openssh_dir;
+    Sshd openssh(SshdConfig{.dir = openssh_dir.path().string(), .host_key = "", .extra = c.config});
+    TesseraSshd tessera(c.config);
+    ASSERT_TRUE(openssh.started()) << openssh.log();
+    ASSERT_TRUE(tessera->started()) << tessera->log();
+    std::string outputs[2];
+    int i = 0;
+    for (Sshd* server : {&openssh, &*tessera}) {
+      write_file(server->authorized_keys(), c.key_options + key, 0644);
+      auto r = run(ssh_argv("ssh", server->port(), dir_->file("user"), {}, "echo command", kRcUser));
+      EXPECT_EQ(r.exit_code, 0) << r.err << server->log();
+      outputs[i++] = r.out + "|" + r.err;
+    }
+    EXPECT_EQ(outputs[0], c.expect + (c.expect.starts_with("rc") ? "|rc-stderr\n" : "|"));
+    EXPECT_EQ(outputs[1], outputs[0]);
+  }
 }
 
 TEST_F(SshdSessions, AcceptEnvTakesOnlyTheListedVariables) {

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +34,23 @@ void set_env(std::vector<std::string>& env, std::string_view name, std::string_v
   env.push_back(std::move(entry));
 }
 
+constexpr std::string_view kUserRc = ".ssh/rc";
+// More of /etc/nologin than anyone reads on a terminal is not sent.
+constexpr size_t kMaxNologinBytes = 64 * 1024;
+
+// word quoted for sh: in single quotes, each ' as '\''.
+std::string shell_quote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
 // Everything the child needs, as plain pointers and numbers: made before
 // the fork, so that the child does no allocation.
 struct ChildPlan {
@@ -46,6 +65,11 @@ struct ChildPlan {
   size_t chdir_message_size;
   const char* exec_message;  // "PROGRAM: "
   size_t exec_message_size;
+  const char* refusal;  // nullptr, or written to stderr before exiting 254
+  size_t refusal_size;
+  char* const* rc_argv;  // nullptr, or run and waited for before the program
+  const char* rc_message;  // "Could not run RC: "
+  size_t rc_message_size;
 };
 
 void write_error(const char* prefix, size_t prefix_size, int error) {
@@ -54,6 +78,33 @@ void write_error(const char* prefix, size_t prefix_size, int error) {
   (void)!write(2, prefix, prefix_size);
   (void)!write(2, reason, strlen(reason));
   (void)!write(2, "\n", 1);
+}
+
+// Runs the rc command with an empty stdin and waits for it (sshd's popen
+// with nothing written). Async-signal-safe, like the rest of the child.
+void run_rc(const ChildPlan& plan) {
+  int empty[2];
+  if (pipe2(empty, O_CLOEXEC) != 0) {
+    write_error(plan.rc_message, plan.rc_message_size, errno);
+    return;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (dup2(empty[0], 0) < 0) _exit(1);
+    execve(plan.rc_argv[0], plan.rc_argv, plan.envp);
+    write_error(plan.rc_message, plan.rc_message_size, errno);
+    _exit(1);
+  }
+  const int fork_error = errno;
+  (void)close(empty[0]);
+  (void)close(empty[1]);
+  if (pid < 0) {
+    write_error(plan.rc_message, plan.rc_message_size, fork_error);
+    return;
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 [[noreturn]] void run_child(const ChildPlan& plan) {
@@ -86,6 +137,10 @@ void write_error(const char* prefix, size_t prefix_size, int error) {
       dup2(high_err, 2) < 0) {
     _exit(1);
   }
+  if (plan.refusal != nullptr) {
+    (void)!write(2, plan.refusal, plan.refusal_size);
+    _exit(254);
+  }
   if (chdir(plan.home) != 0) {
     write_error(plan.chdir_message, plan.chdir_message_size, errno);
     (void)!chdir("/");
@@ -93,6 +148,7 @@ void write_error(const char* prefix, size_t prefix_size, int error) {
   if (close_range(3, ~0U, 0) != 0) {
     for (int fd = 3; fd < kMaxFdToClose; ++fd) (void)close(fd);
   }
+  if (plan.rc_argv != nullptr) run_rc(plan);
   execve(plan.program, plan.argv, plan.envp);
   write_error(plan.exec_message, plan.exec_message_size, errno);
   _exit(1);
@@ -117,6 +173,40 @@ std::vector<std::string> shell_argv(const std::string& shell, const std::optiona
   const std::string base = slash == std::string::npos ? shell : shell.substr(slash + 1);
   if (!command) return {"-" + base};
   return {base, "-c", *command};
+}
+
+std::optional<ChildSetup::Rc> rc_command(const SessionPolicy& policy, const std::string& shell, bool subsystem) {
+  struct stat st;
+  const std::string user_rc = policy.user.home + "/" + std::string(kUserRc);
+  if (!subsystem && policy.permit_user_rc && stat(user_rc.c_str(), &st) == 0) {
+    return ChildSetup::Rc{{shell, "-c", std::string(kDefaultShell) + " " + shell_quote(user_rc)}, user_rc};
+  }
+  if (!policy.system_rc.empty() && stat(policy.system_rc.c_str(), &st) == 0) {
+    return ChildSetup::Rc{{std::string(kDefaultShell), policy.system_rc}, policy.system_rc};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> nologin_refusal(const SessionPolicy& policy) {
+  if (policy.user.uid == 0 || policy.nologin_file.empty()) return std::nullopt;
+  struct stat st;
+  if (stat(policy.nologin_file.c_str(), &st) != 0) return std::nullopt;
+  // Its text when we can read it (sshd prints nothing when it cannot).
+  std::string text;
+  sys::Fd fd(open(policy.nologin_file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd && fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+    char buf[4096];
+    ssize_t n;
+    while (text.size() < kMaxNologinBytes && (n = read(fd.get(), buf, sizeof(buf))) != 0) {
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      text.append(buf, static_cast<size_t>(n));
+    }
+    if (text.size() > kMaxNologinBytes) text.resize(kMaxNologinBytes);
+  }
+  return text;
 }
 
 std::vector<std::string> session_environment(const SessionPolicy& policy, const SessionEnvironment& session) {
@@ -151,6 +241,9 @@ key::Result<StartedChild> start_child(const ChildSetup& setup) {
   std::vector<char*> envp_pointers = pointers_to(envp);
   const std::string chdir_message = "Could not chdir to home directory " + setup.home + ": ";
   const std::string exec_message = setup.program + ": ";
+  std::vector<std::string> rc_argv = setup.rc ? setup.rc->argv : std::vector<std::string>{};
+  std::vector<char*> rc_argv_pointers = pointers_to(rc_argv);
+  const std::string rc_message = "Could not run " + (setup.rc ? setup.rc->file : std::string()) + ": ";
 
   TESSERA_ASSIGN_OR_RETURN(sys::Pipe started, sys::make_pipe());
   sys::Pipe in, out, err;
@@ -171,7 +264,12 @@ key::Result<StartedChild> start_child(const ChildSetup& setup) {
                        .chdir_message = chdir_message.data(),
                        .chdir_message_size = chdir_message.size(),
                        .exec_message = exec_message.data(),
-                       .exec_message_size = exec_message.size()};
+                       .exec_message_size = exec_message.size(),
+                       .refusal = setup.refusal ? setup.refusal->data() : nullptr,
+                       .refusal_size = setup.refusal ? setup.refusal->size() : 0,
+                       .rc_argv = rc_argv.empty() ? nullptr : rc_argv_pointers.data(),
+                       .rc_message = rc_message.data(),
+                       .rc_message_size = rc_message.size()};
   const pid_t pid = fork();
   if (pid < 0) return Error(Errc::kIo, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) run_child(plan);

@@ -56,7 +56,25 @@ struct ChildSetup {
   std::vector<std::string> environment;
   std::string home;               // chdir here; when that fails the child says so on stderr and stays in /
   int terminal = -1;              // a pty slave: the child's stdin, stdout, stderr and controlling terminal
+  // Set: written to the child's stderr instead of running anything, and
+  // the child exits 254 (/etc/nologin's text).
+  std::optional<std::string> refusal;
+  // Set: run first in the home directory with `environment`, its stdin
+  // empty, its stdout and stderr the child's, and waited for (~/.ssh/rc).
+  struct Rc {
+    std::vector<std::string> argv;  // argv[0] is the program's path
+    std::string file;               // for "Could not run FILE: reason"
+  };
+  std::optional<Rc> rc;
 };
+
+// ~/.ssh/rc or the system rc for a session, as sshd picks it: nullopt when
+// neither runs. `shell` runs the user's rc; the system one runs with /bin/sh.
+std::optional<ChildSetup::Rc> rc_command(const SessionPolicy& policy, const std::string& shell, bool subsystem);
+
+// /etc/nologin's text for a user it keeps out (not root), nullopt when it
+// lets the user in (no such file).
+std::optional<std::string> nologin_refusal(const SessionPolicy& policy);
 
 struct StartedChild {
   pid_t pid = -1;

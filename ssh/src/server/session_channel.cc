@@ -222,10 +222,12 @@ void SessionChannel::close_stdin() {
 
 void SessionChannel::stdin_failed() {
   // Nothing reaches the child any more: what the client sends is dropped
-  // and its window opened again (sshd's chan_write_failed).
+  // and its window opened again, and the client is told so that it can
+  // stop reading its input (sshd's chan_write_failed and eow@openssh.com).
   if (!stdin_pending_.empty()) service_.conn_.consumed(channel_id(), stdin_pending_.size());
   stdin_pending_.clear();
   close_stdin();
+  service_.conn_.send_request(channel_id(), "eow@openssh.com", false);
 }
 
 void SessionChannel::on_eof() {
@@ -384,6 +386,12 @@ bool SessionChannel::start(std::optional<std::string> command, const std::string
   setup.environment = session_environment(policy, session_env);
   setup.home = policy.user.home;
   setup.terminal = pty_ ? pty_->slave() : -1;
+  setup.refusal = nologin_refusal(policy);
+  if (setup.refusal) {
+    service_.log("User " + policy.user.name + " not allowed because " + policy.nologin_file + " exists");
+  } else {
+    setup.rc = rc_command(policy, shell, subsystem);
+  }
   auto child = start_child(setup);
   if (!child.ok()) {
     service_.log(describe() + ": " + child.error().message());

@@ -71,6 +71,15 @@ struct SessionPolicy {
   // PermitUserEnvironment allows them (and filters by its pattern list).
   std::vector<std::pair<std::string, std::string>> key_environment;
 
+  // Before each session's command: ~/.ssh/rc when permit_user_rc (the
+  // caller's PermitUserRC, less a key's no-user-rc and ForceCommand) and the
+  // session is no subsystem; otherwise system_rc when it exists; as sshd.
+  bool permit_user_rc = true;
+  std::string system_rc = "/etc/ssh/sshrc";
+  // While this file exists, every session of a user but root prints it on
+  // stderr and exits 254 (sshd without PAM).
+  std::string nologin_file = "/etc/nologin";
+
   // PrintMotd is always off: the service prints neither /etc/motd nor a
   // last-login line.
 

@@ -210,6 +210,7 @@ struct SshdConfig {
   // Sessions and forwarding.
   int max_sessions = 10;
   bool permit_tty = true;
+  bool permit_user_rc = true;  // ~/.ssh/rc runs (/etc/ssh/sshrc when it does not)
   bool print_motd = true;
   std::optional<std::string> force_command;
   // ChrootDirectory: only "none" is accepted.

@@ -166,6 +166,7 @@ std::string dump_sshd_config(const SshdConfig& c) {
   line("kbdinteractiveauthentication", yes_no(c.kbd_interactive_authentication));
   line("printmotd", yes_no(c.print_motd));
   line("permittty", yes_no(c.permit_tty));
+  line("permituserrc", yes_no(c.permit_user_rc));
   line("strictmodes", yes_no(c.strict_modes));
   line("tcpkeepalive", yes_no(c.tcp_keep_alive));
   line("gatewayports", gateway_name(c.gateway_ports));

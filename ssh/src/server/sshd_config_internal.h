@@ -53,7 +53,7 @@ struct Options {
   int permit_root_login = -1, log_level = -1, pubkey_authentication = -1, password_authentication = -1,
       kbd_interactive_authentication = -1, allow_tcp_forwarding = -1, allow_stream_local_forwarding = -1,
       allow_agent_forwarding = -1, disable_forwarding = -1, expose_auth_info = -1, gateway_ports = -1,
-      stream_local_bind_unlink = -1, stream_local_bind_mask = -1, permit_tty = -1, max_sessions = -1,
+      stream_local_bind_unlink = -1, stream_local_bind_mask = -1, permit_tty = -1, permit_user_rc = -1, max_sessions = -1,
       max_auth_tries = -1, client_alive_count_max = -1, client_alive_interval = -1, required_rsa_size = -1,
       unused_connection_timeout = -1, rekey_interval = -1;
   int64_t rekey_limit = -1;

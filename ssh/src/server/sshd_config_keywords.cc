@@ -129,7 +129,7 @@ constexpr std::array<KeywordInfo, kKeywordCount> kKeywords = {{
   {K::kSetEnv, "SetEnv", I, A, "", ""},
   {K::kPermitTunnel, "PermitTunnel", R, A, "no", "tessera-sshd does not forward tun devices"},
   {K::kPermitTty, "PermitTTY", I, A, "yes", ""},
-  {K::kPermitUserRc, "PermitUserRC", W, A, "yes", "tessera-sshd does not run ~/.ssh/rc"},
+  {K::kPermitUserRc, "PermitUserRC", I, A, "yes", ""},
   {K::kMatch, "Match", I, A, "", "All, User, Group, Host, LocalAddress, LocalPort, Address, RDomain"},
   {K::kPermitOpen, "PermitOpen", I, A, "any", ""},
   {K::kPermitListen, "PermitListen", I, A, "any", ""},

@@ -602,6 +602,7 @@ void Applier::run() {
     case K::kPubkeyAuthentication: set_int(o_.pubkey_authentication, flag()); break;
     case K::kPrintMotd: set_int(o_.print_motd, flag()); break;
     case K::kPermitTty: set_int(o_.permit_tty, flag()); break;
+    case K::kPermitUserRc: set_int(o_.permit_user_rc, flag()); break;
     case K::kStrictModes: set_int(o_.strict_modes, flag()); break;
     case K::kTcpKeepAlive: set_int(o_.tcp_keep_alive, flag()); break;
     case K::kUseDns: set_int(o_.use_dns, flag()); break;
@@ -641,7 +642,6 @@ void Applier::run() {
     case K::kX11Forwarding:
     case K::kX11UseLocalhost:
     case K::kPermitEmptyPasswords:
-    case K::kPermitUserRc:
     case K::kDebianBanner:
       support_flag(flag());
       break;

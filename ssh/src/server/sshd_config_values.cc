@@ -127,6 +127,7 @@ void copy_match_options(Options& to, const Options& from) {
   copy_int(to.gateway_ports, from.gateway_ports);
   copy_int(to.stream_local_bind_unlink, from.stream_local_bind_unlink);
   copy_int(to.permit_tty, from.permit_tty);
+  copy_int(to.permit_user_rc, from.permit_user_rc);
   copy_int(to.max_sessions, from.max_sessions);
   copy_int(to.max_auth_tries, from.max_auth_tries);
   copy_int(to.client_alive_count_max, from.client_alive_count_max);
@@ -254,6 +255,7 @@ key::Result<SshdConfig> finish(const Options& o, const ParseEnv& env, std::vecto
 
   c.max_sessions = or_default(o.max_sessions, 10);
   c.permit_tty = or_default(o.permit_tty, 1) != 0;
+  c.permit_user_rc = or_default(o.permit_user_rc, 1) != 0;
   c.print_motd = or_default(o.print_motd, 1) != 0;
   c.force_command = unless_none(o.force_command);
   c.subsystems = o.subsystems;

@@ -357,6 +357,8 @@ int ConnectionSetup::run_session_process(const auth::PublickeyAttempt& who, std:
     p.forced_command = opts.force_command;
   }
   p.permit_pty = cfg.permit_tty && opts.permit_pty;
+  // sshd never runs ~/.ssh/rc before ForceCommand (a key's command= does not stop it).
+  p.permit_user_rc = cfg.permit_user_rc && opts.permit_user_rc && !cfg.force_command;
   p.permit_agent_forwarding = cfg.allow_agent_forwarding && !cfg.disable_forwarding && opts.permit_agent_forwarding;
   p.permit_tcp_forwarding = !cfg.disable_forwarding && opts.permit_port_forwarding &&
                             (cfg.allow_tcp_forwarding == server::Forwarding::kYes ||

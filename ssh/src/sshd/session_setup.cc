@@ -100,6 +100,7 @@ key::SecretBytes SessionSetup::serialize() const {
   w.boolean(p.forced_command.has_value());
   if (p.forced_command) w.string(*p.forced_command);
   w.boolean(p.permit_pty);
+  w.boolean(p.permit_user_rc);
   w.boolean(p.permit_agent_forwarding);
   w.boolean(p.permit_tcp_forwarding);
   w.boolean(p.permit_open.has_value());
@@ -149,6 +150,7 @@ key::Result<SessionSetup> SessionSetup::parse(std::span<const uint8_t> bytes) {
     p.forced_command = std::move(command);
   }
   TESSERA_ASSIGN_OR_RETURN(p.permit_pty, in.boolean());
+  TESSERA_ASSIGN_OR_RETURN(p.permit_user_rc, in.boolean());
   TESSERA_ASSIGN_OR_RETURN(p.permit_agent_forwarding, in.boolean());
   TESSERA_ASSIGN_OR_RETURN(p.permit_tcp_forwarding, in.boolean());
   TESSERA_ASSIGN_OR_RETURN(bool limited, in.boolean());
