@@ -251,7 +251,9 @@ TEST_F(SshdCommandLine, DashTPrintsTheEffectiveConfigurationAsSshdDoes) {
   const std::string path = config("good", good_);
   for (const std::vector<std::string>& spec :
        {std::vector<std::string>{}, std::vector<std::string>{"-C", "user=bob,host=h,addr=127.0.0.1"},
-        std::vector<std::string>{"-C", "user=alice,host=h,addr=127.0.0.1"}}) {
+        std::vector<std::string>{"-C", "user=alice,host=h,addr=127.0.0.1"},
+        // -p takes a service name as well as a number.
+        std::vector<std::string>{"-p", "https", "-p", "2222"}}) {
     std::vector<std::string> args = {"-T", "-f", path};
     args.insert(args.end(), spec.begin(), spec.end());
     auto [o, t] = both(args);
@@ -284,6 +286,16 @@ TEST_F(SshdCommandLine, DashTPrintsTheEffectiveConfigurationAsSshdDoes) {
           << "tessera-sshd: " << line << "\nsshd:         " << theirs.front();
     }
     EXPECT_GE(lines, 50u) << t.out;
+  }
+}
+
+TEST_F(SshdCommandLine, BadPortNumbersAreRefusedAsSshdRefusesThem) {
+  const std::string path = config("good", good_);
+  for (const char* port : {"0", "65536", "no-such-service", ""}) {
+    auto [o, t] = both({"-T", "-f", path, "-p", port});
+    EXPECT_EQ(o.exit_code, 1) << port;
+    EXPECT_EQ(t.exit_code, o.exit_code) << port;
+    EXPECT_EQ(t.err, o.err) << port;
   }
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "config/internal.h"
 #include "server/sshd_config.h"
 #include "sshd/sshd.h"
 
@@ -75,11 +76,9 @@ key::Result<server::SshdConfigFile> load_config(const Options& options) {
   for (const std::string& key_file : options.host_keys) load.overrides.insert(load.overrides.begin(), "HostKey " + key_file);
   for (const std::string& cert : options.cert_files) load.overrides.insert(load.overrides.begin(), "HostCertificate " + cert);
   for (const std::string& port : options.ports) {
-    char* end = nullptr;
-    const long p = std::strtol(port.c_str(), &end, 10);
-    if (end == port.c_str() || *end != '\0' || p <= 0 || p > 65535) {
-      return key::Error(key::Errc::kInvalidArgument, "Bad port number.");
-    }
+    // A number or a service name from /etc/services, as sshd's a2port.
+    const int p = config::detail::parse_port(port);
+    if (p <= 0) return key::Error(key::Errc::kInvalidArgument, "Bad port number.");
     load.ports.push_back(static_cast<uint16_t>(p));
   }
   return server::load_sshd_config(options.config_file, load);
