@@ -148,6 +148,41 @@ TEST_F(SshdSessions, UserRcRunsAsUnderOpenSshsSshd) {
   }
 }
 
+// SIGHUP restarts the listener as sshd's does: it binds what the
+// configuration now says (a new Port here), and the sessions it already
+// started go on.
+TEST_F(SshdSessions, SighupRestartsWithTheNewConfiguration) {
+  TesseraSshd server("LogLevel VERBOSE\n");
+  ASSERT_TRUE(server->started()) << server->log();
+  authorize(server);
+  const int old_port = server->port();
+  CommandResult long_session;
+  std::thread session([&] { long_session = run(ssh(server, {}, "echo started; sleep 2; echo survived")); });
+  ASSERT_TRUE(eventually([&] { return server->log().find("Starting session: command") != std::string::npos; }))
+      << server->log();
+
+  const int new_port = free_tcp_port();
+  std::string config = read_file(server.config_file());
+  const std::string old_line = "Port " + std::to_string(old_port) + "\n";
+  ASSERT_NE(config.find(old_line), std::string::npos);
+  config.replace(config.find(old_line), old_line.size(), "Port " + std::to_string(new_port) + "\n");
+  write_file(server.config_file(), config, 0644);
+  ASSERT_EQ(kill(server->pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return server->log().find("Received SIGHUP; restarting.") != std::string::npos; }));
+  ASSERT_TRUE(wait_for_tcp_port(new_port)) << server->log();
+  auto fresh = run(ssh_argv("ssh", new_port, dir_->file("user"), {}, "echo on the new port"));
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.err << server->log();
+  EXPECT_EQ(fresh.out, "on the new port\n");
+  auto old = run(ssh_argv("ssh", old_port, dir_->file("user"), {"-o", "ConnectTimeout=5"}, "true"));
+  EXPECT_EQ(old.exit_code, 255);
+  EXPECT_NE(old.err.find("Connection refused"), std::string::npos) << old.err;
+  session.join();
+  EXPECT_EQ(long_session.exit_code, 0) << long_session.err;
+  EXPECT_EQ(long_session.out, "started\nsurvived\n");
+  // In the foreground (-D) the restarted listener is the same process.
+  EXPECT_EQ(kill(server->pid(), 0), 0);
+}
+
 TEST_F(SshdSessions, AcceptEnvTakesOnlyTheListedVariables) {
   auto r = run(ssh(*server_,
                    {"-o", "SendEnv=TESSERA_ACCEPTED_ONE", "-o", "SendEnv=TESSERA_REFUSED", "-o", "SendEnv=TESSERA_ALSO",

@@ -27,8 +27,10 @@ namespace tessera::ssh::sshd {
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_restart = 0;
 
 void on_terminate(int) { g_stop = 1; }
+void on_hangup(int) { g_restart = 1; }
 void on_child(int) {
   const int saved = errno;
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
@@ -36,8 +38,14 @@ void on_child(int) {
   errno = saved;
 }
 
-std::vector<std::string> monitor_argv(const Options& o) {
-  std::vector<std::string> argv = {self_path(), "--monitor", "-f", o.config_file};
+// The command line of this program with the options given (paths made
+// absolute), as a connection's monitor or a restarted listener gets it.
+std::vector<std::string> self_argv(const Options& o, bool monitor) {
+  std::vector<std::string> argv = {self_path()};
+  if (monitor) argv.emplace_back("--monitor");
+  if (!monitor && o.foreground) argv.emplace_back("-D");
+  if (!monitor && o.quiet) argv.emplace_back("-q");
+  argv.insert(argv.end(), {"-f", o.config_file});
   for (const std::string& v : o.overrides) argv.insert(argv.end(), {"-o", v});
   for (const std::string& v : o.host_keys) argv.insert(argv.end(), {"-h", v});
   for (const std::string& v : o.cert_files) argv.insert(argv.end(), {"-c", v});
@@ -46,6 +54,14 @@ std::vector<std::string> monitor_argv(const Options& o) {
   if (o.log_stderr) argv.emplace_back("-e");
   for (int i = 0; i < o.debug; ++i) argv.emplace_back("-d");
   return argv;
+}
+
+// Returns only when the exec fails.
+void exec_self(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  execv(self_path().c_str(), argv.data());
 }
 
 // sshd -t and -T load the host keys too: at least one must be usable.
@@ -137,11 +153,14 @@ int run_listener(const Options& options) {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGCHLD, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  sa.sa_handler = on_hangup;
+  sa.sa_flags = 0;
+  sigaction(SIGHUP, &sa, nullptr);
 
   std::vector<int> startups;  // read ends: one per connection not yet authenticated
   std::mt19937 random{std::random_device{}()};
-  const std::vector<std::string> args = monitor_argv(options);
-  while (!g_stop) {
+  const std::vector<std::string> args = self_argv(options, /*monitor=*/true);
+  while (!g_stop && !g_restart) {
     std::vector<pollfd> fds;
     for (int fd : listeners) fds.push_back({fd, POLLIN, 0});
     for (int fd : startups) fds.push_back({fd, POLLIN, 0});
@@ -191,12 +210,8 @@ int run_listener(const Options& options) {
         const int c = fcntl(client, F_DUPFD_CLOEXEC, 10);
         const int p = fcntl(pipe_fds[1], F_DUPFD_CLOEXEC, 10);
         if (c < 0 || p < 0 || dup2(c, 3) < 0 || dup2(p, 4) < 0) _exit(255);
-        std::vector<std::string> a = args;
-        std::vector<char*> argv;
-        for (std::string& s : a) argv.push_back(s.data());
-        argv.push_back(nullptr);
         signal(SIGCHLD, SIG_DFL);
-        execv(self_path().c_str(), argv.data());
+        exec_self(args);
         _exit(255);
       }
       close(client);
@@ -215,6 +230,17 @@ int run_listener(const Options& options) {
     }
   }
   if (config.pid_file && options.debug == 0) unlink(config.pid_file->c_str());
+  if (g_restart && !g_stop) {
+    // As sshd: SIGHUP re-executes the listener, which reads the
+    // configuration and binds anew; connections already served go on.
+    log_line(Level::kInfo, "Received SIGHUP; restarting.");
+    for (int fd : listeners) close(fd);
+    for (int fd : startups) close(fd);
+    signal(SIGHUP, SIG_IGN);  // until the new listener has its handler
+    exec_self(self_argv(options, /*monitor=*/false));
+    log_line(Level::kError, "RESTART FAILED: av[0]='" + self_path() + "', error: " + std::strerror(errno) + ".");
+    return 1;
+  }
   return 0;
 }
 
