@@ -667,7 +667,12 @@ key::Status Transport::install_keys(DirectionKeys client_to_server, DirectionKey
   if (strict_) writer_.reset_sequence();
   send_block_limit_ = rekey_block_limit(writer_.block_bytes());
   k.step = Kex::Step::kAwaitNewKeys;
-  if (first && !client && peer_ext_info_) send_ext_info();
+  // The server's EXT_INFO waits for the client's NEWKEYS (it is still the
+  // next packet after ours, as RFC 8308 asks): sent then, it carries the
+  // ACK of that NEWKEYS at once, and a client whose Nagle holds its
+  // SERVICE_REQUEST behind the NEWKEYS (OpenSSH's ssh, without a tty)
+  // no longer waits for our delayed ACK (40 ms a login).
+  ext_info_due_ = first && !client && peer_ext_info_;
   flush_held();
   return key::ok_status();
 }
@@ -681,6 +686,10 @@ key::Status Transport::on_newkeys() {
   kex_.reset();
   last_kex_time_ = now_;
   const bool first = kex_done_count_++ == 0;
+  if (ext_info_due_) {
+    ext_info_due_ = false;
+    send_ext_info();
+  }
   listener_.on_kex_done(*negotiated_);
   if (first) listener_.on_ready();
   return key::ok_status();

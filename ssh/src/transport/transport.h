@@ -201,6 +201,7 @@ class Transport {
   bool received_before_kexinit_ = false;
   bool strict_ = false;
   bool peer_ext_info_ = false;  // the peer asked for EXT_INFO (ext-info-c / -s)
+  bool ext_info_due_ = false;   // server: EXT_INFO goes out when the client's NEWKEYS arrives
   bool peer_ping_ = false;
   bool closed_ = false;
   bool paused_ = false;
