@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -52,9 +51,12 @@ class SystemFiles : public ConfigFiles {
     // A directory reads as empty, as getline() on it does for OpenSSH.
     if (S_ISDIR(st.st_mode)) return std::optional<std::string>(std::string());
     std::string contents;
-    std::array<char, 65536> buffer{};
+    // Not zeroed: read() fills what it returns, and every process of
+    // tessera-sshd reads its configuration, so untouched stack stays out
+    // of its resident memory.
+    char buffer[16384];
     while (true) {
-      ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+      ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
       if (n < 0) {
         if (errno == EINTR) continue;
         return key::Error(key::Errc::kIo, "read " + path + ": " + std::strerror(errno));
@@ -64,7 +66,7 @@ class SystemFiles : public ConfigFiles {
         return key::Error(key::Errc::kTooLarge,
                           path + " is larger than " + std::to_string(kMaxFileBytes) + " bytes");
       }
-      contents.append(buffer.data(), static_cast<size_t>(n));
+      contents.append(buffer, static_cast<size_t>(n));
     }
     return std::optional<std::string>(std::move(contents));
   }
