@@ -375,6 +375,28 @@ TEST_F(ServerApiInProcess, PublickeyRefusesAnUnlistedKeyAndPasswordIsOffUnlessSe
   EXPECT_EQ(r.exit_code, 255);
 }
 
+// Group exchange only with a moduli file: OpenSSH's ssh asking for it alone
+// is refused without one and logs in with one.
+TEST_F(ServerApiInProcess, GroupExchangeNeedsAModuliFile) {
+  config_.on_session = command_handler;
+  const std::vector<std::string> gex = {"-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256"};
+  {
+    ssh::ServerConfig without = config_;
+    std::swap(config_, without);
+    start();
+    auto r = run(ssh(gex, {"alice@127.0.0.1", "status 0"}));
+    EXPECT_EQ(r.exit_code, 255) << r.err;  // no method in common
+    server_->shutdown(std::chrono::steady_clock::now() + 1s);
+    EXPECT_EQ(served_.wait_for(10s), std::future_status::ready);
+    server_.reset();
+    config_ = std::move(without);
+  }
+  config_.moduli_file = "/etc/ssh/moduli";
+  start();
+  auto r = run(ssh(gex, {"alice@127.0.0.1", "status 7"}));
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+}
+
 TEST_F(ServerApiInProcess, PasswordLoginsWhenACallbackIsSet) {
   config_.on_session = command_handler;
   config_.password = [](const ConnectionInfo& info, std::string_view user, std::string_view password) {

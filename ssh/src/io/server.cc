@@ -361,11 +361,11 @@ struct Server::State {
       report_handshake_failure(conn->info, Error(Errc::kIo, "duplicating the client's socket: " + errno_text()));
       return;
     }
-    // No group exchange here: ServerConfig names no moduli file.
     transport::ServerKexConfig kex{.kex = config.kex_algorithms,
                                    .host_key = config.host_key_algorithms,
                                    .ciphers = config.ciphers,
                                    .macs = config.macs};
+    if (!config.moduli_file.empty()) kex.gex = transport::GexConfig{.moduli_file = config.moduli_file};
     conn->authority = std::make_unique<transport::LocalKexAuthority>(std::move(kex), *host_keys);
     conn->decider = std::make_unique<Decider>(*this, *conn);
     io::ServerIoConfig io_config;

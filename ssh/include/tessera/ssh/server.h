@@ -92,8 +92,13 @@ struct ServerConfig {
   std::vector<key::PrivateKey> host_keys;
 
   // Algorithms in preference order; empty: tessera's defaults (OpenSSH
-  // 9.2's, without group exchange).
+  // 9.2's, with group exchange only when moduli_file is set).
   std::vector<std::string> kex_algorithms, ciphers, macs, host_key_algorithms;
+  // A moduli(5) file (e.g. /etc/ssh/moduli) for
+  // diffie-hellman-group-exchange-sha256, read at each group exchange as
+  // sshd reads it (a fixed RFC 3526 group when it cannot be read). Empty:
+  // group exchange is not offered.
+  std::string moduli_file;
 
   // From accepting a connection to its successful authentication (sshd's
   // LoginGraceTime); a client that has not finished by then is dropped.
