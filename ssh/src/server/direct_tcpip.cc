@@ -389,12 +389,12 @@ connection::IncomingChannel open_direct_tcpip(RelaySet& relays, StreamRelay::Con
   const std::string target = std::string(*host) + " port " + std::to_string(*port);
   const std::string from = std::string(*originator) + " port " + std::to_string(*originator_port);
   if (!policy.permit_tcp_forwarding) {
-    log_line(context.hooks, "refused local port forward: originator " + from + ", target " + target);
+    log_notice(context.hooks, "refused local port forward: originator " + from + ", target " + target);
     return refused;
   }
   if (!open_permitted(policy, *host, *port)) {
-    log_line(context.hooks, "Received request from " + from + " to connect to host " + target +
-                                ", but the request was denied.");
+    log_notice(context.hooks, "Received request from " + from + " to connect to host " + target +
+                                  ", but the request was denied.");
     return refused;
   }
   addrinfo hints{};

@@ -82,6 +82,8 @@ void SessionService::log(const std::string& line) const {
   if (hooks_.log) hooks_.log(line);
 }
 
+void SessionService::notice(const std::string& line) const { log_notice(hooks_, line); }
+
 connection::IncomingChannel SessionService::on_open(std::string_view type, key::Reader& extra) {
   // sshd's default answer: CONNECT_FAILED, "open failed".
   connection::IncomingChannel refused;
@@ -329,8 +331,8 @@ bool SessionChannel::request_subsystem(key::Reader& data) {
   for (const auto& [subsystem, command] : service_.policy_.subsystems) {
     if (subsystem == *name) return start(command, subsystem);
   }
-  service_.log("subsystem request for " + std::string(name->substr(0, 100)) + " by user " +
-               service_.policy_.user.name + " failed, subsystem not found");
+  service_.notice("subsystem request for " + std::string(name->substr(0, 100)) + " by user " +
+                  service_.policy_.user.name + " failed, subsystem not found");
   return false;
 }
 
@@ -388,7 +390,7 @@ bool SessionChannel::start(std::optional<std::string> command, const std::string
   setup.terminal = pty_ ? pty_->slave() : -1;
   setup.refusal = nologin_refusal(policy);
   if (setup.refusal) {
-    service_.log("User " + policy.user.name + " not allowed because " + policy.nologin_file + " exists");
+    service_.notice("User " + policy.user.name + " not allowed because " + policy.nologin_file + " exists");
   } else {
     setup.rc = rc_command(policy, shell, subsystem);
   }

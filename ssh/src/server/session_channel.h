@@ -83,6 +83,7 @@ class SessionService {
   bool enable_agent_forwarding();
   void forget(SessionChannel* session);
   void log(const std::string& line) const;
+  void notice(const std::string& line) const;
 
   sys::EventLoop& loop_;
   connection::Connection& conn_;

@@ -112,9 +112,21 @@ struct ServiceHooks {
   // Unset: only the channel windows hold the service back.
   std::function<size_t()> pending_bytes;
   // One line for the log per event worth a line (sessions started,
-  // refusals, forwarding). Unset: no logging.
+  // refusals, forwarding): sshd logs these at VERBOSE. Unset: no logging.
   std::function<void(std::string_view)> log;
+  // The lines sshd logs at INFO (a user kept out by /etc/nologin, a
+  // subsystem not found, a forwarding refused). Unset: through `log`.
+  std::function<void(std::string_view)> notice;
 };
+
+// A line for hooks.notice, or for hooks.log when that is unset.
+inline void log_notice(const ServiceHooks& hooks, std::string_view line) {
+  if (hooks.notice) {
+    hooks.notice(line);
+  } else if (hooks.log) {
+    hooks.log(line);
+  }
+}
 
 }  // namespace tessera::ssh::server
 

@@ -80,6 +80,7 @@ int run_session(const Options& options) {
   hooks.flush = [&] { c.flush(); };
   hooks.pending_bytes = [&] { return c.transport().pending_bytes(); };
   hooks.log = [](std::string_view line) { log_line(Level::kVerbose, line); };
+  hooks.notice = [](std::string_view line) { log_line(Level::kInfo, line); };
   server::SessionService service(**loop, c.connection(), std::move(policy), std::move(hooks));
   service.install();
   service_ptr = &service;
