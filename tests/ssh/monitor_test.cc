@@ -64,8 +64,13 @@ struct Fixture {
                                           [this](const auth::PublickeyAttempt& a, bool accepted, const std::string&) {
                                             logged.push_back(a.user + (accepted ? " ok" : " refused"));
                                           },
-                                      .record_pty = nullptr},
+                                      .record_pty = nullptr,
+                                      .log =
+                                          [this](uint8_t level, std::string_view line) {
+                                            lines.push_back(std::to_string(level) + " " + std::string(line));
+                                          }},
                          6};
+  std::vector<std::string> lines;
 
   // A key exchange through the monitor, as the child relays it.
   key::Bytes exchange() {
@@ -168,9 +173,39 @@ TEST(Monitor, RefusesWhatThePhaseDoesNotAllow) {
   EXPECT_EQ(t.authority.session_id(), tsid);
 }
 
+// A child's log lines reach the log only through the monitor, one line
+// each, cut and with control characters shown as '?' (a forged second line
+// stays on the first), at a level from fatal to debug3.
+TEST(Monitor, LogLinesFromAChildAreCheckedBeforeTheyAreWritten) {
+  Fixture f;
+  auto log = [&](uint8_t level, std::string_view text) {
+    key::Writer w;
+    w.u8(level);
+    w.string(text);
+    return f.service.handle(request(MonitorRequest::kLog, w.data()));
+  };
+  EXPECT_TRUE(ok(log(3, "Starting session: command")));
+  EXPECT_TRUE(ok(log(4, "line\nAccepted publickey for root\r\x1b[2J")));
+  EXPECT_TRUE(ok(log(7, std::string(3 * kMaxMonitorLogLine, 'x'))));
+  EXPECT_FALSE(f.service.broken());
+  ASSERT_EQ(f.lines.size(), 3u);
+  EXPECT_EQ(f.lines[0], "3 Starting session: command");
+  EXPECT_EQ(f.lines[1], "4 line?Accepted publickey for root??[2J");
+  EXPECT_EQ(f.lines[2], "7 " + std::string(kMaxMonitorLogLine, 'x'));
+  for (const uint8_t bad : std::initializer_list<uint8_t>{0, 8, 255}) {
+    Fixture g;
+    key::Writer w;
+    w.u8(bad);
+    w.string("x");
+    EXPECT_FALSE(ok(g.service.handle(request(MonitorRequest::kLog, w.data())))) << int(bad);
+    EXPECT_TRUE(g.lines.empty());
+  }
+}
+
 TEST(Monitor, GarbageIsRefusedWithoutHarm) {
   const std::vector<key::Bytes> inputs = {
       {}, {0}, {99}, {1, 0}, {2}, {2, 0, 0, 0, 9}, {3, 0, 0, 0, 5, 'a'}, {4}, {6, 0xff, 0xff, 0xff, 0xff}, {7, 1},
+      {9}, {9, 3}, {9, 3, 0, 0, 0, 9, 'a'},
   };
   for (const key::Bytes& input : inputs) {
     Fixture f;

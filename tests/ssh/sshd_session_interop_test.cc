@@ -183,6 +183,53 @@ TEST_F(SshdSessions, SighupRestartsWithTheNewConfiguration) {
   EXPECT_EQ(kill(server->pid(), 0), 0);
 }
 
+// The lines admins and fail2ban read are sshd's, at sshd's levels: the same
+// lines (up to the client's port) from OpenSSH's sshd and tessera-sshd at
+// LogLevel VERBOSE for a refused key, an invalid user and a login, and the
+// session process's lines reach the log through the monitor.
+TEST_F(SshdSessions, LogLinesAreSshds) {
+  ASSERT_TRUE(make_key(dir_->file("stranger")));
+  TempDir openssh_dir;
+  Sshd openssh(SshdConfig{.dir = openssh_dir.path().string(), .host_key = "", .extra = "LogLevel VERBOSE\n"});
+  TesseraSshd tessera("LogLevel VERBOSE\n");
+  ASSERT_TRUE(openssh.started()) << openssh.log();
+  ASSERT_TRUE(tessera->started()) << tessera->log();
+  std::vector<std::string> logs;
+  for (Sshd* server : {&openssh, &*tessera}) {
+    write_file(server->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
+    EXPECT_EQ(run(ssh_argv("ssh", server->port(), dir_->file("stranger"), {}, "true")).exit_code, 255);
+    EXPECT_EQ(run(ssh_argv("ssh", server->port(), dir_->file("stranger"), {}, "true", "no-such-user")).exit_code, 255);
+    EXPECT_EQ(run(ssh_argv("ssh", server->port(), dir_->file("user"), {}, "true")).exit_code, 0);
+    const std::string done = std::string("Disconnected from user ") + kUser;
+    EXPECT_TRUE(eventually([&] { return server->log().find(done) != std::string::npos; })) << server->log();
+    // Each line up to its first port number, the order kept.
+    std::string lines;
+    std::istringstream in(server->log());
+    for (std::string line; std::getline(in, line);) {
+      const size_t port = line.find(" port ");
+      lines += (port == std::string::npos ? line : line.substr(0, port)) + "\n";
+    }
+    logs.push_back(lines);
+  }
+  const std::string u = kUser;
+  const std::vector<std::string> wanted_lines = {
+      "Connection from 127.0.0.1",
+      "Failed publickey for " + u + " from 127.0.0.1",
+      "Connection closed by authenticating user " + u + " 127.0.0.1",
+      "Invalid user no-such-user from 127.0.0.1",
+      "Connection closed by invalid user no-such-user 127.0.0.1",
+      "Postponed publickey for " + u + " from 127.0.0.1",
+      "Accepted publickey for " + u + " from 127.0.0.1",
+      "Starting session: command for " + u + " from 127.0.0.1",
+      "Received disconnect from 127.0.0.1",
+      "Disconnected from user " + u + " 127.0.0.1",
+  };
+  for (const std::string& wanted : wanted_lines) {
+    EXPECT_NE(logs[0].find(wanted + "\n"), std::string::npos) << "sshd: " << wanted << "\n" << logs[0];
+    EXPECT_NE(logs[1].find(wanted + "\n"), std::string::npos) << "tessera-sshd: " << wanted << "\n" << logs[1];
+  }
+}
+
 TEST_F(SshdSessions, AcceptEnvTakesOnlyTheListedVariables) {
   auto r = run(ssh(*server_,
                    {"-o", "SendEnv=TESSERA_ACCEPTED_ONE", "-o", "SendEnv=TESSERA_REFUSED", "-o", "SendEnv=TESSERA_ALSO",

@@ -294,6 +294,18 @@ key::Result<key::Bytes> MonitorService::dispatch(MonitorRequest type, key::Reade
       write_blobs(out, proofs);
       return out.take();
     }
+    case MonitorRequest::kLog: {
+      TESSERA_ASSIGN_OR_RETURN(uint8_t level, in.u8());
+      TESSERA_ASSIGN_OR_RETURN(auto text, in.string());
+      TESSERA_TRY(in.expect_end());
+      if (level < 1 || level > 7) return Error(Errc::kMalformed, "log level " + std::to_string(level));
+      std::string line(key::as_text(text).substr(0, kMaxMonitorLogLine));
+      for (char& ch : line) {
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+      }
+      if (hooks_.log) hooks_.log(level, line);
+      return key::Bytes{};
+    }
     case MonitorRequest::kPtyRecord: {
       if (pre_auth) return Error(Errc::kInvalidArgument, "no ptys before authentication");
       TESSERA_ASSIGN_OR_RETURN(bool login, in.boolean());

@@ -43,7 +43,11 @@ enum class MonitorRequest : uint8_t {
   kProveHostKeys = 6, // uint32 n, n x string blob -> uint32 n, n x string signature
   kPtyRecord = 7,     // bool login, string tty, uint32 pid -> ok
   kKexGroup = 8,      // string client version, string client KEXINIT, string GEX request -> string GEX group
+  kLog = 9,           // uint8 level (1 fatal .. 7 debug3), string line -> ok
 };
+
+// The longest log line the monitor takes from a child; longer ones are cut.
+inline constexpr size_t kMaxMonitorLogLine = 2048;
 
 // Largest frame either side accepts (a transport state holds up to a
 // packet's worth of unread bytes twice over, well below this).
@@ -115,6 +119,11 @@ struct MonitorHooks {
   std::function<void(const auth::PublickeyAttempt&, bool accepted, const std::string& detail)> log_attempt;
   // A pty record from the session process (utmp/wtmp).
   std::function<key::Status(bool login, std::string_view tty, uint32_t pid)> record_pty;
+  // A log line from a child, level 1 (fatal) to 7 (debug3), cut to
+  // kMaxMonitorLogLine bytes with control characters shown as '?': the
+  // child never writes to the log itself, so it cannot forge lines,
+  // rewrite or truncate the log.
+  std::function<void(uint8_t level, std::string_view line)> log;
 };
 
 enum class MonitorPhase : uint8_t { kPreAuth, kSession };

@@ -148,11 +148,9 @@ key::Result<std::unique_ptr<ConnectionSetup>> ConnectionSetup::load(const Option
   }
   c->session_argv_ = {session_program_path()};
   if (options.debug > 0) c->session_argv_.push_back("-d");
+  // Its log lines go through the monitor; -e only for what it says before
+  // the monitor is reachable.
   if (options.log_stderr) c->session_argv_.push_back("-e");
-  if (!options.log_file.empty()) {
-    c->session_argv_.push_back("-E");
-    c->session_argv_.push_back(options.log_file);
-  }
   return c;
 }
 

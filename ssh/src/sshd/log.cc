@@ -6,18 +6,21 @@
 #include <cstdio>
 #include <string>
 
+#include "server/monitor.h"
 #include "sshd/sshd.h"
+#include "tessera/key/wire.h"
 
 namespace tessera::ssh::sshd {
 
 namespace {
 
-enum class Sink : uint8_t { kSyslog, kStderr, kFile, kNone };
+enum class Sink : uint8_t { kSyslog, kStderr, kFile, kMonitor };
 
 struct LogState {
   Sink sink = Sink::kStderr;
   Level level = Level::kInfo;
   FILE* file = nullptr;
+  int monitor_fd = -1;
 };
 
 LogState& state() {
@@ -54,10 +57,23 @@ void log_setup(const Options& options, Level level) {
   }
 }
 
-void log_enter_sandbox() {
-  // syslog(3) may reconnect to /dev/log, which the sandbox forbids: a
-  // sandboxed process logs to stderr or -E's file only.
-  if (state().sink == Sink::kSyslog) state().sink = Sink::kNone;
+void log_through_monitor(int monitor_fd) {
+  LogState& s = state();
+  if (s.file != nullptr) {
+    std::fclose(s.file);
+    s.file = nullptr;
+  }
+  s.sink = Sink::kMonitor;
+  s.monitor_fd = monitor_fd;
+}
+
+bool log_client_disconnect(const transport::Transport& transport, const std::string& peer_description) {
+  const std::optional<DisconnectReason> reason = transport.peer_disconnect_reason();
+  if (!reason) return false;
+  log_line(*reason == DisconnectReason::kByApplication ? Level::kInfo : Level::kError,
+           "Received disconnect from " + peer_description + ":" + std::to_string(static_cast<uint32_t>(*reason)) +
+               ": " + transport.peer_disconnect_description());
+  return true;
 }
 
 bool log_enabled(Level level) { return level != Level::kQuiet && level <= state().level; }
@@ -65,6 +81,14 @@ bool log_enabled(Level level) { return level != Level::kQuiet && level <= state(
 void log_line(Level level, std::string_view text) {
   if (!log_enabled(level)) return;
   LogState& s = state();
+  if (s.sink == Sink::kMonitor) {
+    // The monitor adds the prefixes; a line it does not take is lost.
+    key::Writer w;
+    w.u8(static_cast<uint8_t>(level));
+    w.string(text);
+    (void)server::MonitorClient(s.monitor_fd).call(server::MonitorRequest::kLog, w.data());
+    return;
+  }
   std::string line;
   if (level >= Level::kDebug1) line = "debug" + std::to_string(static_cast<int>(level) - 4) + ": ";
   if (level == Level::kError) line = "error: ";
@@ -81,7 +105,7 @@ void log_line(Level level, std::string_view text) {
       line += '\n';
       (void)!write(STDERR_FILENO, line.data(), line.size());
       break;
-    case Sink::kNone:
+    case Sink::kMonitor:
       break;
   }
 }

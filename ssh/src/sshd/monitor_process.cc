@@ -28,17 +28,20 @@ using key::Error;
 
 namespace {
 
+constexpr std::chrono::steady_clock::time_point kNoDeadline = std::chrono::steady_clock::time_point::max();
+
 // Serves requests on fd until the peer closes it, the service breaks, or
-// `stop()` says so; with a deadline, gives up when it passes. Returns false
-// on a timeout.
+// `stop()` says so; with a deadline (not kNoDeadline), gives up when it
+// passes. Returns false on a timeout.
+
 template <typename Stop>
-bool serve_requests(server::MonitorService& service, int fd, std::optional<std::chrono::steady_clock::time_point> deadline,
+bool serve_requests(server::MonitorService& service, int fd, std::chrono::steady_clock::time_point deadline,
                     Stop stop) {
   while (!stop() && !service.broken()) {
     int timeout = -1;
-    if (deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline -
-                                                                              std::chrono::steady_clock::now());
+    if (deadline != kNoDeadline) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       timeout = static_cast<int>(left.count());
     }
@@ -80,8 +83,9 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
   ConnectionSetup& conn = **setup;
   log_setup(options, conn.settings().log_level);
   const std::string& from = conn.peer_description();  // "ADDR port N"
-  log_line(Level::kDebug1, "Connection from " + conn.peer_address() + " port " + std::to_string(conn.peer_port()) +
-                               " on " + conn.local_address() + " port " + std::to_string(conn.local_port()));
+  log_line(Level::kVerbose, "Connection from " + conn.peer_address() + " port " + std::to_string(conn.peer_port()) +
+                                " on " + conn.local_address() + " port " + std::to_string(conn.local_port()) +
+                                " rdomain \"\"");
 
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -116,15 +120,27 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
   transport::LocalKexAuthority authority(conn.kex_config(), **keys);
   server::MonitorHooks hooks;
   hooks.check_key = [&](const auth::PublickeyAttempt& attempt) { return conn.check_key(attempt); };
+  // As sshd's auth_log(): an accepted query is "Postponed" (VERBOSE), a
+  // refusal "Failed" (VERBOSE until half of MaxAuthTries are used, INFO
+  // from then on), a login "Accepted" (INFO); nothing for an invalid user.
+  unsigned failures = 0;
   hooks.log_attempt = [&](const auth::PublickeyAttempt& attempt, bool accepted, const std::string& detail) {
-    if (!attempt.signature) {
-      log_line(Level::kDebug1, std::string(accepted ? "Key is acceptable for " : "Key refused for ") +
-                                   attempt.user + " from " + from + ": " + detail);
+    log_line(Level::kDebug1, std::string(accepted ? "Key is acceptable for " : "Key refused for ") + attempt.user +
+                                 " from " + from + ": " + detail);
+    if (!conn.valid_user()) return;
+    if (accepted && !attempt.signature) {
+      log_line(Level::kVerbose, "Postponed publickey for " + attempt.user + " from " + from + " ssh2 [preauth]");
       return;
     }
-    log_line(accepted ? Level::kInfo : Level::kInfo,
+    const bool loud = accepted || failures >= conn.settings().max_auth_tries / 2;
+    if (!accepted) ++failures;
+    log_line(loud ? Level::kInfo : Level::kVerbose,
              std::string(accepted ? "Accepted" : "Failed") + " publickey for " + attempt.user + " from " + from +
                  " ssh2: " + detail);
+  };
+  bool preauth = true;
+  hooks.log = [&preauth](uint8_t level, std::string_view line) {
+    log_line(static_cast<Level>(level), preauth ? std::string(line) + " [preauth]" : std::string(line));
   };
   hooks.record_pty = [&](bool login, std::string_view tty, uint32_t pid) {
     return conn.record_pty(login, tty, static_cast<pid_t>(pid));
@@ -132,8 +148,8 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
   server::MonitorService service(authority, std::move(hooks), conn.settings().max_auth_tries);
 
   const auto deadline = conn.settings().login_grace_time.count() > 0
-                            ? std::optional(std::chrono::steady_clock::now() + conn.settings().login_grace_time)
-                            : std::nullopt;
+                            ? std::chrono::steady_clock::now() + conn.settings().login_grace_time
+                            : kNoDeadline;
   const bool in_time = serve_requests(service, monitor_fd, deadline, [&] { return service.handed_over().has_value(); });
   if (!service.handed_over()) {
     kill(child, SIGKILL);
@@ -169,9 +185,10 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
 
   const auth::PublickeyAttempt& who = *service.authenticated();
   service.set_phase(server::MonitorPhase::kSession);
+  preauth = false;
   close(monitor_fd);
   return conn.run_session_process(who, service.handed_over()->reveal(), [&](int fd) {
-    serve_requests(service, fd, std::nullopt, [] { return false; });
+    serve_requests(service, fd, kNoDeadline, [] { return false; });
   });
 }
 

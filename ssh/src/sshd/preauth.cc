@@ -52,7 +52,9 @@ int run_preauth_child(const ConnectionSetup& setup, int monitor_fd, int in_fd, i
     log_line(Level::kError, "pre-auth child: " + s.error().message());
     return 1;
   }
-  log_enter_sandbox();
+  // From here on the log is the monitor's (it adds " [preauth]"): the
+  // sandboxed child holds no descriptor of it and needs no syslog socket.
+  log_through_monitor(monitor_fd);
   server::SandboxOptions sandbox;
   sandbox.user = setup.settings().privsep_user;
   sandbox.chroot_dir = setup.settings().privsep_chroot;
@@ -63,7 +65,9 @@ int run_preauth_child(const ConnectionSetup& setup, int monitor_fd, int in_fd, i
 
   (*loop)->run();
   if (!authenticated) {
-    if (failure) log_line(Level::kVerbose, failure->message() + " [preauth]");
+    if (!log_client_disconnect(conn.transport(), setup.peer_description()) && failure) {
+      log_line(Level::kDebug1, failure->message());  // the monitor says how it ended
+    }
     return 1;
   }
   // What the client is owed (USERAUTH_SUCCESS) goes out first; anything

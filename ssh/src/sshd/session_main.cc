@@ -3,7 +3,11 @@
 // (client socket on fd 3, monitor socket on fd 4, fd 5 for writing to the
 // client) with only the log options of tessera-sshd's command line:
 //
-//   tessera-sshd-session [-d]... [-e] [-E log_file]
+//   tessera-sshd-session [-d]... [-e]
+//
+// Its log lines go to the monitor, which writes them: the user's process
+// holds no descriptor of tessera-sshd's log (-E's file, which it could
+// otherwise forge lines in or truncate).
 //
 // It is a separate program, as OpenSSH 9.8's sshd-session is, so that what
 // every connection executes a second time is small: it holds the session
@@ -33,8 +37,6 @@ int main(int argc, char** argv) {
       o.debug++;
     } else if (a == "-e") {
       o.log_stderr = true;
-    } else if (a == "-E" && i + 1 < argc) {
-      o.log_file = argv[++i];
     } else {
       std::fprintf(stderr,
                    "tessera-sshd-session: unknown argument '%s'; this program is started by tessera-sshd's "

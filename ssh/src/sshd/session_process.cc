@@ -39,6 +39,7 @@ int run_session(const Options& options) {
     return 255;
   }
   log_setup(options, setup->log_level);
+  log_through_monitor(kMonitorFd);
   auto loop = sys::EventLoop::create();
   if (!loop.ok()) {
     log_line(Level::kError, "session: " + loop.error().message());
@@ -67,6 +68,7 @@ int run_session(const Options& options) {
   // "user NAME ADDR port N", as sshd names an authenticated connection.
   const std::string connection_id = "user " + setup->policy.user.name + " " + setup->policy.client_ip + " port " +
                                     std::to_string(setup->policy.client_port);
+  const std::string client_address = setup->policy.client_ip + " port " + std::to_string(setup->policy.client_port);
   server::SessionPolicy policy = std::move(setup->policy);
   policy.record_login = [&](const std::string& tty, pid_t pid, bool login) {
     key::Writer w;
@@ -121,7 +123,7 @@ int run_session(const Options& options) {
   if (!c.closed()) (*loop)->run();
   if (ended && ended->message() == io::kClientAliveTimeout) {
     log_line(Level::kInfo, ended->message() + " from " + connection_id);
-  } else if (ended) {
+  } else if (!log_client_disconnect(c.transport(), client_address) && ended) {
     log_line(Level::kVerbose, ended->message());
   }
   return 0;

@@ -21,6 +21,7 @@
 
 #include "server/sshd_config.h"
 #include "tessera/key/error.h"
+#include "transport/transport.h"
 
 namespace tessera::ssh::sshd {
 
@@ -52,8 +53,14 @@ enum class Level : uint8_t { kQuiet, kFatal, kError, kInfo, kVerbose, kDebug1, k
 void log_setup(const Options& options, Level level);
 void log_line(Level level, std::string_view text);
 bool log_enabled(Level level);
-// The pre-auth child, before its sandbox: no syslog from here on.
-void log_enter_sandbox();
+// The session process: every line goes to the monitor (kLog), which
+// writes it; the user's process holds no descriptor of the log.
+void log_through_monitor(int monitor_fd);
+// sshd's line when the client ended the connection with a DISCONNECT
+// message: "Received disconnect from ADDR port N:REASON: TEXT", at INFO for
+// a client that simply quit, ERROR otherwise. Logs nothing and returns
+// false when the connection ended otherwise.
+bool log_client_disconnect(const transport::Transport& transport, const std::string& peer_description);
 
 // sshd_config with -o, -h, -c and -p applied, as every process loads it.
 // Errors name the file and line.

@@ -341,8 +341,9 @@ key::Status Transport::handle_transport_message(uint8_t type, uint32_t seq, std:
       held_bytes_ = 0;
       if (!reason.ok() || !description.ok()) return Error(Errc::kIo, "peer disconnected (malformed DISCONNECT)");
       peer_disconnect_reason_ = static_cast<DisconnectReason>(*reason);
-      return Error(Errc::kIo, "Received disconnect: " + std::to_string(*reason) + ": " +
-                                  sanitize(key::as_text(*description)) + " (" + reason_text(*reason) + ")");
+      peer_disconnect_description_ = sanitize(key::as_text(*description));
+      return Error(Errc::kIo, "Received disconnect: " + std::to_string(*reason) + ": " + peer_disconnect_description_ +
+                                  " (" + reason_text(*reason) + ")");
     }
     case msg::kIgnore:
     case msg::kUnimplemented:

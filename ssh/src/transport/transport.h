@@ -158,6 +158,8 @@ class Transport {
   const key::Bytes& session_signature() const { return session_signature_; }
   // Why the connection ended, if the peer said so.
   std::optional<DisconnectReason> peer_disconnect_reason() const { return peer_disconnect_reason_; }
+  // Its description, control characters shown as '?'.
+  const std::string& peer_disconnect_description() const { return peer_disconnect_description_; }
 
   // The traffic counts of the current keys, for tests and -v.
   const TrafficCount& sent_count() const { return writer_.count(); }
@@ -211,6 +213,7 @@ class Transport {
   std::optional<ServerHostKey> host_key_;
   std::optional<std::vector<std::string>> server_sig_algs_;
   std::optional<DisconnectReason> peer_disconnect_reason_;
+  std::string peer_disconnect_description_;
 
   // Messages of the layers above held during a key exchange.
   std::deque<key::Bytes> held_;
