@@ -50,13 +50,9 @@
 // --only takes a comma-separated list of cps, bulk and mem. --runs is the
 // number of runs per server in each section (default 5; memory: --mem-runs,
 // default 1). --logins 0, --mib 0 or --conns 0 skip a section too.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pwd.h>
-#include <shadow.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -81,151 +77,21 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "bench_process.h"
 
 namespace {
+
+using namespace tessera::bench;
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr const char* kAccount = "tessera-bench";
 constexpr const char* kOpenSshdPath = "/usr/sbin/sshd";
 constexpr const char* kSshPath = "/usr/bin/ssh";
 // A client that has not finished after this long is killed.
 constexpr unsigned kRunTimeoutSeconds = 300;
 // Clients started at once while the idle connections are being made.
 constexpr int kMemoryStartBatch = 8;
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "sshd_bench: %s\n", why.c_str());
-  std::exit(1);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_text(const std::string& path, const std::string& text, fs::perms perms) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) die("cannot write " + path);
-  fs::permissions(path, perms);
-}
-
-double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
-
-// Starts argv with the given descriptors as 0, 1 and 2 (every other
-// descriptor of ours is close-on-exec). Returns the pid.
-pid_t spawn(const std::vector<std::string>& argv, int in, int out, int err) {
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in, 0);
-  posix_spawn_file_actions_adddup2(&fa, out, 1);
-  posix_spawn_file_actions_adddup2(&fa, err, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) die("cannot start " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-int open_or_die(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) die("cannot open " + path + ": " + std::strerror(errno));
-  return fd;
-}
-
-int wait_for(pid_t pid, rusage* usage) {
-  int status = 0;
-  pid_t got;
-  do {
-    got = ::wait4(pid, &status, 0, usage);
-  } while (got < 0 && errno == EINTR);
-  if (got != pid) die("wait4: " + std::string(std::strerror(errno)));
-  return status;
-}
-
-// Runs a short helper command (ssh-keygen, useradd), dying if it fails.
-void run_or_die(const std::vector<std::string>& argv, const std::string& log) {
-  const int null_in = open_or_die("/dev/null", O_RDONLY);
-  const int err = open_or_die(log, O_WRONLY | O_CREAT | O_TRUNC);
-  const pid_t pid = spawn(argv, null_in, err, err);
-  ::close(null_in);
-  ::close(err);
-  const int status = wait_for(pid, nullptr);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die(argv[0] + " failed: " + read_text(log));
-}
-
-class ScratchDir {
- public:
-  explicit ScratchDir(bool keep) : keep_(keep) {
-    std::string tmpl = (fs::temp_directory_path() / "sshd-bench-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) die("mkdtemp failed");
-    path_ = tmpl;
-    // The servers read the authorized keys as the account logging in.
-    ::chmod(path_.c_str(), 0755);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!keep_) fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  bool keep_;
-};
-
-// The benchmark account: /bin/sh as its shell, and a password field sshd
-// accepts for key logins with UsePAM no (a locked account's "!" is refused).
-void ensure_account(const std::string& dir) {
-  if (::getpwnam(kAccount) == nullptr) {
-    run_or_die({"/usr/sbin/useradd", "-m", "-s", "/bin/sh", kAccount}, dir + "/useradd.log");
-  }
-  const struct spwd* sp = ::getspnam(kAccount);
-  if (sp == nullptr || sp->sp_pwdp == nullptr || sp->sp_pwdp[0] == '!') {
-    run_or_die({"/usr/sbin/usermod", "-p", "*", kAccount}, dir + "/usermod.log");
-  }
-  const struct passwd* pw = ::getpwnam(kAccount);
-  if (pw == nullptr) die(std::string("account ") + kAccount + " is missing after useradd");
-  if (std::string(pw->pw_shell) != "/bin/sh") {
-    std::fprintf(stderr, "sshd_bench: note: %s's shell is %s, not /bin/sh\n", kAccount, pw->pw_shell);
-  }
-}
-
-int free_tcp_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    die("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool port_open(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  if (fd >= 0) ::close(fd);
-  return ok;
-}
 
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;
@@ -608,7 +474,7 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
 
-  ScratchDir scratch(keep);
+  ScratchDir scratch("sshd-bench", keep);
   const std::string& dir = scratch.path();
   if (keep) std::printf("scratch directory: %s\n", dir.c_str());
   ensure_account(dir);
