@@ -1,11 +1,5 @@
 #include "io/client_connection.h"
 
-#include <sys/epoll.h>
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "tessera/sys/fd.h"
@@ -16,171 +10,50 @@ namespace tessera::ssh::io {
 using key::Errc;
 using key::Error;
 
-namespace {
-
-// Bytes read from the server per read(2).
-constexpr size_t kReadChunk = 256 * 1024;
-
-}  // namespace
-
 ClientConnection::ClientConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out,
                                    transport::TransportConfig transport_config, auth::ClientAuthConfig auth_config,
                                    auth::ClientAuthDelegate& auth_delegate, ClientCallbacks callbacks)
     : loop_(loop),
-      in_(std::move(in)),
-      out_(std::move(out)),
+      io_(loop, std::move(in), std::move(out), "server",
+          TransportIo::Hooks{.on_finished =
+                                 [this](std::optional<key::Error> error) {
+                                   if (callbacks_.on_closed) callbacks_.on_closed(std::move(error));
+                                 },
+                             .on_drained =
+                                 [this] {
+                                   if (callbacks_.on_drained) callbacks_.on_drained();
+                                 }}),
       transport_(std::move(transport_config), *this),
       auth_(std::move(auth_config), transport_, auth_delegate),
       connection_(transport_),
       callbacks_(std::move(callbacks)) {
-  connection_.on_global_reply = [this](bool) { keepalive_unanswered_ = 0; };
+  io_.attach(transport_);
+  connection_.on_global_reply = [this](bool) { io_.heard_reply(); };
 }
 
-ClientConnection::~ClientConnection() {
-  if (in_watched_) loop_.remove_fd(in_.get());
-  if (out_watched_) loop_.remove_fd(out_.get());
-  if (keepalive_timer_) loop_.cancel_timer(*keepalive_timer_);
-  if (rekey_timer_) loop_.cancel_timer(*rekey_timer_);
-}
+ClientConnection::~ClientConnection() = default;
 
 key::Status ClientConnection::start() {
-  sys::set_nonblocking(in_.get());
-  sys::set_nonblocking(out_.get());
-  TESSERA_TRY(loop_.add_fd(in_.get(), EPOLLIN, [this](uint32_t) { on_readable(); }));
-  in_watched_ = true;
-  TESSERA_TRY(loop_.add_fd(out_.get(), 0, [this](uint32_t) { on_writable(); }));
-  out_watched_ = true;
-  last_heard_ = loop_.now();
+  TESSERA_TRY(io_.watch());
   transport_.start(loop_.now());
-  flush();
+  io_.flush();
+  io_.schedule_timers();
   return key::ok_status();
 }
 
 void ClientConnection::set_keepalive(std::chrono::seconds interval, int count_max) {
-  keepalive_interval_ = interval;
-  keepalive_count_max_ = count_max;
-  schedule_timers();
+  io_.set_keepalive(
+      interval, count_max, [this] { connection_.send_global_request("keepalive@openssh.com", true); },
+      [this] { io_.finish(Error(Errc::kIo, "Timeout, server not responding.")); });
 }
 
-void ClientConnection::schedule_timers() {
-  if (closed_) return;
-  if (keepalive_interval_.count() > 0 && !keepalive_timer_) {
-    keepalive_timer_ = loop_.add_timer(loop_.now() + keepalive_interval_, [this] {
-      keepalive_timer_.reset();
-      on_keepalive_timer();
-    });
-  }
-  if (!rekey_timer_) {
-    if (auto when = transport_.next_deadline()) {
-      rekey_timer_ = loop_.add_timer(*when, [this] {
-        rekey_timer_.reset();
-        auto s = transport_.tick(loop_.now());
-        if (!s.ok()) return finish(s.error());
-        flush();
-        schedule_timers();
-      });
-    }
-  }
-}
-
-void ClientConnection::on_keepalive_timer() {
-  if (closed_) return;
-  if (loop_.now() - last_heard_ >= keepalive_interval_) {
-    if (++keepalive_unanswered_ > keepalive_count_max_) {
-      finish(Error(Errc::kIo, "Timeout, server not responding."));
-      return;
-    }
-    connection_.send_global_request("keepalive@openssh.com", true);
-    flush();
-  }
-  schedule_timers();
-}
-
-void ClientConnection::on_readable() {
-  if (closed_) return;
-  uint8_t buf[kReadChunk];
-  const ssize_t n = read(in_.get(), buf, sizeof(buf));
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    finish(Error(Errc::kIo, std::string("read from server: ") + std::strerror(errno)));
-    return;
-  }
-  if (n == 0) {
-    finish(Error(Errc::kIo, "Connection closed by remote host"));
-    return;
-  }
-  last_heard_ = loop_.now();
-  keepalive_unanswered_ = 0;
-  auto status = transport_.receive(std::span<const uint8_t>(buf, static_cast<size_t>(n)), loop_.now());
-  if (pending_error_) {
-    flush();
-    finish(std::move(pending_error_));
-    return;
-  }
-  if (!status.ok()) {
-    flush();
-    finish(status.error());
-    return;
-  }
-  flush();
-  schedule_timers();
-}
-
-void ClientConnection::on_writable() { flush(); }
-
-void ClientConnection::flush() {
-  if (!out_.valid()) return;
-  transport::ByteQueue& out = transport_.output();
-  while (!out.empty()) {
-    const ssize_t n = write(out_.get(), out.front().data(), out.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) break;
-      out.clear();
-      if (!closed_) finish(Error(Errc::kIo, std::string("write to server: ") + std::strerror(errno)));
-      return;
-    }
-    out.consume(static_cast<size_t>(n));
-  }
-  update_write_watch();
-  if (out.empty() && callbacks_.on_drained && !closed_) callbacks_.on_drained();
-}
-
-void ClientConnection::update_write_watch() {
-  const bool want = !transport_.output().empty();
-  if (want != write_watched_ && out_watched_) {
-    const uint32_t events = want ? uint32_t{EPOLLOUT} : 0u;
-    if (loop_.modify_fd(out_.get(), events).ok()) write_watched_ = want;
-  }
-}
+void ClientConnection::flush() { io_.flush(); }
 
 void ClientConnection::disconnect(std::string_view description) {
-  if (closed_) return;
+  if (io_.closed()) return;
   transport_.disconnect(DisconnectReason::kByApplication, description);
-  flush();
-  finish(std::nullopt);
-}
-
-void ClientConnection::finish(std::optional<key::Error> error) {
-  if (closed_) return;
-  closed_ = true;
-  if (in_watched_) {
-    loop_.remove_fd(in_.get());
-    in_watched_ = false;
-  }
-  if (out_watched_) {
-    loop_.remove_fd(out_.get());
-    out_watched_ = false;
-  }
-  if (keepalive_timer_) {
-    loop_.cancel_timer(*keepalive_timer_);
-    keepalive_timer_.reset();
-  }
-  if (rekey_timer_) {
-    loop_.cancel_timer(*rekey_timer_);
-    rekey_timer_.reset();
-  }
-  if (callbacks_.on_closed) callbacks_.on_closed(std::move(error));
+  io_.flush();
+  io_.finish(std::nullopt);
 }
 
 key::Status ClientConnection::check_host_key(const transport::ServerHostKey& host_key) {
@@ -205,7 +78,7 @@ void ClientConnection::on_debug(std::string_view message, bool always_display) {
 }
 
 void ClientConnection::on_message(uint32_t seq, std::span<const uint8_t> payload) {
-  if (pending_error_ || closed_) return;
+  if (io_.failing() || io_.closed()) return;
   const uint8_t type = payload[0];
   if (!auth_.succeeded()) {
     if (type == msg::kServiceAccept || (type >= 50 && type <= 79)) {
@@ -215,7 +88,7 @@ void ClientConnection::on_message(uint32_t seq, std::span<const uint8_t> payload
         transport_.disconnect(denied ? DisconnectReason::kNoMoreAuthMethodsAvailable
                                      : DisconnectReason::kProtocolError,
                               denied ? "No more authentication methods available" : s.error().message());
-        pending_error_ = s.error();
+        io_.fail_later(s.error());
         return;
       }
       if (auth_.succeeded() && callbacks_.on_authenticated) callbacks_.on_authenticated();
@@ -228,7 +101,7 @@ void ClientConnection::on_message(uint32_t seq, std::span<const uint8_t> payload
     auto s = connection_.on_message(payload);
     if (!s.ok()) {
       transport_.disconnect(DisconnectReason::kProtocolError, s.error().message());
-      pending_error_ = s.error();
+      io_.fail_later(s.error());
     }
     return;
   }

@@ -13,6 +13,7 @@
 
 #include "auth/client_auth.h"
 #include "connection/connection.h"
+#include "io/transport_io.h"
 #include "tessera/key/error.h"
 #include "tessera/sys/event_loop.h"
 #include "tessera/sys/fd.h"
@@ -57,7 +58,7 @@ class ClientConnection final : private transport::TransportListener {
   void flush();
   // Sends DISCONNECT (by application), flushes what it can and closes.
   void disconnect(std::string_view description);
-  bool closed() const { return closed_; }
+  bool closed() const { return io_.closed(); }
   bool authenticated() const { return auth_.succeeded(); }
   // Bytes queued for the server (transport held + unwritten): back-pressure.
   size_t pending_bytes() const { return transport_.pending_bytes(); }
@@ -69,32 +70,12 @@ class ClientConnection final : private transport::TransportListener {
   void on_debug(std::string_view message, bool always_display) override;
   void on_kex_done(const transport::Negotiated& algorithms) override;
 
-  void on_readable();
-  void on_writable();
-  void finish(std::optional<key::Error> error);
-  void update_write_watch();
-  void schedule_timers();
-  void on_keepalive_timer();
-
   sys::EventLoop& loop_;
-  sys::Fd in_, out_;
+  TransportIo io_;
   transport::Transport transport_;
   auth::ClientAuth auth_;
   connection::Connection connection_;
   ClientCallbacks callbacks_;
-
-  bool closed_ = false;
-  bool write_watched_ = false;
-  bool in_watched_ = false;
-  bool out_watched_ = false;
-  std::optional<key::Error> pending_error_;  // a failure inside a listener call
-
-  std::chrono::seconds keepalive_interval_{0};
-  int keepalive_count_max_ = 3;
-  int keepalive_unanswered_ = 0;
-  sys::Clock::time_point last_heard_{};
-  std::optional<sys::EventLoop::TimerId> keepalive_timer_;
-  std::optional<sys::EventLoop::TimerId> rekey_timer_;
 };
 
 }  // namespace tessera::ssh::io

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "auth/server_auth.h"
+#include "io/transport_io.h"
 #include "connection/connection.h"
 #include "tessera/key/error.h"
 #include "tessera/sys/event_loop.h"
@@ -95,7 +96,7 @@ class ServerConnection final : private transport::TransportListener {
   // Stops watching the socket without closing it or sending anything (the
   // connection goes on in another process); on_closed is not called.
   void detach();
-  bool closed() const { return closed_; }
+  bool closed() const { return io_.closed(); }
 
  private:
   ServerConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out, ServerIoConfig config, ServerCallbacks callbacks);
@@ -104,34 +105,17 @@ class ServerConnection final : private transport::TransportListener {
   void on_message(uint32_t seq, std::span<const uint8_t> payload) override;
   void on_kex_done(const transport::Negotiated& algorithms) override;
 
-  void on_readable();
-  void finish(std::optional<key::Error> error);
-  void update_write_watch();
-  void schedule_timers();
-  void on_alive_timer();
-  void unwatch();
+  void start_client_alive();
 
   sys::EventLoop& loop_;
-  sys::Fd in_, out_;
   ServerIoConfig config_;
   ServerCallbacks callbacks_;
+  TransportIo io_;
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<auth::ServerAuth> auth_;  // until authenticated (new connections only)
   std::unique_ptr<connection::Connection> connection_;
   std::string user_;
   bool authenticated_ = false;
-
-  bool closed_ = false;
-  bool in_watched_ = false;
-  bool out_watched_ = false;
-  bool write_watched_ = false;
-  bool in_drained_ = false;
-  std::optional<key::Error> pending_error_;  // a failure inside a listener call
-
-  int alive_unanswered_ = 0;
-  sys::Clock::time_point last_heard_{};
-  std::optional<sys::EventLoop::TimerId> alive_timer_;
-  std::optional<sys::EventLoop::TimerId> rekey_timer_;
 };
 
 }  // namespace tessera::ssh::io
