@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "connection_pair.h"
 #include "tessera/key/key.h"
 #include "transport/messages.h"
 #include "transport/transport.h"
@@ -20,41 +21,8 @@ namespace {
 using transport::Clock;
 using transport::Transport;
 
-class Signer final : public transport::HostKeySigner {
- public:
-  Signer() : key_(*key::PrivateKey::generate(key::KeyType::kEd25519)) {}
-  std::vector<std::string> algorithms() const override { return {"ssh-ed25519"}; }
-  key::Bytes host_key_blob(std::string_view) const override { return key_.public_key().blob(); }
-  key::Result<key::Bytes> sign(std::string_view, std::span<const uint8_t> hash) override { return key_.sign(hash); }
-
- private:
-  key::PrivateKey key_;
-};
-
-// One side: its transport hands connection messages to its Connection and
-// keeps the first failure.
-class Side final : public transport::TransportListener {
- public:
-  Side(bool client, Signer* signer) : transport_(config(client), *this, signer), conn(transport_) {}
-  key::Status check_host_key(const transport::ServerHostKey&) override { return key::ok_status(); }
-  void on_message(uint32_t, std::span<const uint8_t> payload) override {
-    auto s = conn.on_message(payload);
-    if (!s.ok() && !failure) failure = s.error();
-  }
-  Transport& transport() { return transport_; }
-
- private:
-  static transport::TransportConfig config(bool client) {
-    transport::TransportConfig c;
-    c.is_client = client;
-    return c;
-  }
-  Transport transport_;
-
- public:
-  Connection conn;
-  std::optional<key::Error> failure;
-};
+using Signer = test::TestHostKey;
+using Side = test::ConnectionSide;
 
 // Records everything a channel hears; consumes data only when told.
 class Recorder final : public ChannelHandler {

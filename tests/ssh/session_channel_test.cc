@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "connection_pair.h"
 #include "server/child_process.h"
 #include "server/direct_tcpip.h"
 #include "server/pty.h"
@@ -43,39 +44,8 @@ using connection::Connection;
 using transport::Transport;
 using namespace std::chrono_literals;
 
-class Signer final : public transport::HostKeySigner {
- public:
-  Signer() : key_(*key::PrivateKey::generate(key::KeyType::kEd25519)) {}
-  std::vector<std::string> algorithms() const override { return {"ssh-ed25519"}; }
-  key::Bytes host_key_blob(std::string_view) const override { return key_.public_key().blob(); }
-  key::Result<key::Bytes> sign(std::string_view, std::span<const uint8_t> hash) override { return key_.sign(hash); }
-
- private:
-  key::PrivateKey key_;
-};
-
-class Side final : public transport::TransportListener {
- public:
-  Side(bool client, Signer* signer) : transport_(config(client), *this, signer), conn(transport_) {}
-  key::Status check_host_key(const transport::ServerHostKey&) override { return key::ok_status(); }
-  void on_message(uint32_t, std::span<const uint8_t> payload) override {
-    auto s = conn.on_message(payload);
-    if (!s.ok() && !failure) failure = s.error();
-  }
-  Transport& transport() { return transport_; }
-
- private:
-  static transport::TransportConfig config(bool client) {
-    transport::TransportConfig c;
-    c.is_client = client;
-    return c;
-  }
-  Transport transport_;
-
- public:
-  Connection conn;
-  std::optional<key::Error> failure;
-};
+using Signer = test::TestHostKey;
+using Side = test::ConnectionSide;
 
 // The first 16 hex digits of SHA-256, as `sha256sum | cut -c1-16` prints.
 std::string test_sha256_prefix(const std::string& data) {
