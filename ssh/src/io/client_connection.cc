@@ -14,15 +14,7 @@ ClientConnection::ClientConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out
                                    transport::TransportConfig transport_config, auth::ClientAuthConfig auth_config,
                                    auth::ClientAuthDelegate& auth_delegate, ClientCallbacks callbacks)
     : loop_(loop),
-      io_(loop, std::move(in), std::move(out), "server",
-          TransportIo::Hooks{.on_finished =
-                                 [this](std::optional<key::Error> error) {
-                                   if (callbacks_.on_closed) callbacks_.on_closed(std::move(error));
-                                 },
-                             .on_drained =
-                                 [this] {
-                                   if (callbacks_.on_drained) callbacks_.on_drained();
-                                 }}),
+      io_(loop, std::move(in), std::move(out), "server", forward_to(callbacks_)),
       transport_(std::move(transport_config), *this),
       auth_(std::move(auth_config), transport_, auth_delegate),
       connection_(transport_),

@@ -35,15 +35,7 @@ ServerConnection::ServerConnection(sys::EventLoop& loop, sys::Fd in, sys::Fd out
     : loop_(loop),
       config_(std::move(config)),
       callbacks_(std::move(callbacks)),
-      io_(loop, std::move(in), without_nagle(std::move(out)), "client",
-          TransportIo::Hooks{.on_finished =
-                                 [this](std::optional<key::Error> error) {
-                                   if (callbacks_.on_closed) callbacks_.on_closed(std::move(error));
-                                 },
-                             .on_drained =
-                                 [this] {
-                                   if (callbacks_.on_drained) callbacks_.on_drained();
-                                 }}) {
+      io_(loop, std::move(in), without_nagle(std::move(out)), "client", forward_to(callbacks_)) {
   config_.transport.is_client = false;
 }
 

@@ -104,6 +104,21 @@ class TransportIo {
   std::optional<sys::EventLoop::TimerId> rekey_timer_;
 };
 
+// Hooks that pass the end and the drain on to an I/O layer's callbacks
+// (their on_closed and on_drained, when set). callbacks must outlive the
+// TransportIo.
+template <typename Callbacks>
+TransportIo::Hooks forward_to(const Callbacks& callbacks) {
+  return TransportIo::Hooks{.on_finished =
+                                [&callbacks](std::optional<key::Error> error) {
+                                  if (callbacks.on_closed) callbacks.on_closed(std::move(error));
+                                },
+                            .on_drained =
+                                [&callbacks] {
+                                  if (callbacks.on_drained) callbacks.on_drained();
+                                }};
+}
+
 }  // namespace tessera::ssh::io
 
 #endif  // TESSERA_SSH_IO_TRANSPORT_IO_H_
