@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,22 +19,17 @@
 #include <vector>
 
 #include "sshd.h"
+#include "sshd_interop_support.h"
 #include "tessera/ssh/client.h"
 #include "test_support.h"
 
 namespace tessera::test {
 namespace {
 
-// An account whose shell is /bin/sh: root's .bashrc here is slow, and logins
-// are counted by the hundred.
-constexpr const char* kUser = "tessera-sshtest";
-
-bool ensure_user() {
-  if (getpwnam(kUser) != nullptr) return true;
-  auto r = run({"useradd", "-m", "-s", "/bin/sh", kUser});
-  if (r.exit_code != 0) return false;
-  return run({"usermod", "-p", "*", kUser}).exit_code == 0;
-}
+// The test account the tessera-sshd suites use too (shell /bin/sh: root's
+// .bashrc here is slow, and logins are counted by the hundred).
+using sshd_interop::ensure_user;
+using sshd_interop::kUser;
 
 std::pair<std::string, int> run_on_pty(const std::vector<std::string>& argv, const std::string& ready,
                                        const std::vector<std::string>& keys);

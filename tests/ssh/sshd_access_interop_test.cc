@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "sshd_interop_support.h"
+#include "sshd_interop_suite.h"
 
 namespace tessera::test {
 namespace {
@@ -27,36 +27,18 @@ using sshd_interop::make_key;
 using sshd_interop::ssh_argv;
 using sshd_interop::TesseraSshd;
 
-class SshdAccess : public ::testing::Test {
+class SshdAccess : public sshd_interop::OneServerSuite<SshdAccess> {
  protected:
   static void SetUpTestSuite() {
-    if (!Sshd::unavailable().empty() || !sshd_interop::ensure_user()) return;
-    dir_ = new TempDir();
+    if (!start_suite()) return;
     ::chmod(dir_->path().c_str(), 0755);
-    ASSERT_TRUE(make_key(dir_->file("user")));
     for (int i = 0; i < 4; ++i) ASSERT_TRUE(make_key(dir_->file("stranger" + std::to_string(i))));
     write_file(dir_->file("banner"), "Authorised use only: tessera-sshd test banner\n", 0644);
     // tests/support/sshd's config permits root logins: a Match block has
     // the last word (sshd keeps the first value of a keyword otherwise).
-    strict_ = new TesseraSshd("MaxAuthTries 2\nLoginGraceTime 2\nBanner " + dir_->file("banner") +
+    server_ = new TesseraSshd("MaxAuthTries 2\nLoginGraceTime 2\nBanner " + dir_->file("banner") +
                               "\nMatch all\n  PermitRootLogin no\n");
-    if ((*strict_)->started()) authorize(*strict_);
-  }
-  static void TearDownTestSuite() {
-    delete strict_;
-    delete dir_;
-    strict_ = nullptr;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
-    ASSERT_NE(strict_, nullptr);
-    ASSERT_TRUE((*strict_)->started()) << (*strict_)->log();
-  }
-
-  // The user's key, for every account: AuthorizedKeysFile is one file.
-  static void authorize(TesseraSshd& server) {
-    write_file(server->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
+    if ((*server_)->started()) authorize(*server_);
   }
   static CommandResult ssh(TesseraSshd& server, const std::vector<std::string>& extra, const std::string& command,
                            const std::string& user = kUser, const std::string& key = "user") {
@@ -66,42 +48,36 @@ class SshdAccess : public ::testing::Test {
   static bool logged(TesseraSshd& server, const std::string& text, size_t from = 0, int timeout_ms = 5000) {
     return eventually([&] { return server->log().find(text, from) != std::string::npos; }, timeout_ms);
   }
-
-  static TempDir* dir_;
-  static TesseraSshd* strict_;
 };
-
-TempDir* SshdAccess::dir_ = nullptr;
-TesseraSshd* SshdAccess::strict_ = nullptr;
 
 // Four keys the server does not know, then the right one: with MaxAuthTries
 // 2 the client is disconnected before it gets there.
 TEST_F(SshdAccess, MaxAuthTriesDisconnectsAClientOfferingTooManyKeys) {
-  const size_t from = (*strict_)->log().size();
+  const size_t from = (*server_)->log().size();
   std::vector<std::string> keys;
   for (int i = 0; i < 4; ++i) keys.insert(keys.end(), {"-i", dir_->file("stranger" + std::to_string(i))});
-  auto r = ssh(*strict_, keys, "echo should not run");
+  auto r = ssh(*server_, keys, "echo should not run");
   EXPECT_EQ(r.exit_code, 255) << r.out;
   EXPECT_NE(r.err.find("Too many authentication failures"), std::string::npos) << r.err;
-  EXPECT_TRUE(logged(*strict_, "maximum authentication attempts exceeded for " + std::string(kUser) +
+  EXPECT_TRUE(logged(*server_, "maximum authentication attempts exceeded for " + std::string(kUser) +
                                    " from 127.0.0.1 port ", from))
-      << (*strict_)->log().substr(from);
-  EXPECT_TRUE(logged(*strict_, "Disconnecting authenticating user " + std::string(kUser) +
+      << (*server_)->log().substr(from);
+  EXPECT_TRUE(logged(*server_, "Disconnecting authenticating user " + std::string(kUser) +
                                    " 127.0.0.1 port ", from))
-      << (*strict_)->log().substr(from);
+      << (*server_)->log().substr(from);
   // One wrong key is under the limit.
-  auto ok = ssh(*strict_, {"-i", dir_->file("stranger0")}, "echo in");
-  EXPECT_EQ(ok.exit_code, 0) << ok.err << (*strict_)->log().substr(from);
+  auto ok = ssh(*server_, {"-i", dir_->file("stranger0")}, "echo in");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err << (*server_)->log().substr(from);
   EXPECT_EQ(ok.out, "in\n");
 }
 
 // A client that connects and says nothing is dropped after LoginGraceTime.
 TEST_F(SshdAccess, LoginGraceTimeDropsASilentClient) {
-  const size_t from = (*strict_)->log().size();
+  const size_t from = (*server_)->log().size();
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>((*strict_)->port()));
+  addr.sin_port = htons(static_cast<uint16_t>((*server_)->port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   sockaddr_in local{};
@@ -116,17 +92,17 @@ TEST_F(SshdAccess, LoginGraceTimeDropsASilentClient) {
   EXPECT_EQ(received.rfind("SSH-2.0-", 0), 0u) << received;
   EXPECT_GE(seconds, 1.5);
   EXPECT_LT(seconds, 6.0);
-  EXPECT_TRUE(logged(*strict_, "Timeout before authentication for 127.0.0.1 port " +
+  EXPECT_TRUE(logged(*server_, "Timeout before authentication for 127.0.0.1 port " +
                                    std::to_string(ntohs(local.sin_port)), from))
-      << (*strict_)->log().substr(from);
+      << (*server_)->log().substr(from);
 }
 
 TEST_F(SshdAccess, PermitRootLoginNoRefusesRoot) {
-  const size_t from = (*strict_)->log().size();
-  auto refused = ssh(*strict_, {}, "id -u", "root");
+  const size_t from = (*server_)->log().size();
+  auto refused = ssh(*server_, {}, "id -u", "root");
   EXPECT_EQ(refused.exit_code, 255) << refused.out;
   EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.err;
-  EXPECT_TRUE(logged(*strict_, "ROOT LOGIN REFUSED FROM 127.0.0.1 port ", from)) << (*strict_)->log().substr(from);
+  EXPECT_TRUE(logged(*server_, "ROOT LOGIN REFUSED FROM 127.0.0.1 port ", from)) << (*server_)->log().substr(from);
   // The same key logs root in where PermitRootLogin allows it (tests/support/sshd's yes).
   TesseraSshd open("");
   ASSERT_TRUE(open->started()) << open->log();
@@ -164,14 +140,14 @@ TEST_F(SshdAccess, AllowUsersAndDenyUsersDecideBeforeAnyKey) {
 // client sees it too.
 TEST_F(SshdAccess, BannerIsShownBeforeAuthentication) {
   const std::string banner = read_file(dir_->file("banner"));
-  auto r = ssh(*strict_, {"-o", "LogLevel=INFO"}, "echo in");
+  auto r = ssh(*server_, {"-o", "LogLevel=INFO"}, "echo in");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find(banner), std::string::npos) << r.err;
-  auto refused = ssh(*strict_, {"-o", "LogLevel=INFO"}, "echo in", kUser, "stranger0");
+  auto refused = ssh(*server_, {"-o", "LogLevel=INFO"}, "echo in", kUser, "stranger0");
   EXPECT_EQ(refused.exit_code, 255);
   EXPECT_NE(refused.err.find(banner), std::string::npos) << refused.err;
   // LogLevel ERROR hides it, as the man page says.
-  auto quiet = ssh(*strict_, {}, "echo in");
+  auto quiet = ssh(*server_, {}, "echo in");
   EXPECT_EQ(quiet.err.find(banner), std::string::npos) << quiet.err;
 }
 

@@ -10,52 +10,29 @@
 #include <string>
 #include <vector>
 
-#include "sshd_interop_support.h"
+#include "sshd_interop_suite.h"
 
 namespace tessera::test {
 namespace {
 
 using sshd_interop::kUser;
-using sshd_interop::make_key;
 using sshd_interop::ssh_argv;
 using sshd_interop::tcp_exchange;
 using sshd_interop::TcpEcho;
 using sshd_interop::TesseraSshd;
 
-class SshdForwarding : public ::testing::Test {
+class SshdForwarding : public sshd_interop::OneServerSuite<SshdForwarding> {
  protected:
   static void SetUpTestSuite() {
-    if (!Sshd::unavailable().empty() || !sshd_interop::ensure_user()) return;
-    dir_ = new TempDir();
-    ASSERT_TRUE(make_key(dir_->file("user")));
+    if (!start_suite()) return;
     server_ = new TesseraSshd("AllowTcpForwarding yes\nAllowAgentForwarding yes\n");
-    if ((*server_)->started()) {
-      write_file((*server_)->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
-    }
+    if ((*server_)->started()) authorize(*server_);
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-    server_ = nullptr;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE((*server_)->started()) << (*server_)->log();
-  }
-
   static std::vector<std::string> ssh(Sshd& server, const std::vector<std::string>& extra,
                                       const std::string& command) {
     return ssh_argv("ssh", server.port(), dir_->file("user"), extra, command);
   }
-
-  static TempDir* dir_;
-  static TesseraSshd* server_;
 };
-
-TempDir* SshdForwarding::dir_ = nullptr;
-TesseraSshd* SshdForwarding::server_ = nullptr;
 
 // Bytes that are not all the same, so that a reordering would show.
 std::string payload(size_t size) {

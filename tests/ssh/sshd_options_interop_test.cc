@@ -8,37 +8,22 @@
 #include <string>
 #include <vector>
 
-#include "sshd_interop_support.h"
+#include "sshd_interop_suite.h"
 
 namespace tessera::test {
 namespace {
 
 using sshd_interop::kUser;
-using sshd_interop::make_key;
 using sshd_interop::ssh_argv;
 using sshd_interop::TcpEcho;
 using sshd_interop::TesseraSshd;
 
-class SshdAuthorizedKeysOptions : public ::testing::Test {
+class SshdAuthorizedKeysOptions : public sshd_interop::OneServerSuite<SshdAuthorizedKeysOptions> {
  protected:
   static void SetUpTestSuite() {
-    if (!Sshd::unavailable().empty() || !sshd_interop::ensure_user()) return;
-    dir_ = new TempDir();
-    ASSERT_TRUE(make_key(dir_->file("user")));
+    if (!start_suite()) return;
     server_ = new TesseraSshd("PermitUserEnvironment yes\nAllowAgentForwarding yes\nAllowTcpForwarding yes\n");
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-    server_ = nullptr;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE((*server_)->started()) << (*server_)->log();
-  }
-
   // The user's key on one line with `options` in front.
   static void authorize(const std::string& options) {
     const std::string key = read_file(dir_->file("user.pub"));
@@ -48,13 +33,7 @@ class SshdAuthorizedKeysOptions : public ::testing::Test {
                            const std::string& input = "") {
     return run(ssh_argv("ssh", (*server_)->port(), dir_->file("user"), extra, command), input);
   }
-
-  static TempDir* dir_;
-  static TesseraSshd* server_;
 };
-
-TempDir* SshdAuthorizedKeysOptions::dir_ = nullptr;
-TesseraSshd* SshdAuthorizedKeysOptions::server_ = nullptr;
 
 TEST_F(SshdAuthorizedKeysOptions, FromAdmitsOnlyTheListedAddresses) {
   authorize("from=\"127.0.0.1\"");

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "sshd_interop_support.h"
+#include "sshd_interop_suite.h"
 
 namespace tessera::test {
 namespace {
@@ -30,12 +30,10 @@ using sshd_interop::TesseraSshd;
 
 constexpr const char* kUtmp = "/run/utmp";
 
-class SshdSessions : public ::testing::Test {
+class SshdSessions : public sshd_interop::OneServerSuite<SshdSessions> {
  protected:
   static void SetUpTestSuite() {
-    if (!Sshd::unavailable().empty() || !sshd_interop::ensure_user()) return;
-    dir_ = new TempDir();
-    ASSERT_TRUE(make_key(dir_->file("user")));
+    if (!start_suite()) return;
     server_ = new TesseraSshd(
         "Subsystem upper /usr/bin/tr a-z A-Z\n"
         "Subsystem words /usr/bin/wc -w\n"
@@ -43,32 +41,11 @@ class SshdSessions : public ::testing::Test {
         "ClientAliveInterval 1\nClientAliveCountMax 2\n");
     if ((*server_)->started()) authorize(*server_);
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-    server_ = nullptr;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE((*server_)->started()) << (*server_)->log();
-  }
-
-  static void authorize(TesseraSshd& server) {
-    write_file(server->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
-  }
   static std::vector<std::string> ssh(TesseraSshd& server, const std::vector<std::string>& extra,
                                       const std::string& command, const std::string& program = "ssh") {
     return ssh_argv(program, server->port(), dir_->file("user"), extra, command);
   }
-
-  static TempDir* dir_;
-  static TesseraSshd* server_;
 };
-
-TempDir* SshdSessions::dir_ = nullptr;
-TesseraSshd* SshdSessions::server_ = nullptr;
 
 // ForceCommand runs whatever the client asked for (a command, a shell, a
 // subsystem), with SSH_ORIGINAL_COMMAND set as sshd sets it.

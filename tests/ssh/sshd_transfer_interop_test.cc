@@ -13,13 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "sshd_interop_support.h"
+#include "sshd_interop_suite.h"
 
 namespace tessera::test {
 namespace {
 
 using sshd_interop::kUser;
-using sshd_interop::make_key;
 using sshd_interop::ssh_argv;
 using sshd_interop::TesseraSshd;
 
@@ -34,13 +33,11 @@ std::vector<std::string> client_options(const std::string& key) {
 
 std::string sha256_of(const CommandResult& r) { return r.exit_code == 0 ? r.out.substr(0, 64) : "failed: " + r.err; }
 
-class SshdTransfers : public ::testing::Test {
+class SshdTransfers : public sshd_interop::OneServerSuite<SshdTransfers> {
  protected:
   static void SetUpTestSuite() {
-    if (!Sshd::unavailable().empty() || !sshd_interop::ensure_user()) return;
-    dir_ = new TempDir();
+    if (!start_suite()) return;
     ASSERT_EQ(::chmod(dir_->path().c_str(), 0755), 0);
-    ASSERT_TRUE(make_key(dir_->file("user")));
     // The user's side: a directory of its own.
     const passwd* pw = getpwnam(kUser);
     ASSERT_NE(pw, nullptr);
@@ -53,22 +50,12 @@ class SshdTransfers : public ::testing::Test {
               0);
     source_sha256_ = new std::string(sha256_of(run({"sha256sum", dir_->file("local/source.bin")})));
     server_ = new TesseraSshd("Subsystem sftp /usr/lib/openssh/sftp-server\n");
-    if ((*server_)->started()) {
-      write_file((*server_)->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
-    }
+    if ((*server_)->started()) authorize(*server_);
   }
   static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
+    OneServerSuite::TearDownTestSuite();
     delete source_sha256_;
-    server_ = nullptr;
-    dir_ = nullptr;
     source_sha256_ = nullptr;
-  }
-  void SetUp() override {
-    if (!Sshd::unavailable().empty()) GTEST_SKIP() << Sshd::unavailable();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE((*server_)->started()) << (*server_)->log();
   }
 
   static int port() { return (*server_)->port(); }
@@ -99,13 +86,9 @@ class SshdTransfers : public ::testing::Test {
     ::unlink(local(name).c_str());
   }
 
-  static TempDir* dir_;
-  static TesseraSshd* server_;
   static std::string* source_sha256_;
 };
 
-TempDir* SshdTransfers::dir_ = nullptr;
-TesseraSshd* SshdTransfers::server_ = nullptr;
 std::string* SshdTransfers::source_sha256_ = nullptr;
 
 TEST_F(SshdTransfers, SftpPutsAndGetsA256MiBFile) {
