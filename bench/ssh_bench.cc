@@ -38,28 +38,19 @@
 // the capacity of the pipe on the clients' stdin before they start (the
 // default leaves Linux's 64 KiB, which tessera-ssh grows to 1 MiB itself
 // and OpenSSH's ssh keeps): to see what each client makes of a large pipe.
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cmath>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,108 +62,11 @@ namespace {
 using namespace tessera::bench;
 
 using Clock = std::chrono::steady_clock;
-namespace fs = std::filesystem;
 
 constexpr const char* kSshdPath = "/usr/sbin/sshd";
 constexpr const char* kOpenSshPath = "/usr/bin/ssh";
 // A client that has not finished a bulk run after this long is killed.
 constexpr unsigned kRunTimeoutSeconds = 300;
-
-// OpenSSH's sshd in the foreground, stopped and reaped on destruction.
-class Sshd {
- public:
-  explicit Sshd(const std::string& dir) : dir_(dir) {
-    ::mkdir("/run/sshd", 0755);  // sshd refuses to start without its privilege separation directory
-    run_or_die({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir + "/host_ed25519"},
-               dir + "/keygen.log");
-    port_ = free_tcp_port();
-    const std::string config = dir + "/sshd_config";
-    write_text(config,
-               "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " + dir +
-                   "/host_ed25519\nPidFile " + dir + "/sshd.pid\nAuthorizedKeysFile " + dir +
-                   "/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-                   "KbdInteractiveAuthentication no\nMaxStartups 100\n",
-               fs::perms(0644));
-    const int null_in = open_or_die("/dev/null", O_RDONLY);
-    const int log = open_or_die(dir + "/sshd.log", O_WRONLY | O_CREAT | O_TRUNC);
-    pid_ = spawn({kSshdPath, "-D", "-e", "-f", config}, null_in, log, log);
-    ::close(null_in);
-    ::close(log);
-    for (int i = 0; i < 100 && !port_open(port_); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        die("sshd exited at start: " + read_text(dir + "/sshd.log"));
-      }
-    }
-    if (!port_open(port_)) die("sshd does not listen on port " + std::to_string(port_));
-  }
-  ~Sshd() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Sshd(const Sshd&) = delete;
-  Sshd& operator=(const Sshd&) = delete;
-
-  int port() const { return port_; }
-  std::string log() const { return read_text(dir_ + "/sshd.log"); }
-
-  pid_t pid() const { return pid_; }
-
-  // User + system CPU seconds of the children sshd has reaped so far (each
-  // connection's privileged monitor and pre-authentication child).
-  double children_cpu_seconds() const {
-    std::string stat = read_text("/proc/" + std::to_string(pid_) + "/stat");
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos) return 0;
-    std::istringstream in(stat.substr(paren + 2));
-    std::vector<std::string> fields;
-    for (std::string f; in >> f;) fields.push_back(f);
-    // After the command: state is field 3, cutime field 16, cstime 17.
-    if (fields.size() < 15) return 0;
-    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    return (std::stod(fields[13]) + std::stod(fields[14])) / ticks;
-  }
-
- private:
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
-std::string children_of(pid_t pid) {
-  return read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-}
-
-bool no_pids(const std::string& list) { return list.find_first_not_of(" \n") == std::string::npos; }
-
-// sshd's monitor does not wait for the session process it forked (which
-// runs the shell and cat): when a connection ends that process is orphaned
-// and, this process being a child subreaper, becomes ours. Waits (up to
-// 10 s) until sshd has no connection left and every orphan has been reaped,
-// and returns the orphans' user + system CPU seconds (their waited-for
-// children, the shell and cat, included).
-double reap_sessions(const Sshd& sshd) {
-  double cpu = 0;
-  const std::string only_sshd = std::to_string(sshd.pid()) + " ";
-  for (int i = 0; i < 2000; ++i) {
-    int status = 0;
-    rusage usage{};
-    const pid_t got = ::wait4(-1, &status, WNOHANG, &usage);
-    if (got == sshd.pid()) die("sshd exited");
-    if (got > 0) {
-      cpu += seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
-      continue;
-    }
-    if (no_pids(children_of(sshd.pid())) && children_of(::getpid()) == only_sshd) return cpu;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  std::fprintf(stderr, "ssh_bench: note: sshd's sessions did not end within 10 s; CPU figures are partial\n");
-  return cpu;
-}
 
 struct Client {
   const char* name;
@@ -181,9 +75,8 @@ struct Client {
 
 std::vector<std::string> client_argv(const Client& c, const std::string& key, int port, const char* cipher,
                                      const char* command) {
-  std::vector<std::string> argv = {c.path, "-F", "none", "-i", key, "-o", "StrictHostKeyChecking=no",
-                                   "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none", "-q",
-                                   "-p", std::to_string(port)};
+  std::vector<std::string> argv = base_client_argv(c.path, key);
+  argv.insert(argv.end(), {"-q", "-p", std::to_string(port)});
   if (cipher != nullptr) {
     argv.push_back("-c");
     argv.push_back(cipher);
@@ -193,12 +86,7 @@ std::vector<std::string> client_argv(const Client& c, const std::string& key, in
   return argv;
 }
 
-volatile pid_t g_running_client = -1;
 int g_pipe_size = 0;  // --pipe-size (0: the system's default)
-
-void on_alarm(int) {
-  if (g_running_client > 0) ::kill(g_running_client, SIGKILL);
-}
 
 struct RunResult {
   double wall = 0;        // seconds, start to exit
@@ -207,71 +95,26 @@ struct RunResult {
 };
 
 // Runs the client; with `feed` bytes > 0 they go to its stdin from memory.
-RunResult run_client(const Client& c, const Sshd& sshd, const std::vector<std::string>& argv,
-                     const std::string& err_log, const std::vector<uint8_t>& chunk, uint64_t feed) {
-  const double server_before = sshd.children_cpu_seconds();
-  int in_fds[2] = {-1, -1};
-  if (feed > 0) {
-    if (::pipe2(in_fds, O_CLOEXEC) != 0) die("pipe");
-    if (g_pipe_size > 0 && ::fcntl(in_fds[1], F_SETPIPE_SZ, g_pipe_size) < 0) die("F_SETPIPE_SZ refused");
-  } else {
-    in_fds[0] = open_or_die("/dev/null", O_RDONLY);
-  }
-  const int out = open_or_die("/dev/null", O_WRONLY);
-  const int err = open_or_die(err_log, O_WRONLY | O_CREAT | O_TRUNC);
-  const auto start = Clock::now();
-  const pid_t pid = spawn(argv, in_fds[0], out, err);
-  g_running_client = pid;
+// sshd's monitor does not wait for the session process it forked (which
+// runs the shell and cat): when a connection ends that process is orphaned
+// and, this process being a child subreaper, becomes ours; its CPU time
+// counts with that of the children sshd reaped.
+RunResult run_measured(const Client& c, const Server& sshd, const std::vector<std::string>& argv,
+                       const std::string& err_log, const std::vector<uint8_t>& chunk, uint64_t feed) {
+  const double server_before = sshd.reaped_cpu();
   ::alarm(kRunTimeoutSeconds);
-  ::close(in_fds[0]);
-  ::close(out);
-  ::close(err);
-  if (feed > 0) {
-    uint64_t left = feed;
-    while (left > 0) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
-      const ssize_t w = ::write(in_fds[1], chunk.data(), n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;  // the client went away: its exit status says why
-      left -= static_cast<uint64_t>(w);
-    }
-    ::close(in_fds[1]);
-  }
-  int status = 0;
-  rusage usage{};
-  pid_t got;
-  do {
-    got = ::wait4(pid, &status, 0, &usage);
-  } while (got < 0 && errno == EINTR);
-  const auto end = Clock::now();
+  const ClientRun run = run_client(argv, 0, err_log, chunk, feed, g_pipe_size);
   ::alarm(0);
-  g_running_client = -1;
-  if (got != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    die(std::string(c.name) + " failed (status " + std::to_string(status) + "): " + read_text(err_log) +
+  if (!run.ok()) {
+    die(std::string(c.name) + " failed (status " + std::to_string(run.status) + "): " + read_text(err_log) +
         "\nsshd log:\n" + sshd.log());
   }
-  const double orphans = reap_sessions(sshd);
+  const double orphans = reap_until_quiet({&sshd});
   RunResult r;
-  r.wall = std::chrono::duration<double>(end - start).count();
-  r.client_cpu = seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
-  r.server_cpu = sshd.children_cpu_seconds() - server_before + orphans;
+  r.wall = run.wall;
+  r.client_cpu = run.cpu;
+  r.server_cpu = sshd.reaped_cpu() - server_before + orphans;
   return r;
-}
-
-// Median and spread of a sample.
-struct Summary {
-  double median = 0, min = 0, max = 0;
-};
-
-Summary summarize(std::vector<double> v) {
-  Summary s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  s.median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  s.min = v.front();
-  s.max = v.back();
-  return s;
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -315,25 +158,6 @@ double raw_aead_mb_per_s(const char* cipher_name, size_t key_bytes, size_t iv_by
   return static_cast<double>(bytes) / elapsed / 1e6;
 }
 
-std::string load_average() {
-  std::string text = read_text("/proc/loadavg");
-  std::istringstream in(text);
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-std::string first_line_of(const std::string& command) {
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return "?";
-  char line[256] = {};
-  if (std::fgets(line, sizeof line, p) == nullptr) line[0] = 0;
-  ::pclose(p);
-  std::string s(line);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -373,18 +197,19 @@ int main(int argc, char** argv) {
   // sshd's session processes outlive their monitors: they come to us to be
   // reaped, with their CPU time.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl(PR_SET_CHILD_SUBREAPER) failed");
-  struct sigaction sa {};
-  sa.sa_handler = on_alarm;
-  ::sigaction(SIGALRM, &sa, nullptr);
+  kill_clients_on_alarm();
 
   ScratchDir scratch("ssh-bench", keep);
   const std::string& dir = scratch.path();
   if (keep) std::printf("scratch directory: %s\n", dir.c_str());
   ensure_account(dir);
-  const std::string user_key = dir + "/id_ed25519";
-  run_or_die({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", user_key}, dir + "/keygen.log");
-  write_text(dir + "/authorized_keys", read_text(user_key + ".pub"), fs::perms(0644));
-  Sshd sshd(dir);
+  const std::string user_key = make_login_key(dir);
+  ::mkdir("/run/sshd", 0755);  // sshd refuses to start without its privilege separation directory
+  make_ed25519_key(dir + "/host_ed25519", dir + "/keygen.log");
+  const Server sshd("OpenSSH sshd", kSshdPath, dir,
+                    "ListenAddress 127.0.0.1\nHostKey " + dir + "/host_ed25519\nAuthorizedKeysFile " + dir +
+                        "/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+                        "KbdInteractiveAuthentication no\nMaxStartups 100\n");
 
   const Client tessera{"tessera-ssh", tessera_path};
   const Client openssh{openssh_path == kOpenSshPath ? "OpenSSH ssh" : "other", openssh_path};
@@ -395,10 +220,9 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency(), load_average().c_str());
 
   // Warm-up: one login each (caches, sshd's first fork).
-  std::vector<uint8_t> chunk(1 << 20);
-  for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  const std::vector<uint8_t> chunk = feed_chunk();
   for (const Client* c : clients) {
-    run_client(*c, sshd, client_argv(*c, user_key, sshd.port(), nullptr, "true"), dir + "/client.log", chunk, 0);
+    run_measured(*c, sshd, client_argv(*c, user_key, sshd.port(), nullptr, "true"), dir + "/client.log", chunk, 0);
   }
 
   // 1. Bulk.
@@ -434,9 +258,9 @@ int main(int argc, char** argv) {
       results[ci].raw = std::max(results[ci].raw, raw_aead_mb_per_s(ciphers[ci].evp_name, ciphers[ci].key_bytes,
                                                                     ciphers[ci].iv_bytes, 0.3));
       for (size_t k = 0; k < clients.size(); ++k) {
-        const size_t which = (static_cast<size_t>(r) + k) % 2;  // alternate who goes first
+        const size_t which = turn(r, k);
         const Client& c = *clients[which];
-        RunResult rr = run_client(c, sshd, client_argv(c, user_key, sshd.port(), ciphers[ci].wire_name,
+        RunResult rr = run_measured(c, sshd, client_argv(c, user_key, sshd.port(), ciphers[ci].wire_name,
                                                        "cat > /dev/null"),
                                   dir + "/client.log", chunk, bytes);
         Figures& f = results[ci].f[which];
@@ -468,10 +292,10 @@ int main(int argc, char** argv) {
     std::vector<double> latency[2];
     for (int i = 0; i < logins; ++i) {
       for (size_t k = 0; k < clients.size(); ++k) {
-        const size_t which = (static_cast<size_t>(i) + k) % 2;
+        const size_t which = turn(i, k);
         const Client& c = *clients[which];
         RunResult rr =
-            run_client(c, sshd, client_argv(c, user_key, sshd.port(), nullptr, "true"), dir + "/client.log", chunk, 0);
+            run_measured(c, sshd, client_argv(c, user_key, sshd.port(), nullptr, "true"), dir + "/client.log", chunk, 0);
         latency[which].push_back(rr.wall * 1000);
       }
     }

@@ -50,26 +50,19 @@
 // --only takes a comma-separated list of cps, bulk and mem. --runs is the
 // number of runs per server in each section (default 5; memory: --mem-runs,
 // default 1). --logins 0, --mib 0 or --conns 0 skip a section too.
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -84,7 +77,6 @@ namespace {
 using namespace tessera::bench;
 
 using Clock = std::chrono::steady_clock;
-namespace fs = std::filesystem;
 
 constexpr const char* kOpenSshdPath = "/usr/sbin/sshd";
 constexpr const char* kSshPath = "/usr/bin/ssh";
@@ -92,105 +84,6 @@ constexpr const char* kSshPath = "/usr/bin/ssh";
 constexpr unsigned kRunTimeoutSeconds = 300;
 // Clients started at once while the idle connections are being made.
 constexpr int kMemoryStartBatch = 8;
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::istringstream in(read_text(task.path().string() + "/children"));
-    for (pid_t child; in >> child;) out.push_back(child);
-  }
-  return out;
-}
-
-// User + system CPU seconds of the children a process has reaped.
-double reaped_children_cpu(pid_t pid) {
-  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream in(stat.substr(paren + 2));
-  std::vector<std::string> fields;
-  for (std::string f; in >> f;) fields.push_back(f);
-  // After the command: state is field 3, cutime field 16, cstime 17.
-  if (fields.size() < 15) return 0;
-  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[13]) + std::stod(fields[14])) / ticks;
-}
-
-// One server in the foreground on 127.0.0.1, stopped and reaped on
-// destruction.
-class Server {
- public:
-  Server(const char* name, const std::string& program, const std::string& dir, const std::string& common_config)
-      : name_(name), dir_(dir) {
-    port_ = free_tcp_port();
-    ::mkdir(dir.c_str(), 0755);
-    const std::string config = dir + "/sshd_config";
-    write_text(config, "Port " + std::to_string(port_) + "\nPidFile " + dir + "/sshd.pid\n" + common_config,
-               fs::perms(0644));
-    const int null_in = open_or_die("/dev/null", O_RDONLY);
-    const int log = open_or_die(dir + "/sshd.log", O_WRONLY | O_CREAT | O_TRUNC);
-    pid_ = spawn({program, "-D", "-e", "-f", config}, null_in, log, log);
-    ::close(null_in);
-    ::close(log);
-    for (int i = 0; i < 100 && !port_open(port_); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        die(program + " exited at start: " + read_text(dir + "/sshd.log"));
-      }
-    }
-    if (!port_open(port_)) die(program + " does not listen on port " + std::to_string(port_));
-  }
-  ~Server() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  const char* name() const { return name_; }
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  std::string log() const { return read_text(dir_ + "/sshd.log"); }
-  double reaped_cpu() const { return reaped_children_cpu(pid_); }
-
- private:
-  const char* name_;
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
-// Waits (up to 20 s) until no server has a connection left and every
-// process that came to us as an orphan (OpenSSH's session processes, ssh -f's
-// background clients once killed) has been reaped; returns the orphans' user
-// + system CPU seconds (with their reaped children's).
-double reap_until_quiet(const std::vector<const Server*>& servers) {
-  double cpu = 0;
-  std::set<pid_t> server_pids;
-  for (const Server* s : servers) server_pids.insert(s->pid());
-  for (int i = 0; i < 4000; ++i) {
-    int status = 0;
-    rusage usage{};
-    const pid_t got = ::wait4(-1, &status, WNOHANG, &usage);
-    if (server_pids.count(got) != 0) die("a server exited");
-    if (got > 0) {
-      cpu += seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime);
-      continue;
-    }
-    bool quiet = true;
-    for (const Server* s : servers) quiet = quiet && children_of(s->pid()).empty();
-    for (pid_t p : children_of(::getpid())) quiet = quiet && server_pids.count(p) != 0;
-    if (quiet) return cpu;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  std::fprintf(stderr, "sshd_bench: note: connections did not end within 20 s; figures are partial\n");
-  return cpu;
-}
 
 struct ClientSetup {
   std::string ssh;
@@ -200,107 +93,25 @@ struct ClientSetup {
 
 std::vector<std::string> client_argv(const ClientSetup& c, const Server& s, const std::vector<std::string>& extra,
                                      const char* command) {
-  std::vector<std::string> argv = {c.ssh, "-F", "none", "-i", c.key, "-o", "StrictHostKeyChecking=no",
-                                   "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
-                                   "-o", "BatchMode=yes", "-q", "-p", std::to_string(s.port())};
+  std::vector<std::string> argv = base_client_argv(c.ssh, c.key);
+  argv.insert(argv.end(), {"-o", "BatchMode=yes", "-q", "-p", std::to_string(s.port())});
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(std::string(kAccount) + "@127.0.0.1");
   if (command != nullptr) argv.push_back(command);
   return argv;
 }
 
-// The clients running now, one slot per thread that starts them, for the
-// alarm to kill (lock-free atomics: safe in a signal handler).
-constexpr size_t kSlots = 16;
-std::array<std::atomic<pid_t>, kSlots> g_running{};
-
-void on_alarm(int) {
-  for (auto& p : g_running) {
-    const pid_t pid = p.load();
-    if (pid > 0) ::kill(pid, SIGKILL);
+// Runs one client to its end in slot `slot` (one per thread that starts
+// clients); feed > 0 bytes go to its stdin from memory. Dies if it fails.
+ClientRun run_ssh(const Server& s, const std::vector<std::string>& argv, size_t slot, const std::string& err_log,
+                  const std::vector<uint8_t>& chunk, uint64_t feed) {
+  const ClientRun run = run_client(argv, slot, err_log, chunk, feed);
+  if (!run.ok()) {
+    die(std::string("ssh to ") + s.name() + " failed (status " + std::to_string(run.status) + "): " +
+        read_text(err_log) + "\nserver log:\n" + s.log());
   }
+  return run;
 }
-
-// Runs one client to its end; feed > 0 bytes go to its stdin from memory.
-// Returns wall seconds and the client's CPU; dies if it fails.
-struct ClientRun {
-  double wall = 0;
-  double cpu = 0;
-};
-
-ClientRun run_client(const Server& s, const std::vector<std::string>& argv, size_t slot, const std::string& err_log,
-                     const std::vector<uint8_t>& chunk, uint64_t feed) {
-  int in_fds[2] = {-1, -1};
-  if (feed > 0) {
-    if (::pipe2(in_fds, O_CLOEXEC) != 0) die("pipe");
-  } else {
-    in_fds[0] = open_or_die("/dev/null", O_RDONLY);
-  }
-  const int out = open_or_die("/dev/null", O_WRONLY);
-  const int err = open_or_die(err_log, O_WRONLY | O_CREAT | O_TRUNC);
-  const auto start = Clock::now();
-  const pid_t pid = spawn(argv, in_fds[0], out, err);
-  g_running[slot].store(pid);
-  ::close(in_fds[0]);
-  ::close(out);
-  ::close(err);
-  if (feed > 0) {
-    uint64_t left = feed;
-    while (left > 0) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
-      const ssize_t w = ::write(in_fds[1], chunk.data(), n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;  // the client went away: its exit status says why
-      left -= static_cast<uint64_t>(w);
-    }
-    ::close(in_fds[1]);
-  }
-  rusage usage{};
-  const int status = wait_for(pid, &usage);
-  const auto end = Clock::now();
-  g_running[slot].store(-1);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    die(std::string("ssh to ") + s.name() + " failed (status " + std::to_string(status) + "): " + read_text(err_log) +
-        "\nserver log:\n" + s.log());
-  }
-  return {std::chrono::duration<double>(end - start).count(), seconds_of(usage.ru_utime) + seconds_of(usage.ru_stime)};
-}
-
-struct Summary {
-  double median = 0, min = 0, max = 0;
-};
-
-Summary summarize(std::vector<double> v) {
-  Summary s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  s.median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  s.min = v.front();
-  s.max = v.back();
-  return s;
-}
-
-std::string load_average() {
-  std::istringstream in(read_text("/proc/loadavg"));
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-std::string first_line_of(const std::string& command) {
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return "?";
-  char line[256] = {};
-  if (std::fgets(line, sizeof line, p) == nullptr) line[0] = 0;
-  ::pclose(p);
-  std::string s(line);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-// Which server goes in turn k of run r: alternating, and who starts too.
-size_t turn(int r, size_t k) { return (static_cast<size_t>(r) + k) % 2; }
 
 // ---- 1. connections per second ----------------------------------------
 
@@ -319,7 +130,7 @@ CpsRun cps_run(const ClientSetup& c, const Server& s, const std::vector<const Se
     workers.emplace_back([&, w] {
       const std::string err_log = c.dir + "/client" + std::to_string(w) + ".log";
       const std::vector<uint8_t> none;
-      while (next.fetch_add(1) < logins) run_client(s, client_argv(c, s, {}, "true"), static_cast<size_t>(w), err_log, none, 0);
+      while (next.fetch_add(1) < logins) run_ssh(s, client_argv(c, s, {}, "true"), static_cast<size_t>(w), err_log, none, 0);
     });
   }
   for (std::thread& t : workers) t.join();
@@ -370,7 +181,7 @@ MemoryFigures memory_run(const ClientSetup& c, const Server& s, const std::vecto
     std::vector<std::thread> workers;
     for (int w = 0; w < batch; ++w) {
       workers.emplace_back([&, w] {
-        run_client(s, client_argv(c, s, {"-f", "-N"}, nullptr), static_cast<size_t>(w), c.dir + "/client" + std::to_string(w) + ".log",
+        run_ssh(s, client_argv(c, s, {"-f", "-N"}, nullptr), static_cast<size_t>(w), c.dir + "/client" + std::to_string(w) + ".log",
                    none, 0);
       });
     }
@@ -464,9 +275,7 @@ int main(int argc, char** argv) {
   // OpenSSH's session processes outlive their monitors, and ssh -f's
   // background clients their parents: they come to us to be reaped.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl(PR_SET_CHILD_SUBREAPER) failed");
-  struct sigaction sa {};
-  sa.sa_handler = on_alarm;
-  ::sigaction(SIGALRM, &sa, nullptr);
+  kill_clients_on_alarm();
   // 2 x 200 idle clients, their connections' descriptors, and the servers'.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 8192) {
@@ -478,11 +287,8 @@ int main(int argc, char** argv) {
   const std::string& dir = scratch.path();
   if (keep) std::printf("scratch directory: %s\n", dir.c_str());
   ensure_account(dir);
-  ClientSetup client{ssh_path, dir + "/id_ed25519", dir};
-  run_or_die({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", client.key}, dir + "/keygen.log");
-  run_or_die({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir + "/host_ed25519"},
-             dir + "/keygen.log");
-  write_text(dir + "/authorized_keys", read_text(client.key + ".pub"), fs::perms(0644));
+  const ClientSetup client{ssh_path, make_login_key(dir), dir};
+  make_ed25519_key(dir + "/host_ed25519", dir + "/keygen.log");
   const std::string common_config = "ListenAddress 127.0.0.1\nHostKey " + dir + "/host_ed25519\nAuthorizedKeysFile " +
                                     dir + "/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
                                     "KbdInteractiveAuthentication no\nMaxStartups 300\n"
@@ -499,10 +305,9 @@ int main(int argc, char** argv) {
               load_average().c_str());
 
   // Warm-up: a few logins each (page cache, the servers' first forks).
-  std::vector<uint8_t> chunk(1 << 20);
-  for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  const std::vector<uint8_t> chunk = feed_chunk();
   for (int i = 0; i < 3; ++i) {
-    for (const Server* s : servers) run_client(*s, client_argv(client, *s, {}, "true"), 0, dir + "/client.log", chunk, 0);
+    for (const Server* s : servers) run_ssh(*s, client_argv(client, *s, {}, "true"), 0, dir + "/client.log", chunk, 0);
   }
   reap_until_quiet(all);
   ::alarm(0);
@@ -563,7 +368,7 @@ int main(int argc, char** argv) {
           const Server& s = *servers[which];
           const double before = s.reaped_cpu();
           ::alarm(kRunTimeoutSeconds);
-          const ClientRun run = run_client(s, client_argv(client, s, {"-c", cc.wire_name}, "cat > /dev/null"), 0,
+          const ClientRun run = run_ssh(s, client_argv(client, s, {"-c", cc.wire_name}, "cat > /dev/null"), 0,
                                            dir + "/client.log", chunk, bytes);
           ::alarm(0);
           const double orphans = reap_until_quiet(all);
