@@ -1,7 +1,7 @@
 // One end of an in-memory SSH connection for tests that drive the
 // connection protocol (connection_test, session_channel_test): a Transport
-// whose connection-layer messages go to a Connection, and a host key for
-// the server end.
+// whose connection-layer messages go to a Connection, a host key for the
+// server end, and the pump that carries bytes between two ends.
 #ifndef TESSERA_TESTS_SSH_CONNECTION_PAIR_H_
 #define TESSERA_TESTS_SSH_CONNECTION_PAIR_H_
 
@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "connection/connection.h"
@@ -53,6 +54,23 @@ class ConnectionSide final : public ssh::transport::TransportListener {
   ssh::connection::Connection conn;
   std::optional<key::Error> failure;
 };
+
+// Moves what each end has queued to the other (an end that has closed drops
+// it) until neither has anything queued, for at most `max_rounds` rounds.
+inline void pump_between(ConnectionSide& client, ConnectionSide& server, int max_rounds) {
+  for (int i = 0; i < max_rounds; ++i) {
+    bool moved = false;
+    for (auto [from, to] : {std::pair{&client, &server}, std::pair{&server, &client}}) {
+      auto& out = from->transport().output();
+      if (out.empty()) continue;
+      const key::Bytes bytes(out.front().begin(), out.front().end());
+      out.consume(bytes.size());
+      moved = true;
+      if (!to->transport().closed()) (void)to->transport().receive(bytes, ssh::transport::Clock::now());
+    }
+    if (!moved) return;
+  }
+}
 
 }  // namespace tessera::test
 

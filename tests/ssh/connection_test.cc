@@ -59,20 +59,7 @@ struct Pair {
     server.transport().start(Clock::now());
     pump();
   }
-  void pump() {
-    for (int i = 0; i < 10000; ++i) {
-      bool moved = false;
-      for (auto [from, to] : {std::pair{&client, &server}, std::pair{&server, &client}}) {
-        auto& out = from->transport().output();
-        if (out.empty()) continue;
-        const key::Bytes bytes(out.front().begin(), out.front().end());
-        out.consume(bytes.size());
-        moved = true;
-        if (!to->transport().closed()) (void)to->transport().receive(bytes, Clock::now());
-      }
-      if (!moved) return;
-    }
-  }
+  void pump() { test::pump_between(client, server, 10000); }
   Signer signer;
   Side client, server;
 };

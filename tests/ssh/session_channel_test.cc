@@ -163,18 +163,7 @@ struct Harness {
   void pump() {
     if (pumping) return;
     pumping = true;
-    for (int i = 0; i < 100000; ++i) {
-      bool moved = false;
-      for (auto [from, to] : {std::pair{&client, &server}, std::pair{&server, &client}}) {
-        auto& out = from->transport().output();
-        if (out.empty()) continue;
-        const key::Bytes bytes(out.front().begin(), out.front().end());
-        out.consume(bytes.size());
-        moved = true;
-        if (!to->transport().closed()) (void)to->transport().receive(bytes, transport::Clock::now());
-      }
-      if (!moved) break;
-    }
+    test::pump_between(client, server, 100000);
     pumping = false;
     if (service) service->output_drained();
   }
