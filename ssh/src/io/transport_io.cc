@@ -20,7 +20,12 @@ constexpr size_t kReadChunk = 256 * 1024;
 }  // namespace
 
 TransportIo::TransportIo(sys::EventLoop& loop, sys::Fd in, sys::Fd out, std::string_view peer, Hooks hooks)
-    : loop_(loop), in_(std::move(in)), out_(std::move(out)), peer_(peer), hooks_(std::move(hooks)) {}
+    : loop_(loop),
+      in_(std::move(in)),
+      out_(std::move(out)),
+      peer_(peer),
+      hooks_(std::move(hooks)),
+      last_heard_(loop.now()) {}
 
 TransportIo::~TransportIo() { unwatch(); }
 
@@ -66,7 +71,8 @@ void TransportIo::set_keepalive(std::chrono::seconds interval, int count_max, st
 void TransportIo::schedule_timers() {
   if (closed_) return;
   if (keepalive_interval_.count() > 0 && !keepalive_timer_) {
-    keepalive_timer_ = loop_.add_timer(loop_.now() + keepalive_interval_, [this] {
+    // An interval after the peer was last heard from (or last probed).
+    keepalive_timer_ = loop_.add_timer(last_heard_ + keepalive_interval_, [this] {
       keepalive_timer_.reset();
       on_keepalive_timer();
     });
@@ -93,6 +99,9 @@ void TransportIo::on_keepalive_timer() {
     }
     probe_();
     flush();
+    // The next probe an interval from now, unless the peer speaks first (as
+    // sshd's last_client_time): one probe per interval while it answers.
+    last_heard_ = loop_.now();
   }
   schedule_timers();
 }
