@@ -77,7 +77,7 @@ class TesseraSshd {
   }
   // How often `text` is in the log now.
   size_t log_count(const std::string& text) const {
-    const std::string all = log();
+    const std::string all = "\n" + log();  // a line's start is "\n" + its text
     size_t n = 0;
     for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + text.size())) ++n;
     return n;

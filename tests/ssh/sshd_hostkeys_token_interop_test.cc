@@ -233,9 +233,9 @@ TEST_F(SshdTokenHostKeys, AWrongPinCostsTheTokenOneTry) {
   EXPECT_TRUE(sshd->log_has("host key 'ec256' on token 'tessera-main': wrong PIN (pin-source " + dir_.file("pin") + ")"))
       << sshd->log();
   EXPECT_TRUE(sshd->log_has("a wrong PIN was entered for the token since its last login")) << sshd->log();
-  // One try: the token code's own line (the monitor's closing line repeats
-  // the reason for each connection it ends).
-  EXPECT_EQ(sshd->log_count("error: host key 'ec256' on token 'tessera-main': wrong PIN (pin-source"), 1u)
+  // One try: the token code's own line, the one that starts with it (the
+  // monitor's closing line repeats the reason for each connection it ends).
+  EXPECT_EQ(sshd->log_count("\nhost key 'ec256' on token 'tessera-main': wrong PIN (pin-source"), 1u)
       << sshd->log();
 
   // Fixed, but the token still says a wrong PIN was entered: not tried.

@@ -162,8 +162,9 @@ TEST_F(SshdSessions, SighupRestartsWithTheNewConfiguration) {
 
 // The lines admins and fail2ban read are sshd's, at sshd's levels: the same
 // lines (up to the client's port) from OpenSSH's sshd and tessera-sshd at
-// LogLevel VERBOSE for a refused key, an invalid user and a login, and the
-// session process's lines reach the log through the monitor.
+// LogLevel VERBOSE for a refused key, an invalid user, a client that says
+// DISCONNECT before authenticating, and a login; the session process's
+// lines reach the log through the monitor.
 TEST_F(SshdSessions, LogLinesAreSshds) {
   ASSERT_TRUE(make_key(dir_->file("stranger")));
   TempDir openssh_dir;
@@ -176,6 +177,9 @@ TEST_F(SshdSessions, LogLinesAreSshds) {
     write_file(server->authorized_keys(), read_file(dir_->file("user.pub")), 0644);
     EXPECT_EQ(run(ssh_argv("ssh", server->port(), dir_->file("stranger"), {}, "true")).exit_code, 255);
     EXPECT_EQ(run(ssh_argv("ssh", server->port(), dir_->file("stranger"), {}, "true", "no-such-user")).exit_code, 255);
+    // tessera-ssh says DISCONNECT (no more authentication methods) when refused.
+    EXPECT_EQ(run(ssh_argv(tessera_bin("tessera-ssh"), server->port(), dir_->file("stranger"), {}, "true")).exit_code,
+              255);
     EXPECT_EQ(run(ssh_argv("ssh", server->port(), dir_->file("user"), {}, "true")).exit_code, 0);
     const std::string done = std::string("Disconnected from user ") + kUser;
     EXPECT_TRUE(eventually([&] { return server->log().find(done) != std::string::npos; })) << server->log();
@@ -195,6 +199,7 @@ TEST_F(SshdSessions, LogLinesAreSshds) {
       "Connection closed by authenticating user " + u + " 127.0.0.1",
       "Invalid user no-such-user from 127.0.0.1",
       "Connection closed by invalid user no-such-user 127.0.0.1",
+      "Disconnected from authenticating user " + u + " 127.0.0.1",
       "Postponed publickey for " + u + " from 127.0.0.1",
       "Accepted publickey for " + u + " from 127.0.0.1",
       "Starting session: command for " + u + " from 127.0.0.1",

@@ -75,7 +75,10 @@ class ConnectionSetup {
 };
 
 // The pre-auth child (forked by the monitor): enters the sandbox, then runs
-// the connection up to a successful authentication and hands it over.
+// the connection up to a successful authentication and hands it over. Its
+// exit status: 0 handed over, kPreauthClientDisconnected when the client
+// sent DISCONNECT, 1 otherwise.
+inline constexpr int kPreauthClientDisconnected = 2;
 int run_preauth_child(const ConnectionSetup& setup, int monitor_fd, int in_fd, int out_fd);
 
 }  // namespace tessera::ssh::sshd

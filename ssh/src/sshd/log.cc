@@ -91,7 +91,9 @@ void log_line(Level level, std::string_view text) {
   }
   std::string line;
   if (level >= Level::kDebug1) line = "debug" + std::to_string(static_cast<int>(level) - 4) + ": ";
-  if (level == Level::kError) line = "error: ";
+  // As sshd: "error: " only in syslog (with -e or -E an error line reads
+  // as any other).
+  if (level == Level::kError && s.sink == Sink::kSyslog) line = "error: ";
   line += text;
   switch (s.sink) {
     case Sink::kSyslog:

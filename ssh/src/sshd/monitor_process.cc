@@ -153,7 +153,9 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
   const bool in_time = serve_requests(service, monitor_fd, deadline, [&] { return service.handed_over().has_value(); });
   if (!service.handed_over()) {
     kill(child, SIGKILL);
-    wait_child(child);
+    const int child_status = wait_child(child);
+    const bool client_disconnected =
+        WIFEXITED(child_status) && WEXITSTATUS(child_status) == kPreauthClientDisconnected;
     if (!in_time) {
       log_line(Level::kInfo, "Timeout before authentication for " + from);
     } else if (service.broken()) {
@@ -173,7 +175,11 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
                                     from + " ssh2 [preauth]");
         log_line(Level::kInfo, "Disconnecting " + who + from + ": Too many authentication failures [preauth]");
       } else {
-        log_line(Level::kInfo, "Connection closed by " + who + from + " [preauth]");
+        // As sshd: "Disconnected from" after the client's DISCONNECT (its
+        // "Received disconnect" line came from the child), "Connection
+        // closed by" when it just went away.
+        log_line(Level::kInfo,
+                 (client_disconnected ? "Disconnected from " : "Connection closed by ") + who + from + " [preauth]");
       }
     }
     return 255;

@@ -65,9 +65,8 @@ int run_preauth_child(const ConnectionSetup& setup, int monitor_fd, int in_fd, i
 
   (*loop)->run();
   if (!authenticated) {
-    if (!log_client_disconnect(conn.transport(), setup.peer_description()) && failure) {
-      log_line(Level::kDebug1, failure->message());  // the monitor says how it ended
-    }
+    if (log_client_disconnect(conn.transport(), setup.peer_description())) return kPreauthClientDisconnected;
+    if (failure) log_line(Level::kDebug1, failure->message());  // the monitor says how it ended
     return 1;
   }
   // What the client is owed (USERAUTH_SUCCESS) goes out first; anything
