@@ -246,7 +246,6 @@ int main(int argc, char** argv) {
       return a == "--help" ? 0 : 2;
     }
   }
-  set_program_name("agent_bench");
   ::signal(SIGPIPE, SIG_IGN);
   ScratchDir scratch("tessera-bench");
   const std::string& dir = scratch.path();

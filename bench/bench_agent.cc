@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <thread>
 
 extern char** environ;
@@ -23,15 +22,7 @@ namespace tessera::bench {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-const char* g_program = "bench";
 }  // namespace
-
-void set_program_name(const char* name) { g_program = name; }
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "%s: %s\n", g_program, why.c_str());
-  std::exit(1);
-}
 
 bool write_all(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
@@ -110,17 +101,6 @@ void start_agent(AgentProcess& a, const std::vector<std::string>& argv, const st
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   die(a.name + " did not start listening on " + a.socket);
-}
-
-ScratchDir::ScratchDir(const std::string& prefix) {
-  std::string pattern = "/tmp/" + prefix + "-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) die("mkdtemp: " + std::string(std::strerror(errno)));
-  path_ = pattern;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
 }
 
 RunResult run_signing(const std::string& socket, const key::Bytes& blob, uint32_t flags, int connections,

@@ -1,4 +1,4 @@
-// What the benchmarks share: speaking to an agent over its socket, starting
+// What the agent benchmarks share (on bench_process.h: die, ScratchDir): speaking to an agent over its socket, starting
 // agents, and timing sign requests from several connections.
 #ifndef TESSERA_BENCH_BENCH_AGENT_H_
 #define TESSERA_BENCH_BENCH_AGENT_H_
@@ -8,13 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "bench_process.h"
 #include "tessera/agent/protocol.h"
 
 namespace tessera::bench {
 
-// Prints "<program>: why" and exits 1.
-[[noreturn]] void die(const std::string& why);
-void set_program_name(const char* name);
 
 bool write_all(int fd, const uint8_t* p, size_t n);
 bool read_all(int fd, uint8_t* p, size_t n);
@@ -33,19 +31,6 @@ struct AgentProcess {
 // Starts argv (stdout to /dev/null; extra_env "NAME=value" added to ours)
 // and waits until a.socket accepts connections.
 void start_agent(AgentProcess& a, const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {});
-
-// A fresh directory under /tmp, removed with its contents on destruction.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& prefix);
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct RunResult {
   double per_second = 0;

@@ -45,7 +45,7 @@ void run_or_die(const std::vector<std::string>& argv, const std::string& log);
 // end unless kept.
 class ScratchDir {
  public:
-  ScratchDir(const std::string& prefix, bool keep);
+  explicit ScratchDir(const std::string& prefix, bool keep = false);
   ~ScratchDir();
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;

@@ -235,7 +235,6 @@ int many_keys(int count, int label_length, double idle) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  set_program_name("token_bench");
   double seconds = 3;
   int many = 0;
   int label_length = 32;

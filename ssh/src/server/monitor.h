@@ -134,6 +134,7 @@ class MonitorService {
       : authority_(authority), hooks_(std::move(hooks)), max_auth_tries_(max_auth_tries) {}
 
   void set_phase(MonitorPhase phase) { phase_ = phase; }
+  MonitorPhase phase() const { return phase_; }
   // max_auth_tries: refused publickey attempts (queries included) after
   // which the monitor refuses to judge more: the child should have
   // disconnected the client by then.

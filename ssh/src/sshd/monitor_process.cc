@@ -123,7 +123,7 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
   // As sshd's auth_log(): an accepted query is "Postponed" (VERBOSE), a
   // refusal "Failed" (VERBOSE until half of MaxAuthTries are used, INFO
   // from then on), a login "Accepted" (INFO); nothing for an invalid user.
-  unsigned failures = 0;
+  const server::MonitorService* judge = nullptr;  // set once made, before any request
   hooks.log_attempt = [&](const auth::PublickeyAttempt& attempt, bool accepted, const std::string& detail) {
     log_line(Level::kDebug1, std::string(accepted ? "Key is acceptable for " : "Key refused for ") + attempt.user +
                                  " from " + from + ": " + detail);
@@ -132,20 +132,20 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
       log_line(Level::kVerbose, "Postponed publickey for " + attempt.user + " from " + from + " ssh2 [preauth]");
       return;
     }
-    const bool loud = accepted || failures >= conn.settings().max_auth_tries / 2;
-    if (!accepted) ++failures;
+    const bool loud = accepted || judge->refusals() >= conn.settings().max_auth_tries / 2;
     log_line(loud ? Level::kInfo : Level::kVerbose,
              std::string(accepted ? "Accepted" : "Failed") + " publickey for " + attempt.user + " from " + from +
                  " ssh2: " + detail);
   };
-  bool preauth = true;
-  hooks.log = [&preauth](uint8_t level, std::string_view line) {
+  hooks.log = [&judge](uint8_t level, std::string_view line) {
+    const bool preauth = judge->phase() == server::MonitorPhase::kPreAuth;
     log_line(static_cast<Level>(level), preauth ? std::string(line) + " [preauth]" : std::string(line));
   };
   hooks.record_pty = [&](bool login, std::string_view tty, uint32_t pid) {
     return conn.record_pty(login, tty, static_cast<pid_t>(pid));
   };
   server::MonitorService service(authority, std::move(hooks), conn.settings().max_auth_tries);
+  judge = &service;
 
   const auto deadline = conn.settings().login_grace_time.count() > 0
                             ? std::chrono::steady_clock::now() + conn.settings().login_grace_time
@@ -191,7 +191,6 @@ int run_monitor(const Options& options, int in_fd, int out_fd, int startup_fd) {
 
   const auth::PublickeyAttempt& who = *service.authenticated();
   service.set_phase(server::MonitorPhase::kSession);
-  preauth = false;
   close(monitor_fd);
   return conn.run_session_process(who, service.handed_over()->reveal(), [&](int fd) {
     serve_requests(service, fd, kNoDeadline, [] { return false; });

@@ -4,13 +4,10 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <memory>
 
 #include "tessera/key/ossl.h"
+#include "tessera/sys/file.h"
 #include "transport/messages.h"
 
 namespace tessera::ssh::transport {
@@ -27,7 +24,7 @@ constexpr uint64_t kTestsComposite = 0x01;
 constexpr uint64_t kMaxTests = 0x1f;
 constexpr uint64_t kMaxTries = uint64_t{1} << 30;
 // A moduli file larger than this is not one.
-constexpr long kMaxModuliFileBytes = 16L * 1024 * 1024;
+constexpr size_t kMaxModuliFileBytes = 16 * 1024 * 1024;
 
 std::vector<std::string_view> fields_of(std::string_view line) {
   std::vector<std::string_view> out;
@@ -151,16 +148,7 @@ ModuliFile parse_moduli(std::string_view text) {
 }
 
 key::Result<ModuliFile> read_moduli_file(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "re"), std::fclose);
-  if (!f) return Error(Errc::kIo, path + ": " + std::strerror(errno));
-  std::string text;
-  char buf[16384];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
-    if (text.size() + n > static_cast<size_t>(kMaxModuliFileBytes)) return Error(Errc::kTooLarge, path + ": too large");
-    text.append(buf, n);
-  }
-  if (std::ferror(f.get())) return Error(Errc::kIo, path + ": read error");
+  TESSERA_ASSIGN_OR_RETURN(std::string text, sys::read_file(path, kMaxModuliFileBytes));
   return parse_moduli(text);
 }
 
