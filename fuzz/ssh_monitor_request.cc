@@ -37,7 +37,7 @@ const std::string& moduli_path() {
   static const std::string path = [] {
     char name[] = "/tmp/fuzz-moduli-XXXXXX";
     const int fd = mkstemp(name);
-    if (fd < 0) std::abort();
+    if (fd < 0) std::abort();  // the fuzzer's own set-up, never the input
     tessera::key::ossl::BnPtr p(BN_get_rfc3526_prime_2048(nullptr));
     char* hex = BN_bn2hex(p.get());
     const std::string line = "20230101000000 2 6 100 2047 2 " + std::string(hex) + "\n";
