@@ -245,7 +245,14 @@ TEST_F(AgainstP11Kit, ModulesDisabledForAProgramAreRefusedAsP11KitRefusesThem) {
 }
 
 TEST_F(AgainstP11Kit, AUsersOwnModuleIsListedUnderItsName) {
-  user_file("modules/mine.module", "module: " + std::string(TESSERA_P11_FAULT_PATH) + "\n");
+  // A copy in the temporary HOME: p11-kit runs as nobody here, who may not
+  // reach the build tree (a checkout under a 0700 directory from mktemp -d).
+  const std::string module = home_.file("mine.so");
+  std::filesystem::copy_file(TESSERA_P11_FAULT_PATH, module);
+  std::filesystem::permissions(module, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                           std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                           std::filesystem::perms::others_exec);
+  user_file("modules/mine.module", "module: " + module + "\n");
   auto modules = listed();
   EXPECT_TRUE(modules.contains("mine"));
   expect_same_paths(modules);
