@@ -112,6 +112,23 @@ TEST_F(SshdAccess, PermitRootLoginNoRefusesRoot) {
   EXPECT_EQ(root.out, "0\n/root\n");
 }
 
+// The monitor execs the session program after becoming the user, who may
+// not be able to reach its directory (a checkout under a 0700 directory):
+// it is opened first, as root.
+TEST_F(SshdAccess, TheSessionProgramNeedNotBeReachableByTheUser) {
+  const std::string hidden = dir_->file("hidden");
+  ASSERT_EQ(::mkdir(hidden.c_str(), 0700), 0);
+  for (const char* program : {"tessera-sshd", "tessera-sshd-session"}) {
+    ASSERT_EQ(run({"cp", tessera_bin(program), hidden + "/" + program}).exit_code, 0);
+  }
+  TesseraSshd server("", "", hidden + "/tessera-sshd");
+  ASSERT_TRUE(server->started()) << server->log();
+  authorize(server);
+  auto r = ssh(server, {}, "echo reached");
+  EXPECT_EQ(r.exit_code, 0) << r.err << server->log();
+  EXPECT_EQ(r.out, "reached\n");
+}
+
 TEST_F(SshdAccess, AllowUsersAndDenyUsersDecideBeforeAnyKey) {
   // AllowUsers with a pattern that holds the user only from elsewhere.
   TesseraSshd allow("AllowUsers root " + std::string(kUser) + "@10.*\n");

@@ -40,15 +40,16 @@ inline bool make_key(const std::string& path, const std::vector<std::string>& ar
 }
 
 // tessera-sshd in a temporary directory of its own (config, log, host key,
-// authorized_keys), with tests/support/sshd's config plus `extra`.
+// authorized_keys), with tests/support/sshd's config plus `extra`; the
+// build's tessera-sshd unless `program` names another.
 class TesseraSshd {
  public:
-  explicit TesseraSshd(const std::string& extra, const std::string& host_key = "")
+  explicit TesseraSshd(const std::string& extra, const std::string& host_key = "", const std::string& program = "")
       : sshd_(SshdConfig{.dir = dir_.path().string(),
                          .host_key = host_key,
                          .extra = extra,
                          .pam = false,
-                         .program = tessera_bin("tessera-sshd")}) {}
+                         .program = program.empty() ? tessera_bin("tessera-sshd") : program}) {}
   Sshd& operator*() { return sshd_; }
   Sshd* operator->() { return &sshd_; }
   const TempDir& dir() const { return dir_; }

@@ -400,14 +400,26 @@ int ConnectionSetup::run_session_process(const auth::PublickeyAttempt& who, std:
   p.server_port = local_port_;
   p.max_sessions = static_cast<size_t>(std::max(0, cfg.max_sessions));
 
+  // The program is found now, by root: the user may not be able to reach
+  // its directory (a 0700 checkout), and the file execve'd is the one
+  // opened here, whatever is renamed onto its path afterwards.
+  const int program = open(session_argv_[0].c_str(), O_PATH | O_CLOEXEC);
+  if (program < 0) {
+    log_line(Level::kError, "session: cannot open " + session_argv_[0] + ": " + std::strerror(errno));
+    return 255;
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     log_line(Level::kError, std::string("socketpair: ") + std::strerror(errno));
+    close(program);
     return 255;
   }
   const pid_t pid = fork();
   if (pid < 0) {
     log_line(Level::kError, std::string("fork: ") + std::strerror(errno));
+    close(program);
+    close(sv[0]);
+    close(sv[1]);
     return 255;
   }
   if (pid == 0) {
@@ -416,11 +428,13 @@ int ConnectionSetup::run_session_process(const auth::PublickeyAttempt& who, std:
     // the user for good, then a fresh program (nothing of the monitor's
     // memory, host keys included, survives exec).
     close(sv[0]);
-    // Out of the way of 3, 4 and 5 first, so that no dup2 clobbers another.
+    // Out of the way of 3, 4 and 5 first, so that no dup2 clobbers another
+    // (or the program).
     const int monitor = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
     const int out = fcntl(client_out_fd_, F_DUPFD_CLOEXEC, 10);
     const int in = fcntl(client_fd_, F_DUPFD_CLOEXEC, 10);
-    if (monitor < 0 || out < 0 || in < 0 || dup2(monitor, 4) < 0 || dup2(out, 5) < 0 || dup2(in, 3) < 0) {
+    const int exe = fcntl(program, F_DUPFD_CLOEXEC, 10);
+    if (monitor < 0 || out < 0 || in < 0 || exe < 0 || dup2(monitor, 4) < 0 || dup2(out, 5) < 0 || dup2(in, 3) < 0) {
       _exit(255);
     }
     if (auto s = server::drop_to_user(*m.user); !s.ok()) {
@@ -432,10 +446,11 @@ int ConnectionSetup::run_session_process(const auth::PublickeyAttempt& who, std:
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     char* envp[] = {nullptr};
-    execve(args[0].c_str(), argv.data(), envp);
+    execveat(exe, "", argv.data(), envp, AT_EMPTY_PATH);
     log_line(Level::kError, "session: cannot execute " + args[0] + ": " + std::strerror(errno));
     _exit(255);
   }
+  close(program);
   close(sv[1]);
   if (client_out_fd_ != client_fd_) close(client_out_fd_);
   close(client_fd_);
