@@ -8,6 +8,7 @@ PACKAGES=(
   g++ make cmake ninja-build pkg-config   # toolchain
   libssl-dev                               # OpenSSL 3 libcrypto
   libseccomp-dev                           # tessera-sshd's pre-auth sandbox (seccomp filter)
+  libfido2-dev libcbor-dev                 # FIDO security keys (tessera's middleware; the test authenticator's CBOR)
   libgtest-dev libgmock-dev                # unit tests
   clang libclang-rt-14-dev                 # libFuzzer builds and clang sanitizer runtimes
   openssh-client openssh-server openssl    # interop peers: ssh, sshd, ssh-add, ssh-agent, ssh-keygen, openssl(1)
