@@ -280,6 +280,9 @@ Bytes certificate_signed_data(const Certificate& cert) {
 //   ed25519: string pk, string sk      (plain PROTOCOL.key: pk, sk)
 //   ecdsa:   mpint d                   (plain: curve, Q, d)
 //   rsa:     mpint d, iqmp, p, q       (plain: n, e, d, iqmp, p, q)
+//   sk-ed25519: string pk, string application, byte flags, string key handle, string reserved
+//   sk-ecdsa:   string application, byte flags, string key handle, string reserved
+//                                       (plain: curve, Q, application, flags, key handle, reserved)
 
 Result<CertifiedPrivateKey> parse_certified_private_key(Reader& in) {
   Reader probe = in;
@@ -287,10 +290,6 @@ Result<CertifiedPrivateKey> parse_certified_private_key(Reader& in) {
   const CertTypeEntry* entry = find_cert_entry(name);
   if (entry == nullptr) {
     return Error(Errc::kUnsupported, "\"" + std::string(name) + "\" is not a certificate type tessera handles");
-  }
-  if (key_type_info(entry->type).security_key) {
-    return Error(Errc::kUnsupported, std::string(name) +
-                                         " private keys live on an authenticator and are not supported here");
   }
   TESSERA_ASSIGN_OR_RETURN(auto cert_blob, in_field(probe.string(), "certified private key certificate"));
   TESSERA_ASSIGN_OR_RETURN(Certificate cert, in_field(Certificate::from_blob(cert_blob), "certified private key"));
@@ -325,11 +324,24 @@ Result<CertifiedPrivateKey> parse_certified_private_key(Reader& in) {
       break;
     }
     case KeyType::kSkEd25519:
-    case KeyType::kSkEcdsaP256:
-      std::abort();  // rejected above
+      private_fields = 2;  // pk, application, then flags, key handle, reserved
+      break;
+    case KeyType::kSkEcdsaP256: {
+      auto curve_and_point = raw_fields(public_fields, 2);
+      if (!curve_and_point.ok()) std::abort();  // a blob tessera wrote
+      plain.bytes(*curve_and_point);
+      private_fields = 1;  // application, then flags, key handle, reserved
+      break;
+    }
   }
   TESSERA_ASSIGN_OR_RETURN(auto private_part, in_field(raw_fields(probe, private_fields), "certified private key"));
   plain.bytes(private_part);
+  if (key_type_info(entry->type).security_key) {
+    TESSERA_ASSIGN_OR_RETURN(uint8_t flags, in_field(probe.u8(), "certified private key flags"));
+    plain.u8(flags);
+    TESSERA_ASSIGN_OR_RETURN(auto handle_and_reserved, in_field(raw_fields(probe, 2), "certified private key"));
+    plain.bytes(handle_and_reserved);
+  }
 
   Reader plain_reader(plain.data());
   TESSERA_ASSIGN_OR_RETURN(PrivateKey key, in_field(PrivateKey::parse(plain_reader), "certified private key"));
@@ -355,8 +367,8 @@ void serialize_certified_private_key(const PrivateKey& key, const Certificate& c
     case KeyType::kEcdsaP384:
     case KeyType::kEcdsaP521:
     case KeyType::kRsa: public_fields_in_plain = 2; break;
-    case KeyType::kSkEd25519:
-    case KeyType::kSkEcdsaP256: std::abort();  // no PrivateKey of a security-key type exists
+    case KeyType::kSkEd25519: public_fields_in_plain = 0; break;    // pk stays (PROTOCOL.u2f)
+    case KeyType::kSkEcdsaP256: public_fields_in_plain = 2; break;  // curve, Q
   }
   if (!raw_fields(fields, public_fields_in_plain).ok()) std::abort();
   out.bytes(fields.rest());

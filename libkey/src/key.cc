@@ -24,7 +24,7 @@ constexpr std::array<KeyTypeInfo, 7> kKeyTypes = {{
 using detail::KeyData;
 
 std::shared_ptr<const KeyData> make_data(KeyType type, ossl::PkeyPtr pkey, std::string application = {}) {
-  return std::make_shared<const KeyData>(KeyData{type, std::move(pkey), std::move(application)});
+  return std::make_shared<const KeyData>(KeyData{type, std::move(pkey), std::move(application), {}});
 }
 
 // The public half of a key as a new, public-only OpenSSL key, so that a
@@ -32,7 +32,7 @@ std::shared_ptr<const KeyData> make_data(KeyType type, ossl::PkeyPtr pkey, std::
 Result<ossl::PkeyPtr> public_only(KeyType type, EVP_PKEY* pkey) {
   Writer w;
   const KeyTypeInfo& info = key_type_info(type);
-  KeyData tmp{type, ossl::share(pkey), {}};
+  KeyData tmp{type, ossl::share(pkey), {}, {}};
   algo::for_type(type).write_public(tmp, w);
   Reader r(w.data());
   std::string unused;
@@ -193,7 +193,7 @@ Result<PrivateKey> PrivateKey::from_evp(EVP_PKEY* pkey) {
   // Round-trip through the SSH private encoding: that validates the key the
   // same way a key read from a file is validated, and drops anything SSH
   // cannot represent.
-  KeyData tmp{type, ossl::share(pkey), {}};
+  KeyData tmp{type, ossl::share(pkey), {}, {}};
   Writer w;
   algo::for_type(type).write_private(tmp, w);
   Reader r(w.data());
@@ -201,11 +201,46 @@ Result<PrivateKey> PrivateKey::from_evp(EVP_PKEY* pkey) {
   return from_data(make_data(type, std::move(validated)));
 }
 
+Result<PrivateKey> PrivateKey::make_security_key(const PublicKey& pub, uint8_t flags,
+                                                std::span<const uint8_t> key_handle) {
+  if (!pub.info().security_key) {
+    return Error(Errc::kInvalidArgument, std::string(pub.ssh_name()) + " is not a security key type");
+  }
+  if (key_handle.empty()) return Error(Errc::kInvalidArgument, "a security key needs a key handle");
+  if (key_handle.size() > kMaxSecurityKeyHandleBytes) {
+    return Error(Errc::kTooLarge, "security key handle of " + std::to_string(key_handle.size()) +
+                                      " bytes (at most " + std::to_string(kMaxSecurityKeyHandleBytes) + ")");
+  }
+  return with_credential(pub, SecurityKeyCredential{flags, SecretBytes::copy_of(key_handle), {}});
+}
+
+PrivateKey PrivateKey::with_credential(const PublicKey& pub, SecurityKeyCredential credential) {
+  auto data = std::make_shared<const KeyData>(
+      KeyData{pub.type(), ossl::share(pub.evp()), pub.sk_application(), std::move(credential)});
+  return PrivateKey(std::move(data), pub);
+}
+
 Result<PrivateKey> PrivateKey::parse(Reader& in) {
   Reader probe = in;
   TESSERA_ASSIGN_OR_RETURN(std::string_view name, probe.text());
   const KeyTypeInfo* info = find_key_type(name);
   if (info == nullptr) return Error(Errc::kUnsupported, "unknown key type \"" + std::string(name) + "\"");
+  if (info->security_key) {
+    // The public fields (with the application), then flags, key handle and
+    // reserved (PROTOCOL.u2f).
+    std::string application;
+    TESSERA_ASSIGN_OR_RETURN(auto pkey, algo::for_type(info->type).parse_public(*info, probe, &application));
+    TESSERA_ASSIGN_OR_RETURN(uint8_t flags, probe.u8());
+    TESSERA_ASSIGN_OR_RETURN(auto handle, probe.string());
+    TESSERA_ASSIGN_OR_RETURN(auto reserved, probe.string());
+    PublicKey pub(make_data(info->type, std::move(pkey), std::move(application)));
+    TESSERA_ASSIGN_OR_RETURN(PrivateKey key, make_security_key(pub, flags, handle));
+    if (!reserved.empty()) {
+      key = with_credential(pub, {flags, SecretBytes::copy_of(handle), Bytes(reserved.begin(), reserved.end())});
+    }
+    in = probe;
+    return key;
+  }
   TESSERA_ASSIGN_OR_RETURN(auto pkey, algo::for_type(info->type).parse_private(*info, probe));
   TESSERA_ASSIGN_OR_RETURN(PrivateKey key, from_data(make_data(info->type, std::move(pkey))));
   in = probe;
@@ -214,7 +249,36 @@ Result<PrivateKey> PrivateKey::parse(Reader& in) {
 
 void PrivateKey::serialize(Writer& out) const {
   out.string(public_.ssh_name());
+  if (const SecurityKeyCredential* sk = security_key()) {
+    algo::for_type(type()).write_public(*data_, out);
+    out.u8(sk->flags);
+    out.string(sk->key_handle.reveal());
+    out.string(sk->reserved);
+    return;
+  }
   algo::for_type(type()).write_private(*data_, out);
+}
+
+const SecurityKeyCredential* PrivateKey::security_key() const {
+  return data_->credential ? &*data_->credential : nullptr;
+}
+
+Result<Bytes> security_key_signature(const PublicKey& key, std::span<const uint8_t> data, uint8_t flags,
+                                     uint32_t counter, std::span<const uint8_t> sig_r,
+                                     std::span<const uint8_t> sig_s) {
+  TESSERA_ASSIGN_OR_RETURN(Bytes body, algo::for_type(key.type()).security_key_signature_body(sig_r, sig_s));
+  Writer w;
+  w.string(key.ssh_name());
+  w.string(body);
+  w.u8(flags);
+  w.u32(counter);
+  Bytes blob = w.take();
+  if (auto s = key.verify(blob, data); !s.ok()) {
+    return Error(Errc::kBadSignature, "the authenticator's signature does not verify with key " +
+                                          std::string(key.ssh_name()) + " (" + s.error().message() +
+                                          "): it answered for another credential, or garbled its answer");
+  }
+  return blob;
 }
 
 Result<Bytes> PrivateKey::sign(std::span<const uint8_t> data, SignatureAlgorithm alg) const {
@@ -257,7 +321,15 @@ Result<ossl::PkeyPtr> Algorithm::generate(const KeyTypeInfo& info, unsigned) con
 }
 
 Result<Bytes> Algorithm::sign(const KeyData& key, SignatureAlgorithm, std::span<const uint8_t>) const {
+  if (key_type_info(key.type).security_key) {
+    return Error(Errc::kUnsupported, std::string(key_type_info(key.type).ssh_name) +
+                                         " keys sign on their authenticator, through a security key middleware");
+  }
   return Error(Errc::kUnsupported, "cannot sign with " + std::string(key_type_info(key.type).ssh_name) + " keys");
+}
+
+Result<Bytes> Algorithm::security_key_signature_body(std::span<const uint8_t>, std::span<const uint8_t>) const {
+  return Error(Errc::kUnsupported, "not a security key type");
 }
 
 Bytes sha256(std::span<const uint8_t> data) {

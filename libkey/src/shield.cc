@@ -67,7 +67,7 @@ Result<Bytes> ShieldedKey::sign(std::span<const uint8_t> data, SignatureAlgorith
   const auto& algorithm = algo::for_type(sealed_->type);
   TESSERA_ASSIGN_OR_RETURN(auto pkey, algorithm.parse_private_trusted(key_type_info(sealed_->type), r));
   // The OpenSSL key is freed (and its private parts cleared by OpenSSL) on return.
-  detail::KeyData transient{sealed_->type, std::move(pkey), {}};
+  detail::KeyData transient{sealed_->type, std::move(pkey), {}, {}};
   return algorithm.sign(transient, alg, data);
 }
 

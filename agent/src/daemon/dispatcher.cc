@@ -300,6 +300,10 @@ Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIde
     }
     return Refused{"security keys (sk-provider) are not supported by tessera-agent"};
   }
+  if (request.key.security_key() != nullptr) {
+    return Refused{"security keys (" + std::string(request.key.public_key().ssh_name()) +
+                   ") are not supported by tessera-agent"};
+  }
   if (constraints.associated_certs) return Refused{"associated-certs constraint is only valid for smartcard keys"};
 
   Bytes blob = request.key.public_key().blob();

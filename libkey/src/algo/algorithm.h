@@ -3,6 +3,7 @@
 #ifndef TESSERA_KEY_SRC_ALGO_ALGORITHM_H_
 #define TESSERA_KEY_SRC_ALGO_ALGORITHM_H_
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@ struct KeyData {
   KeyType type;
   ossl::PkeyPtr pkey;        // public-only for PublicKey, with private parts for PrivateKey
   std::string application;  // security keys only
+  std::optional<SecurityKeyCredential> credential;  // a security key's private form only
 };
 }  // namespace detail
 
@@ -58,6 +60,12 @@ class Algorithm {
                         std::span<const uint8_t> data) const = 0;
 
   virtual unsigned bits(const KeyData& key) const = 0;
+
+  // Security keys: the signature field of the SSH signature blob (what
+  // follows the algorithm name, before flags and counter) from an
+  // authenticator's r and s. kUnsupported for other keys.
+  virtual Result<Bytes> security_key_signature_body(std::span<const uint8_t> sig_r,
+                                                    std::span<const uint8_t> sig_s) const;
 };
 
 const Algorithm& ed25519();

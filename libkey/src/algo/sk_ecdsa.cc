@@ -41,6 +41,20 @@ class SkEcdsa final : public Algorithm {
   }
 
   unsigned bits(const KeyData&) const override { return 256; }
+
+  // mpint r, mpint s (the authenticator's DER signature already split).
+  Result<Bytes> security_key_signature_body(std::span<const uint8_t> sig_r,
+                                            std::span<const uint8_t> sig_s) const override {
+    constexpr size_t kMaxScalarBytes = 33;  // a P-256 scalar, perhaps with a leading zero
+    if (sig_r.empty() || sig_s.empty() || sig_r.size() > kMaxScalarBytes || sig_s.size() > kMaxScalarBytes) {
+      return Error(Errc::kMalformed, "an ECDSA authenticator signature has r and s of 1 to 33 bytes, not " +
+                                         std::to_string(sig_r.size()) + " and " + std::to_string(sig_s.size()));
+    }
+    Writer w;
+    w.mpint(sig_r);
+    w.mpint(sig_s);
+    return w.take();
+  }
 };
 
 }  // namespace

@@ -36,6 +36,16 @@ class SkEd25519 final : public Algorithm {
   }
 
   unsigned bits(const KeyData&) const override { return 256; }
+
+  // The 64-byte signature itself.
+  Result<Bytes> security_key_signature_body(std::span<const uint8_t> sig_r,
+                                            std::span<const uint8_t> sig_s) const override {
+    if (sig_r.size() != 64 || !sig_s.empty()) {
+      return Error(Errc::kMalformed, "an Ed25519 authenticator signature is 64 bytes, not " +
+                                         std::to_string(sig_r.size()) + "+" + std::to_string(sig_s.size()));
+    }
+    return Bytes(sig_r.begin(), sig_r.end());
+  }
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "tessera/key/error.h"
+#include "tessera/key/secret.h"
 #include "tessera/key/wire.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
@@ -26,8 +27,8 @@ enum class KeyType : uint8_t {
   kEcdsaP384,
   kEcdsaP521,
   kRsa,
-  kSkEd25519,     // sk-ssh-ed25519@openssh.com (public keys and verification only)
-  kSkEcdsaP256,   // sk-ecdsa-sha2-nistp256@openssh.com (public keys and verification only)
+  kSkEd25519,     // sk-ssh-ed25519@openssh.com (signed by an authenticator)
+  kSkEcdsaP256,   // sk-ecdsa-sha2-nistp256@openssh.com (signed by an authenticator)
 };
 
 // Smallest RSA modulus tessera reads, and smallest/default it generates.
@@ -58,6 +59,24 @@ enum class SignatureAlgorithm : uint8_t {
   kRsaSha1,    // "ssh-rsa"
   kRsaSha256,  // "rsa-sha2-256"
   kRsaSha512,  // "rsa-sha2-512"
+};
+
+// Security keys (FIDO authenticators, PROTOCOL.u2f): the flags a credential
+// is made with, as key files, the agent protocol and signatures carry them.
+inline constexpr uint8_t kSkUserPresenceRequired = 0x01;      // a touch for each signature
+inline constexpr uint8_t kSkUserVerificationRequired = 0x04;  // a PIN (or biometric) for each signature
+inline constexpr uint8_t kSkResidentKey = 0x20;               // the credential lives on the authenticator
+// Largest key handle tessera reads. CTAP2 credential ids are at most 1023
+// bytes; other middlewares' handles are larger but far below this.
+inline constexpr size_t kMaxSecurityKeyHandleBytes = 16 * 1024;
+
+// What an authenticator needs to sign with a security key, kept where other
+// keys keep their private half: the key handle (for most authenticators the
+// wrapped private key itself, so a secret) and the credential's flags.
+struct SecurityKeyCredential {
+  uint8_t flags = 0;
+  SecretBytes key_handle;
+  Bytes reserved;  // written empty; kept as read
 };
 
 namespace detail {
@@ -112,6 +131,12 @@ class PrivateKey {
   static Result<PrivateKey> generate(KeyType type, unsigned bits = 0);
   // Wraps an OpenSSL private key after validating it (curve point, RSA size and consistency).
   static Result<PrivateKey> from_evp(EVP_PKEY* pkey);
+  // A security key's private form from what its authenticator returned at
+  // enrolment: `pub` (an sk-* key with its application), the credential's
+  // flags and key handle. kInvalidArgument for a key of another type or an
+  // empty handle, kTooLarge for a handle over kMaxSecurityKeyHandleBytes.
+  static Result<PrivateKey> make_security_key(const PublicKey& pub, uint8_t flags,
+                                              std::span<const uint8_t> key_handle);
 
   // The private-key fields of PROTOCOL.key / PROTOCOL.agent: string type name
   // then the type's public and private fields (no comment). Reading checks the
@@ -123,20 +148,37 @@ class PrivateKey {
   KeyType type() const { return public_.type(); }
 
   // Signs data and returns the SSH signature blob (string algorithm, string signature).
-  // alg must be kDefault for non-RSA keys.
+  // alg must be kDefault for non-RSA keys. A security key cannot sign here
+  // (kUnsupported): its authenticator signs, through a middleware, and
+  // security_key_signature() makes the blob of its answer.
   Result<Bytes> sign(std::span<const uint8_t> data,
                      SignatureAlgorithm alg = SignatureAlgorithm::kDefault) const;
 
-  // The underlying OpenSSL private key, owned by this object.
+  // The underlying OpenSSL private key, owned by this object (for a security
+  // key, the public key: its private key never leaves the authenticator).
   EVP_PKEY* evp() const;
+
+  // A security key's credential; nullptr for other keys.
+  const SecurityKeyCredential* security_key() const;
 
  private:
   PrivateKey(std::shared_ptr<const detail::KeyData> data, PublicKey pub)
       : data_(std::move(data)), public_(std::move(pub)) {}
   static Result<PrivateKey> from_data(std::shared_ptr<const detail::KeyData> data);
+  static PrivateKey with_credential(const PublicKey& pub, SecurityKeyCredential credential);
   std::shared_ptr<const detail::KeyData> data_;  // holds the private key
   PublicKey public_;                             // public half only, no private material
 };
+
+// The SSH signature blob of a security key's signature, from its
+// authenticator's answer (sk_sign): the authenticator data's flags and counter
+// and the signature (Ed25519: the 64 bytes in sig_r, sig_s empty; ECDSA: r and
+// s as unsigned big-endian integers). The blob is verified against `key` over
+// `data` before it is returned: a signature by another credential, a garbled
+// answer or flags that are not what was signed give kBadSignature.
+Result<Bytes> security_key_signature(const PublicKey& key, std::span<const uint8_t> data, uint8_t flags,
+                                     uint32_t counter, std::span<const uint8_t> sig_r,
+                                     std::span<const uint8_t> sig_s);
 
 // The algorithm name a signature blob carries ("rsa-sha2-256"), or an error if
 // the blob is not a signature.
