@@ -21,6 +21,8 @@ extern "C" {
 /* Credential flags (the "flags" byte of sk key files and of signatures). */
 #define SSH_SK_USER_PRESENCE_REQD 0x01     /* a touch is needed for each signature */
 #define SSH_SK_USER_VERIFICATION_REQD 0x04 /* a PIN (or biometric) for each signature */
+#define SSH_SK_FORCE_OPERATION 0x10        /* sk_enroll: replace a resident credential of the same
+                                              application and user (never stored in keys) */
 #define SSH_SK_RESIDENT_KEY 0x20           /* the credential lives on the authenticator */
 
 /* Algorithms. */
