@@ -263,6 +263,22 @@ const SecurityKeyCredential* PrivateKey::security_key() const {
   return data_->credential ? &*data_->credential : nullptr;
 }
 
+Result<PublicKey> security_key_public(KeyType type, std::span<const uint8_t> public_key,
+                                      std::string_view application) {
+  const KeyTypeInfo& info = key_type_info(type);
+  if (!info.security_key) return Error(Errc::kInvalidArgument, std::string(info.ssh_name) + " is not a security key type");
+  // The public blob, parsed as any other: that checks the length and the point.
+  Writer w;
+  w.string(info.ssh_name);
+  if (!info.curve.empty()) w.string(info.curve);
+  w.string(public_key);
+  w.string(application);
+  auto key = PublicKey::from_blob(w.data());
+  if (!key.ok()) return Error(Errc::kInvalidKey, "the authenticator returned an unusable " + std::string(info.ssh_name) +
+                                                     " public key: " + key.error().message());
+  return key;
+}
+
 Result<Bytes> security_key_signature(const PublicKey& key, std::span<const uint8_t> data, uint8_t flags,
                                      uint32_t counter, std::span<const uint8_t> sig_r,
                                      std::span<const uint8_t> sig_s) {

@@ -193,6 +193,33 @@ TEST(SecurityKeyPrivate, RefusesWhatIsNotACredential) {
   EXPECT_EQ(a.inner.security_key(), nullptr);
 }
 
+TEST(SecurityKeyPrivate, PublicKeysFromAnEnrolmentAnswer) {
+  const Authenticator ed = Authenticator::make(KeyType::kSkEd25519, "ssh:enrol");
+  const Bytes ed_blob = ed.pub.blob();
+  Reader fields(ed_blob);
+  ASSERT_TRUE(fields.text().ok());
+  auto raw = fields.string();
+  ASSERT_TRUE(raw.ok());
+  auto pub = security_key_public(KeyType::kSkEd25519, *raw, "ssh:enrol");
+  ASSERT_TRUE(pub.ok()) << pub.error().message();
+  EXPECT_TRUE(*pub == ed.pub);
+  EXPECT_EQ(security_key_public(KeyType::kSkEd25519, raw->first(31), "ssh:").error().code(), Errc::kInvalidKey);
+
+  const Authenticator ec = Authenticator::make(KeyType::kSkEcdsaP256);
+  const Bytes ec_blob = ec.pub.blob();
+  Reader ec_fields(ec_blob);
+  ASSERT_TRUE(ec_fields.text().ok() && ec_fields.text().ok());
+  auto point = ec_fields.string();
+  ASSERT_TRUE(point.ok());
+  auto ec_pub = security_key_public(KeyType::kSkEcdsaP256, *point, "ssh:");
+  ASSERT_TRUE(ec_pub.ok()) << ec_pub.error().message();
+  EXPECT_TRUE(*ec_pub == ec.pub);
+  Bytes off_curve(point->begin(), point->end());
+  off_curve.back() ^= 1;
+  EXPECT_EQ(security_key_public(KeyType::kSkEcdsaP256, off_curve, "ssh:").error().code(), Errc::kInvalidKey);
+  EXPECT_EQ(security_key_public(KeyType::kEd25519, *raw, "ssh:").error().code(), Errc::kInvalidArgument);
+}
+
 TEST(SecurityKeyPrivate, MalformedAuthenticatorSignaturesAreRefused) {
   const Authenticator ed = Authenticator::make(KeyType::kSkEd25519);
   EXPECT_EQ(security_key_signature(ed.pub, kData, 1, 1, Bytes(63, 1), {}).error().code(), Errc::kMalformed);

@@ -170,6 +170,13 @@ class PrivateKey {
   PublicKey public_;                             // public half only, no private material
 };
 
+// A security key's public key from its authenticator's enrolment answer:
+// `public_key` as sk_enroll returns it (Ed25519: 32 raw bytes; ECDSA P-256:
+// the 65-byte uncompressed point) and the application it was made for.
+// kInvalidKey for a point off the curve or a wrong length.
+Result<PublicKey> security_key_public(KeyType type, std::span<const uint8_t> public_key,
+                                      std::string_view application);
+
 // The SSH signature blob of a security key's signature, from its
 // authenticator's answer (sk_sign): the authenticator data's flags and counter
 // and the signature (Ed25519: the 64 bytes in sig_r, sig_s empty; ECDSA: r and
