@@ -322,7 +322,7 @@ Result<std::vector<Credential>> load_resident_keys(const Target& target) {
 }
 
 Result<key::PublicKey> public_key(const Credential& credential) {
-  return ssh_public_key(credential.alg, credential.public_key, credential.application);
+  return key::security_key_public(key_type(credential.alg), credential.public_key, credential.application);
 }
 
 Result<Bytes> signature_blob(Algorithm alg, const Assertion& assertion) {

@@ -421,20 +421,10 @@ Status check_public_key(Algorithm alg, std::span<const uint8_t> public_key) {
     return Error(Errc::kInvalidKey, "an ECDSA public key that is not an uncompressed P-256 point (" +
                                         std::to_string(public_key.size()) + " bytes)");
   }
-  // The point must be on the curve: libkey's parser checks it.
-  auto key = ssh_public_key(alg, public_key, "ssh:");
+  // The point must be on the curve: libkey checks it.
+  auto key = key::security_key_public(key_type(alg), public_key, "ssh:");
   if (!key.ok()) return Error(Errc::kInvalidKey, "an ECDSA public key: " + key.error().message());
   return {};
-}
-
-Result<key::PublicKey> ssh_public_key(Algorithm alg, std::span<const uint8_t> public_key,
-                                      std::string_view application) {
-  Writer blob;
-  blob.string(key::key_type_info(key_type(alg)).ssh_name);
-  if (alg == Algorithm::kEcdsaP256) blob.string(key::key_type_info(key_type(alg)).curve);
-  blob.string(public_key);
-  blob.string(application);
-  return key::PublicKey::from_blob(blob.data());
 }
 
 Result<Bytes> ssh_signature(Algorithm alg, uint8_t flags, uint32_t counter, std::span<const uint8_t> sig_r,

@@ -218,7 +218,7 @@ TEST_P(FidoClientAlgorithms, ResidentKeysWithAPin) {
   ASSERT_FALSE(again.ok());
   expect_code(again.error(), ErrorCode::kCredentialExists, "already holds a resident credential for ssh:rk");
   // Replacing it is the caller's choice (OpenSSH's SSH_SK_FORCE_OPERATION).
-  auto replaced = enroll(target_with_pin("4321"), alg, "ssh:rk", flags | kForceOperationFlag, {}, user);
+  auto replaced = enroll(target_with_pin("4321"), alg, "ssh:rk", flags | SSH_SK_FORCE_OPERATION, {}, user);
   ASSERT_TRUE(replaced.ok()) << replaced.error().message();
   EXPECT_EQ(replaced->credential.flags, flags);
   auto other_user = enroll(target_with_pin("4321"), alg, "ssh:rk", flags, {}, bytes("bob"));
@@ -631,7 +631,7 @@ TEST_F(FidoClient, TheHelperAnswersBrokenRequests) {
   version.u8(3);
   auto framed = frame(SecretBytes::copy_of(version.data()));
   ASSERT_TRUE(framed.ok());
-  ErrorReply future = error_of(talk(Bytes(framed->reveal().begin(), framed->reveal().end())));
+  const ErrorReply future = error_of(talk(Bytes(framed->reveal().begin(), framed->reveal().end())));
   EXPECT_NE(future.message.find("protocol version 99"), std::string::npos) << future.message;
   EXPECT_TRUE(talk(Bytes{0, 0, 1}).empty());  // cut short: no reply
   expect_no_children();

@@ -98,7 +98,7 @@ TEST(FidoHelper, TakesAValidEnrolment) {
   r->flags = SSH_SK_USER_PRESENCE_REQD | SSH_SK_USER_VERIFICATION_REQD;  // the middleware added UV
   r->signature = dup(Bytes(70, 1));
   r->signature_len = 70;
-  auto reply = take_enroll_response(Algorithm::kEcdsaP256, SSH_SK_USER_PRESENCE_REQD | kForceOperationFlag, r);
+  auto reply = take_enroll_response(Algorithm::kEcdsaP256, SSH_SK_USER_PRESENCE_REQD | SSH_SK_FORCE_OPERATION, r);
   ASSERT_TRUE(reply.ok()) << reply.error().message();
   EXPECT_EQ(reply->public_key, point);
   EXPECT_EQ(reply->key_handle.size(), 40u);

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "tessera/fido/client.h"
-#include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
 #include "tessera/key/sshsig.h"
 #include "tessera/key/wire.h"
@@ -113,62 +112,30 @@ TEST_P(OpenSshInterop, ResidentKeysMadeBySshKeygenAreListedByTessera) {
   EXPECT_TRUE(*listed_key == file_key->key);
 }
 
-// The private half of an unencrypted openssh-key-v1 sk key file (PROTOCOL.key,
-// PROTOCOL.u2f): application, flags and key handle.
-struct SkPrivateKey {
-  std::string application;
-  uint8_t flags = 0;
-  Bytes key_handle;
-};
-
-SkPrivateKey parse_sk_private_key(const std::string& text, Algorithm alg) {
-  SkPrivateKey out;
-  const std::string begin = "-----BEGIN OPENSSH PRIVATE KEY-----";
-  const std::string end = "-----END OPENSSH PRIVATE KEY-----";
-  const size_t from = text.find(begin);
-  const size_t to = text.find(end);
-  EXPECT_NE(from, std::string::npos);
-  EXPECT_NE(to, std::string::npos);
-  auto decoded = key::base64_decode(text.substr(from + begin.size(), to - from - begin.size()));
-  EXPECT_TRUE(decoded.ok());
-  key::Reader in(*decoded);
-  auto magic = in.bytes(15);
-  EXPECT_EQ(std::string(key::as_text(*magic)), std::string("openssh-key-v1\0", 15));
-  EXPECT_EQ(*in.text(), "none");  // cipher
-  EXPECT_EQ(*in.text(), "none");  // kdf
-  (void)in.string();              // kdf options
-  EXPECT_EQ(*in.u32(), 1u);
-  (void)in.string();  // public key
-  auto section = in.child();
-  EXPECT_TRUE(section.ok());
-  key::Reader priv = *section;
-  EXPECT_EQ(*priv.u32(), *priv.u32());  // check integers
-  (void)priv.text();                    // key type
-  if (alg == Algorithm::kEcdsaP256) (void)priv.text();  // curve
-  (void)priv.string();                                  // public key
-  out.application = std::string(*priv.text());
-  out.flags = *priv.u8();
-  auto handle = priv.string();
-  out.key_handle.assign(handle->begin(), handle->end());
-  return out;
-}
-
 TEST_P(OpenSshInterop, KeysMadeBySshKeygenSignThroughTheHelper) {
   const std::string key = dir_.file("id_sk");
   keygen(key, {"-O", "application=ssh:made-by-openssh"});
-  const SkPrivateKey parts = parse_sk_private_key(test::read_file(key), alg());
-  EXPECT_EQ(parts.application, "ssh:made-by-openssh");
-  EXPECT_EQ(parts.flags, SSH_SK_USER_PRESENCE_REQD);
-  auto public_line = key::parse_public_key_line(test::read_file(key + ".pub"));
-  ASSERT_TRUE(public_line.ok()) << public_line.error().message();
+  auto private_key = key::parse_openssh_private_key(test::read_file(key), SecretBytes());
+  ASSERT_TRUE(private_key.ok()) << private_key.error().message();
+  const key::SecurityKeyCredential* credential = private_key->key.security_key();
+  ASSERT_NE(credential, nullptr);
+  const key::PublicKey& file_key = private_key->key.public_key();
+  EXPECT_EQ(file_key.sk_application(), "ssh:made-by-openssh");
+  EXPECT_EQ(credential->flags, SSH_SK_USER_PRESENCE_REQD);
 
   const Bytes data = {'s', 'i', 'g', 'n', ' ', 'm', 'e'};
-  auto signed_ = sign(target(), alg(), parts.application, parts.key_handle, parts.flags, data);
+  auto signed_ = sign(target(), alg(), file_key.sk_application(), credential->key_handle.reveal(),
+                      credential->flags, data);
   ASSERT_TRUE(signed_.ok()) << signed_.error().message();
   auto blob = signature_blob(alg(), *signed_);
   ASSERT_TRUE(blob.ok());
-  auto verified = public_line->key.verify(*blob, data);
+  auto verified = file_key.verify(*blob, data);
   EXPECT_TRUE(verified.ok()) << verified.error().message();
+  // libkey's own assembly of the authenticator's answer agrees.
+  auto assembled = key::security_key_signature(file_key, data, signed_->flags, signed_->counter, signed_->sig_r,
+                                               signed_->sig_s);
+  ASSERT_TRUE(assembled.ok()) << assembled.error().message();
+  EXPECT_EQ(*assembled, *blob);
 }
 
 TEST_P(OpenSshInterop, SshKeygenVerifiesWhatTheHelperSigns) {

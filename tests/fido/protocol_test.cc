@@ -472,15 +472,9 @@ TEST(FidoProtocol, ErrorsCarryTheirCode) {
   EXPECT_EQ(error_code_name(ErrorCode::kDeviceNotFound), "device_not_found");
 }
 
-TEST(FidoProtocol, SshPublicKeysAndSignatures) {
-  auto key = ssh_public_key(Algorithm::kEcdsaP256, ecdsa_point(), "ssh:app");
-  ASSERT_TRUE(key.ok()) << key.error().message();
-  EXPECT_EQ(key->type(), key::KeyType::kSkEcdsaP256);
-  EXPECT_EQ(key->sk_application(), "ssh:app");
-  auto ed = ssh_public_key(Algorithm::kEd25519, ed25519_point(), "ssh:");
-  ASSERT_TRUE(ed.ok());
-  EXPECT_EQ(ed->type(), key::KeyType::kSkEd25519);
-
+TEST(FidoProtocol, SshSignatures) {
+  EXPECT_TRUE(check_public_key(Algorithm::kEcdsaP256, ecdsa_point()).ok());
+  EXPECT_TRUE(check_public_key(Algorithm::kEd25519, ed25519_point()).ok());
   auto blob = ssh_signature(Algorithm::kEcdsaP256, 1, 9, Bytes{0, 0, 5}, Bytes(32, 0x80));
   ASSERT_TRUE(blob.ok());
   Reader in(*blob);

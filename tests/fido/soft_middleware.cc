@@ -92,8 +92,6 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// OpenSSH's SSH_SK_FORCE_OPERATION: replace an existing resident credential.
-constexpr uint8_t kForceOperation = 0x10;
 constexpr char kHandleMagic[4] = {'T', 'S', 'K', '1'};
 constexpr char kResidentMagic[4] = {'T', 'S', 'R', '1'};
 
@@ -546,7 +544,7 @@ SOFT_EXPORT int sk_enroll(uint32_t alg, const uint8_t* challenge, size_t challen
     return SSH_SK_ERR_UNSUPPORTED;
   }
   Bytes user_id = user.empty() ? Bytes(32, 0) : Bytes(user.begin(), user.end());
-  if (resident && (flags & kForceOperation) == 0 && ::access(resident_path(application, user_id).c_str(), F_OK) == 0) {
+  if (resident && (flags & SSH_SK_FORCE_OPERATION) == 0 && ::access(resident_path(application, user_id).c_str(), F_OK) == 0) {
     return SSH_SK_ERR_CREDENTIAL_EXISTS;
   }
   touch_delay();
@@ -590,7 +588,7 @@ SOFT_EXPORT int sk_enroll(uint32_t alg, const uint8_t* challenge, size_t challen
   if (fault("null-response")) return 0;
   auto* response = static_cast<sk_enroll_response*>(std::calloc(1, sizeof(sk_enroll_response)));
   if (response == nullptr) return SSH_SK_ERR_GENERAL;
-  response->flags = static_cast<uint8_t>(flags & ~kForceOperation);
+  response->flags = static_cast<uint8_t>(flags & ~SSH_SK_FORCE_OPERATION);
   response->public_key = malloc_copy(public_key);
   response->public_key_len = public_key.size();
   response->key_handle = malloc_copy(key_handle);

@@ -363,7 +363,7 @@ Result<EnrollReply> take_enroll_response(Algorithm alg, uint8_t requested_flags,
   if (allocated(response) < sizeof *response) return bad_response("its enrolment response is smaller than the ABI's");
   EnrollReply reply;
   reply.alg = alg;
-  reply.flags = static_cast<uint8_t>((requested_flags & ~kForceOperationFlag) |
+  reply.flags = static_cast<uint8_t>((requested_flags & ~SSH_SK_FORCE_OPERATION) |
                                      (response->flags & SSH_SK_USER_VERIFICATION_REQD));
   TESSERA_ASSIGN_OR_RETURN(reply.public_key, copy_public_key(alg, response->public_key, response->public_key_len));
   TESSERA_ASSIGN_OR_RETURN(reply.key_handle, copy_key_handle(response->key_handle, response->key_handle_len));

@@ -71,7 +71,7 @@ class Middleware {
 // the buffer malloc gave is refused rather than read. kBadResponse errors
 // say what was wrong.
 //
-// The credential's flags are those asked for (without kForceOperationFlag),
+// The credential's flags are those asked for (without SSH_SK_FORCE_OPERATION),
 // plus user verification when the middleware says the credential needs it
 // (it may add that, never drop a requirement).
 Result<EnrollReply> take_enroll_response(Algorithm alg, uint8_t requested_flags, sk_enroll_response* response);

@@ -63,11 +63,6 @@ inline constexpr size_t kMaxErrorTextBytes = 1024;
 // and the largest resident key list (checked in protocol.cc).
 inline constexpr size_t kMaxFrameBytes = 320 * 1024;
 
-// OpenSSH's SSH_SK_FORCE_OPERATION (its sk-api.h; sk_api.h leaves it out):
-// an enrolment flag that replaces an existing resident credential. It is
-// passed to the middleware but is never a flag of the credential made.
-inline constexpr uint8_t kForceOperationFlag = 0x10;
-
 // The algorithms of the middleware ABI.
 enum class Algorithm : uint32_t {
   kEcdsaP256 = SSH_SK_ECDSA,
@@ -224,11 +219,6 @@ FrameStatus peek_frame(std::span<const uint8_t> buffer, std::span<const uint8_t>
 // Checks a public key as the middleware ABI gives it (Ed25519: 32 bytes;
 // ECDSA: 65 bytes, 0x04, a point on P-256). kInvalidKey says what is wrong.
 Status check_public_key(Algorithm alg, std::span<const uint8_t> public_key);
-
-// The SSH public key (sk-ssh-ed25519@openssh.com or
-// sk-ecdsa-sha2-nistp256@openssh.com) of a credential.
-Result<key::PublicKey> ssh_public_key(Algorithm alg, std::span<const uint8_t> public_key,
-                                      std::string_view application);
 
 // The SSH signature blob of PROTOCOL.u2f: string algorithm name, string
 // signature (Ed25519's 64 bytes; ECDSA: mpint r, mpint s), byte flags,
