@@ -90,8 +90,8 @@ Failure failure_for(int fido_error, std::string_view what) {
       break;
     case FIDO_ERR_RX:
     case FIDO_ERR_TX:
-      text += "no valid answer from the authenticator in time: check that it is inserted and not in use, "
-              "then try again";
+      text += "no valid answer from the authenticator (it stayed silent, answered too late or sent a broken "
+              "reply): check that it is inserted and not in use by another program, then try again";
       break;
     case FIDO_ERR_RX_NOT_CBOR:
     case FIDO_ERR_RX_INVALID_CBOR:
@@ -99,8 +99,13 @@ Failure failure_for(int fido_error, std::string_view what) {
     case FIDO_ERR_CBOR_UNEXPECTED_TYPE:
       text += "the authenticator sent a malformed reply";
       break;
+    case FIDO_ERR_INTERNAL:
+      text += "the exchange with the authenticator failed (its reply could not be used): try again";
+      break;
     default:
+      text += "the authenticator failed (";
       text += fido_strerr(fido_error);
+      text += ")";
       break;
   }
   return Failure{sk_error_for(fido_error), std::move(text)};

@@ -331,10 +331,12 @@ Outcome<std::vector<ResidentKey>> load_resident_keys(const DeviceSource& source,
   int r = fido_credman_get_dev_metadata(device.get(), metadata.get(), pin);
   if (r == FIDO_ERR_INVALID_COMMAND) return keys;  // no credential management: no resident keys to read
   if (r != FIDO_OK) return failure_for(r, "reading the resident key count");
+  if (fido_credman_rk_existing(metadata.get()) == 0) return keys;
   device.arm(source.operation_timeout_ms);
-  if ((r = fido_credman_get_dev_rp(device.get(), rps.get(), pin)) != FIDO_OK) {
-    return failure_for(r, "listing the applications with resident keys");
-  }
+  // CTAP2 answers "no credentials" rather than an empty list.
+  r = fido_credman_get_dev_rp(device.get(), rps.get(), pin);
+  if (r == FIDO_ERR_NO_CREDENTIALS) return keys;
+  if (r != FIDO_OK) return failure_for(r, "listing the applications with resident keys");
   for (size_t i = 0; i < fido_credman_rp_count(rps.get()); ++i) {
     const char* rp_id = fido_credman_rp_id(rps.get(), i);
     if (rp_id == nullptr || strncasecmp(rp_id, "ssh:", 4) != 0) continue;  // not OpenSSH's
@@ -343,9 +345,9 @@ Outcome<std::vector<ResidentKey>> load_resident_keys(const DeviceSource& source,
     RkListPtr rks(fido_credman_rk_new());
     if (rks == nullptr) return general("out of memory");
     device.arm(source.operation_timeout_ms);
-    if ((r = fido_credman_get_dev_rk(device.get(), rp_id, rks.get(), pin)) != FIDO_OK) {
-      return failure_for(r, "listing the resident keys of " + application);
-    }
+    r = fido_credman_get_dev_rk(device.get(), rp_id, rks.get(), pin);
+    if (r == FIDO_ERR_NO_CREDENTIALS) continue;
+    if (r != FIDO_OK) return failure_for(r, "listing the resident keys of " + application);
     for (size_t j = 0; j < fido_credman_rk_count(rks.get()); ++j) {
       const fido_cred_t* cred = fido_credman_rk(rks.get(), j);
       if (cred == nullptr) continue;

@@ -10,6 +10,7 @@
 #include "tessera/key/key.h"
 #include "tessera/key/ossl.h"
 #include "tessera/key/wire.h"
+#include "socket_io.h"
 #include "test_support.h"
 
 namespace tessera::fidotest {
@@ -69,6 +70,17 @@ sk_option** Options::get() {
   for (auto& o : options_) pointers_.push_back(&o);
   pointers_.push_back(nullptr);
   return pointers_.data();
+}
+
+fido2::DeviceSource socket_source(std::vector<std::string> paths, int timeout_ms) {
+  fido2::DeviceSource source;
+  source.paths = std::move(paths);
+  source.io = &fido2::socket_io_functions();
+  source.arm_deadline = fido2::arm_socket_deadline;
+  source.set_open_timeout = fido2::set_socket_open_timeout;
+  source.operation_timeout_ms = timeout_ms;
+  source.probe_timeout_ms = timeout_ms;
+  return source;
 }
 
 void free_enroll_response(sk_enroll_response* r) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "middleware.h"
 #include "tessera/fido/sk_api.h"
 #include "tessera/key/error.h"
 
@@ -61,6 +62,11 @@ class Options {
   std::vector<sk_option> options_;
   std::vector<sk_option*> pointers_;
 };
+
+// A device source of simulators' sockets (the test hook's transport, with
+// several devices where the environment variable gives one), with both
+// timeouts set to timeout_ms.
+fido2::DeviceSource socket_source(std::vector<std::string> paths, int timeout_ms);
 
 // Frees what the module returned (as OpenSSH does).
 void free_enroll_response(sk_enroll_response* r);

@@ -44,7 +44,7 @@ Authenticator::Authenticator(SimConfig config)
     h.resize(16);
     pin_hash_ = h;
   }
-  for (uint8_t v : config_.pin_protocols) protocols_.emplace_back(v);
+  set_protocols();
 }
 
 void Authenticator::update(const std::function<void(SimConfig&)>& change) {
@@ -61,8 +61,13 @@ void Authenticator::update(const std::function<void(SimConfig&)>& change) {
     }
     retries_ = kMaxPinRetries;
   }
+  set_protocols();
+}
+
+void Authenticator::set_protocols() {
   protocols_.clear();
-  for (uint8_t v : config_.pin_protocols) protocols_.emplace_back(v);
+  if (config_.pin_protocol_two) protocols_.emplace_back(2);
+  if (config_.pin_protocol_one) protocols_.emplace_back(1);
 }
 
 SimConfig Authenticator::config() const {
@@ -161,8 +166,8 @@ Bytes Authenticator::get_info() const {
   if (config_.pin_supported) w.text("clientPin").boolean(pin_.has_value());
   if (config_.credential_management) w.text("credentialMgmtPreview").boolean(true);
   w.uint(5).uint(1200);
-  w.uint(6).array(config_.pin_protocols.size());
-  for (uint8_t v : config_.pin_protocols) w.uint(v);
+  w.uint(6).array(protocols_.size());
+  for (const auto& p : protocols_) w.uint(static_cast<uint64_t>(p.version()));
   return ok_with(w);
 }
 
@@ -437,6 +442,7 @@ Bytes Authenticator::client_pin(const cbor_item_t* args) {
     consecutive_mismatches_ = 0;
     pin_token_ = random_bytes(32);
     pin_token_protocol_ = p->version();
+    stats_.pin_protocol = p->version();
     CborWriter w;
     w.map(1).uint(2).bytes(p->encrypt(*shared, *pin_token_));
     return ok_with(w);

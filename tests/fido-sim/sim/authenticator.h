@@ -76,6 +76,7 @@ class Authenticator {
     uint32_t assertions = 0;
   };
 
+  void set_protocols();
   Bytes get_info() const;
   Bytes make_credential(const cbor_item_t* args, const std::function<TouchResult()>& wait);
   Bytes get_assertion(const cbor_item_t* args, const std::function<TouchResult()>& wait);

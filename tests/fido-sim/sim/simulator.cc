@@ -241,8 +241,13 @@ class Connection {
     }
     const SimConfig config = auth_.config();
     const uint8_t command = request[0];
+    // Credential management has two command bytes (libfido2 1.12 sends the preview's).
+    auto same = [](uint8_t a, uint8_t b) {
+      auto normal = [](uint8_t c) { return c == kCtapCredentialManagementPreview ? kCtapCredentialManagement : c; };
+      return normal(a) == normal(b);
+    };
     const bool faulty = config.fault != Fault::kNone &&
-                        (config.fault_command == 0 ? command != kCtapGetInfo : command == config.fault_command);
+                        (config.fault_command == 0 ? command != kCtapGetInfo : same(command, config.fault_command));
     if (faulty && config.fault == Fault::kNeverAnswer) {
       while (!stop_ && !closed_) {
         uint8_t ignored[kReportLen];

@@ -52,7 +52,10 @@ inline constexpr uint8_t kCtapCredentialManagementPreview = 0x41;
 struct SimConfig {
   std::optional<std::string> pin;              // a PIN is set (getInfo clientPin: true)
   bool pin_supported = true;                   // clientPin appears in getInfo at all
-  std::vector<uint8_t> pin_protocols = {2, 1};  // in order of preference
+  // The PIN/UV auth protocols offered (getInfo lists 2 before 1; libfido2
+  // takes the highest).
+  bool pin_protocol_two = true;
+  bool pin_protocol_one = true;
   bool cred_protect = true;                    // the credProtect extension
   bool credential_management = true;           // "credMgmt" (and "credentialMgmtPreview")
   // The touch: after this delay once the authenticator asks for one; never
@@ -61,7 +64,8 @@ struct SimConfig {
   bool touch_never = false;
   int user_action_timeout_ms = 30000;
   Fault fault = Fault::kNone;
-  // The CTAP2 command a fault applies to; 0: every command but getInfo.
+  // The CTAP2 command a fault applies to (either credential management
+  // byte means both); 0: every command but getInfo.
   uint8_t fault_command = 0;
   // If set, every report the simulator sends is appended to this file (for
   // the fuzz target's seed corpus).
@@ -74,6 +78,7 @@ struct SimStats {
   int cancels = 0;         // CTAPHID_CANCELs that stopped a wait
   int assertions = 0;      // successful getAssertions
   int pin_failures = 0;    // wrong PINs
+  int pin_protocol = 0;    // the PIN/UV auth protocol of the last PIN token
 };
 
 class Authenticator;
