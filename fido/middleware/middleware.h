@@ -32,11 +32,6 @@
 
 namespace tessera::fido2 {
 
-// OpenSSH's flag for "replace an existing resident credential" (ssh-keygen
-// sets it after asking); it is part of the flags argument of sk_enroll but not
-// of any key's flags.
-inline constexpr uint8_t kForceOperation = 0x10;
-
 // Limits on what an authenticator may hand back. CTAP2 caps a credential id at
 // 1023 bytes (CTAP2.1 maxCredentialIdLength) and a user id at 64; libfido2
 // caps a whole reply at 2048 bytes, which bounds the rest.
@@ -44,7 +39,7 @@ inline constexpr size_t kMaxKeyHandleLen = 1023;
 inline constexpr size_t kMaxUserIdLen = 64;
 inline constexpr size_t kMaxAttestationLen = 2048;  // signature, certificate or authenticator data
 inline constexpr size_t kMaxApplicationLen = 256;
-inline constexpr size_t kMaxResidentKeys = 256;    // more than any authenticator stores
+inline constexpr size_t kMaxResidentKeys = 128;    // more than any authenticator stores (as tessera-sk-helper)
 inline constexpr size_t kMaxDevices = 8;           // as OpenSSH's MAX_FIDO_DEVICES
 // The user id OpenSSH makes: the "user" option's text, zero-padded to 32 bytes.
 inline constexpr size_t kUserIdLen = 32;

@@ -153,7 +153,7 @@ Outcome<Enrollment> enroll(const DeviceSource& source, const EnrollRequest& requ
   const std::span<const uint8_t> user_id(options->user_id, kUserIdLen);
   const bool resident = (request.flags & SSH_SK_RESIDENT_KEY) != 0;
 
-  if (resident && (request.flags & kForceOperation) == 0) {
+  if (resident && (request.flags & SSH_SK_FORCE_OPERATION) == 0) {
     const int r = resident_credential_exists(device, source, request.application, user_id, request.pin);
     if (r == FIDO_OK) {
       return Failure{SSH_SK_ERR_CREDENTIAL_EXISTS,
@@ -219,7 +219,7 @@ Outcome<Enrollment> enroll(const DeviceSource& source, const EnrollRequest& requ
   }
 
   Enrollment out;
-  out.flags = static_cast<uint8_t>(request.flags & ~kForceOperation);
+  out.flags = static_cast<uint8_t>(request.flags & ~SSH_SK_FORCE_OPERATION);
   out.public_key = std::move(public_key.value());
   out.key_handle = std::move(key_handle.value());
   out.signature = std::move(signature.value());
@@ -362,7 +362,7 @@ Outcome<std::vector<ResidentKey>> load_resident_keys(const DeviceSource& source,
         default:
           continue;  // an algorithm SSH does not use (RS256, ...): not an SSH key
       }
-      if (keys.size() == kMaxResidentKeys) return from_device("more than 256 resident keys");
+      if (keys.size() == kMaxResidentKeys) return from_device("more than " + std::to_string(kMaxResidentKeys) + " resident keys");
       auto public_key = public_key_of(key.alg, view(fido_cred_pubkey_ptr(cred), fido_cred_pubkey_len(cred)));
       if (!public_key.ok()) return public_key.failure();
       auto key_handle = key_handle_of(view(fido_cred_id_ptr(cred), fido_cred_id_len(cred)));

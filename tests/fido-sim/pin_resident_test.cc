@@ -187,7 +187,7 @@ TEST_P(PinTest, AnExistingResidentKeyIsReportedUnlessForced) {
   EXPECT_EQ(sim_.resident_count(), 2u);
   // ssh-keygen's "overwrite?" answer: the force flag replaces it.
   Enrolled replaced;
-  ASSERT_EQ(enroll(SSH_SK_ED25519, kUp | kResident | tessera::fido2::kForceOperation, kPin, &replaced, "ssh:", "bob"),
+  ASSERT_EQ(enroll(SSH_SK_ED25519, kUp | kResident | SSH_SK_FORCE_OPERATION, kPin, &replaced, "ssh:", "bob"),
             0);
   EXPECT_EQ(replaced.flags, kUp | kResident) << "the force flag is no key flag";
   EXPECT_EQ(sim_.resident_count(), 2u);

@@ -98,12 +98,14 @@ class Connection {
   }
 
   void send_report(const uint8_t* report) {
-    if (::send(fd_, report, kReportLen, MSG_NOSIGNAL) != static_cast<ssize_t>(kReportLen)) closed_ = true;
+    // Recorded before it is sent: once the host has the report, a test may
+    // read the recording or switch it on for what comes next.
     const std::string path = auth_.config().record_path;
     if (!path.empty()) {
       std::ofstream out(path, std::ios::binary | std::ios::app);
       out.write(reinterpret_cast<const char*>(report), kReportLen);
     }
+    if (::send(fd_, report, kReportLen, MSG_NOSIGNAL) != static_cast<ssize_t>(kReportLen)) closed_ = true;
   }
 
   // Frames a message into an init packet and continuation packets.
