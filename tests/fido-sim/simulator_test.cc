@@ -44,7 +44,7 @@ class RawHid {
     report[4] = static_cast<uint8_t>(0x80 | cmd);
     report[5] = static_cast<uint8_t>(payload.size() >> 8);
     report[6] = static_cast<uint8_t>(payload.size());
-    std::memcpy(report + 7, payload.data(), std::min<size_t>(payload.size(), 57));
+    if (!payload.empty()) std::memcpy(report + 7, payload.data(), std::min<size_t>(payload.size(), 57));
     ASSERT_EQ(::send(fd_, report, sizeof(report), 0), 64);
   }
 
