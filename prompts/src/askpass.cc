@@ -1,5 +1,7 @@
 #include "tessera/prompts/askpass.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -96,6 +98,38 @@ key::Result<key::SecretBytes> ask_secret(const AskpassConfig& config, const std:
                                          const ChildTracker& on_spawn) {
   TESSERA_TRY(check_allowed(config));
   return run_askpass(config.program, prompt, /*confirm=*/false, on_spawn);
+}
+
+Notice Notice::show(const AskpassConfig& config, const std::string& text) {
+  if (!config.allowed() || config.program.empty()) return Notice();
+  const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd < 0) return Notice();
+  sys::Environment env = sys::Environment::current({"SSH_ASKPASS_PROMPT"});
+  env.set("SSH_ASKPASS_PROMPT", "none");
+  sys::SpawnOptions options;
+  options.hand_over = {{null_fd, STDOUT_FILENO}};
+  options.search_path = true;
+  options.environment = &env;
+  auto spawned = sys::spawn({config.program, text}, options);
+  ::close(null_fd);
+  // A notice that cannot be shown is no reason to refuse the operation.
+  return spawned.ok() ? Notice(*spawned) : Notice();
+}
+
+Notice& Notice::operator=(Notice&& other) noexcept {
+  if (this != &other) {
+    close();
+    pid_ = other.pid_;
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
+void Notice::close() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  sys::wait_for_exit(pid_);
+  pid_ = -1;
 }
 
 }  // namespace tessera::prompts

@@ -1,7 +1,10 @@
 // The prompts library: askpass rules and the one askpass runner, pinentry's
 // Assuan dialogue, and the wording of PIN prompts.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <string>
 
 #include "tessera/pkcs11/protocol.h"
@@ -163,6 +166,36 @@ TEST(RunAskpass, GivesTheFirstLineAndSaysWhenItCannotRun) {
   auto cancelled = run_askpass(dir.file("cancel"), "x", false);
   ASSERT_FALSE(cancelled.ok());
   EXPECT_EQ(cancelled.error().code(), key::Errc::kPassphraseRequired);
+}
+
+// The notice stays up while the operation waits and is ended with it; it
+// gets the text and SSH_ASKPASS_PROMPT=none, as OpenSSH's notify_start().
+TEST(Notice, ShowsTheTextUntilItGoes) {
+  TempDir dir;
+  const std::string program = dir.file("askpass");
+  const std::string seen = dir.file("seen");
+  write_file(program,
+             "#!/bin/sh\nprintf '%s|%s\\n' \"$1\" \"$SSH_ASKPASS_PROMPT\" > " + seen +
+                 ".tmp\nmv " + seen + ".tmp " + seen + "\necho on-stdout\nexec sleep 30\n",
+             0755);
+  AskpassConfig config;
+  config.program = program;
+  config.display = true;
+  auto started = std::chrono::steady_clock::now();
+  {
+    Notice notice = Notice::show(config, "Confirm user presence for key ED25519-SK SHA256:abc");
+    ASSERT_TRUE(notice.shown());
+    for (int i = 0; i < 500 && !std::filesystem::exists(seen); ++i) usleep(10000);
+    EXPECT_EQ(test::read_file(seen), "Confirm user presence for key ED25519-SK SHA256:abc|none\n");
+  }
+  // Gone at once (SIGTERM), not after the program's 30 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+
+  config.display = false;  // nowhere to show it: nothing runs
+  EXPECT_FALSE(Notice::show(config, "x").shown());
+  config.display = true;
+  config.program = dir.file("missing");
+  EXPECT_FALSE(Notice::show(config, "x").shown());
 }
 
 }  // namespace

@@ -64,6 +64,31 @@ key::Result<bool> ask_permission(const AskpassConfig& config, const std::string&
 key::Result<key::SecretBytes> ask_secret(const AskpassConfig& config, const std::string& prompt,
                                          const ChildTracker& on_spawn = nullptr);
 
+// A notice the user reads while something waits ("Confirm user presence
+// for key ..." while an authenticator waits for a touch), as OpenSSH's
+// notify_start(): the askpass program with the text and
+// SSH_ASKPASS_PROMPT=none, its output discarded. It stays up until the
+// Notice goes (the program is sent SIGTERM and reaped). No program runs when
+// config.allowed() says none may; the Notice is then empty.
+class Notice {
+ public:
+  Notice() = default;
+  static Notice show(const AskpassConfig& config, const std::string& text);
+  ~Notice() { close(); }
+  Notice(Notice&& other) noexcept : pid_(other.pid_) { other.pid_ = -1; }
+  Notice& operator=(Notice&& other) noexcept;
+  Notice(const Notice&) = delete;
+  Notice& operator=(const Notice&) = delete;
+
+  // Ends the program now (idempotent).
+  void close();
+  bool shown() const { return pid_ > 0; }
+
+ private:
+  explicit Notice(pid_t pid) : pid_(pid) {}
+  pid_t pid_ = -1;
+};
+
 }  // namespace tessera::prompts
 
 #endif  // TESSERA_PROMPTS_ASKPASS_H_
