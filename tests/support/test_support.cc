@@ -37,6 +37,19 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+// This process's environment with `extra` (NAME=VALUE) added; a name given
+// again replaces the earlier value (getenv would see the first one).
+static std::vector<std::string> environment_with(const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  for (const std::string& e : extra) {
+    const std::string name = e.substr(0, e.find('=') + 1);
+    std::erase_if(env, [&](const std::string& old) { return old.starts_with(name); });
+    env.push_back(e);
+  }
+  return env;
+}
+
 CommandResult run(const std::vector<std::string>& argv, const std::string& input,
                   const std::vector<std::string>& extra_env) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
@@ -50,9 +63,7 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& input
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
 
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  for (const auto& e : extra_env) env_strings.push_back(e);
+  std::vector<std::string> env_strings = environment_with(extra_env);
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -135,9 +146,7 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& input
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv, const std::string& log_path,
                                      const std::vector<std::string>& extra_env) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  for (const auto& e : extra_env) env_strings.push_back(e);
+  std::vector<std::string> env_strings = environment_with(extra_env);
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);

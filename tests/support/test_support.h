@@ -30,7 +30,7 @@ struct CommandResult {
 
 // Runs argv[0] (searched in PATH) with stdin fed from `input`, stdout and
 // stderr captured separately. extra_env entries ("NAME=value") are added to
-// the environment. Never uses a shell.
+// the environment, replacing a variable of the same name. Never uses a shell.
 CommandResult run(const std::vector<std::string>& argv, const std::string& input = {},
                   const std::vector<std::string>& extra_env = {});
 
