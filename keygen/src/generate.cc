@@ -1,6 +1,7 @@
 // Key generation (no mode flag), as ssh-keygen 9.2: validate -t/-b, generate,
 // ask for the file (unless -f), confirm an overwrite, ask for the passphrase
 // twice (unless -N/-P), save FILE (0600) and FILE.pub, show the fingerprint.
+// Security key types are made on an authenticator (security_key.cc).
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include "keyfile.h"
 #include "modes.h"
 #include "output.h"
+#include "security_key.h"
 #include "tessera/key/fingerprint.h"
 #include "tessera/key/format.h"
 #include "tessera/key/key.h"
@@ -34,10 +36,6 @@ std::variant<Plan, std::string> plan_key(std::string_view name, unsigned bits) {
   if (!named) return "unknown key type " + std::string(name);
   if (!named->type) {
     return "DSA keys are not supported: generate an ed25519, ecdsa or rsa key instead";
-  }
-  const key::KeyTypeInfo& info = key::key_type_info(*named->type);
-  if (info.security_key) {
-    return "key type " + std::string(name) + " needs a FIDO authenticator: not supported yet";
   }
   switch (*named->type) {
     case key::KeyType::kRsa:
@@ -81,18 +79,6 @@ void create_ssh_directory(const std::string& file, const UserInfo& user, bool no
   }
 }
 
-// ssh-keygen's private_key_passphrase(): -P, -N, or asked twice until both agree.
-key::SecretBytes new_key_passphrase(const Options& options) {
-  if (options.passphrase) return options.passphrase->clone();
-  if (options.new_passphrase) return options.new_passphrase->clone();
-  for (;;) {
-    key::SecretBytes first = read_passphrase("Enter passphrase (empty for no passphrase): ");
-    key::SecretBytes second = read_passphrase("Enter same passphrase again: ");
-    if (first.equals(second)) return first;
-    print_out("Passphrases do not match.  Try again.\n");
-  }
-}
-
 }  // namespace
 
 int run_generate(const Options& options) {
@@ -105,9 +91,18 @@ int run_generate(const Options& options) {
   if (!user.ok()) return fatal(user.error().message());
 
   if (!options.quiet) print_out("Generating public/private " + type_name + " key pair.\n");
-  auto generated = key::PrivateKey::generate(plan.type, plan.bits);
-  if (!generated.ok()) return fatal("Key generation failed: " + generated.error().message());
-  const key::PrivateKey& private_key = *generated;
+  std::optional<EnrolledKey> enrolled;
+  std::optional<key::PrivateKey> generated;
+  if (key::key_type_info(plan.type).security_key) {
+    auto made = enroll_security_key(options, plan.type);
+    if (!made.ok()) return report_failure(made.error());
+    enrolled = std::move(*made);
+  } else {
+    auto made = key::PrivateKey::generate(plan.type, plan.bits);
+    if (!made.ok()) return fatal("Key generation failed: " + made.error().message());
+    generated = std::move(*made);
+  }
+  const key::PrivateKey& private_key = enrolled ? enrolled->key : *generated;
 
   std::string file;
   if (options.file) {
@@ -134,9 +129,12 @@ int run_generate(const Options& options) {
   if (!saved_public.ok()) {
     return fatal("Unable to save public key to " + public_file + ": " + describe(saved_public.error()));
   }
+  if (!options.quiet) print_out("Your public key has been saved in " + public_file + "\n");
+  if (enrolled) {
+    if (auto s = save_attestation(*enrolled, options.quiet); !s.ok()) return report_failure(s.error());
+  }
   if (!options.quiet) {
     const key::PublicKey& pub = private_key.public_key();
-    print_out("Your public key has been saved in " + public_file + "\n");
     print_out("The key fingerprint is:\n");
     print_out(key::fingerprint(pub, options.fingerprint_hash) + " " + printable(comment) + "\n");
     print_out("The key's randomart image is:\n");

@@ -428,4 +428,16 @@ key::Result<std::string> input_file(const Options& options) {
   return std::move(*answer);
 }
 
+// ssh-keygen's private_key_passphrase(): -P, -N, or asked twice until both agree.
+key::SecretBytes new_key_passphrase(const Options& options) {
+  if (options.passphrase) return options.passphrase->clone();
+  if (options.new_passphrase) return options.new_passphrase->clone();
+  for (;;) {
+    key::SecretBytes first = read_passphrase("Enter passphrase (empty for no passphrase): ");
+    key::SecretBytes second = read_passphrase("Enter same passphrase again: ");
+    if (first.equals(second)) return first;
+    print_out("Passphrases do not match.  Try again.\n");
+  }
+}
+
 }  // namespace tessera::keygen

@@ -185,6 +185,10 @@ key::Status save_certificate(const std::string& path, const key::Certificate& ce
 // input.
 key::SecretBytes read_passphrase(std::string_view prompt);
 
+// ssh-keygen's private_key_passphrase() for a new key file: -P, -N, or asked
+// twice until both agree.
+key::SecretBytes new_key_passphrase(const Options& options);
+
 // Reads one line from stdin without buffering ahead (so later passphrase
 // reads see the rest of the input). nullopt at end of input before any byte.
 std::optional<std::string> read_stdin_line();

@@ -19,6 +19,7 @@ int run(const tessera::keygen::Options& options) {
   switch (options.operation) {
     case Operation::kSignature: return tessera::keygen::run_signature(options);
     case Operation::kListTokenKeys: return tessera::keygen::run_list_token_keys(options);
+    case Operation::kDownloadResidentKeys: return tessera::keygen::run_download_resident_keys(options);
     case Operation::kGenerateKrl: return tessera::keygen::run_generate_krl(options);
     case Operation::kQueryKrl: return tessera::keygen::run_query_krl(options);
     case Operation::kCertify: return tessera::keygen::run_certify(options);

@@ -18,6 +18,7 @@ int run_certify(const Options& options);            // cert_sign.cc: -s
 int run_show_certificate(const Options& options);   // cert_show.cc: -L
 int run_signature(const Options& options);          // signature.cc: -Y
 int run_list_token_keys(const Options& options);    // token.cc: -D
+int run_download_resident_keys(const Options& options);  // security_key.cc: -K
 int run_generate_krl(const Options& options);       // krl.cc: -k
 int run_query_krl(const Options& options);          // krl.cc: -Q
 int run_known_hosts(const Options& options);        // known_hosts.cc: -F, -H, -R

@@ -16,10 +16,10 @@ namespace tessera::keygen {
 namespace {
 
 // ssh-keygen 9.2's getopt string, split by what tessera-keygen does with each letter.
-constexpr std::string_view kFlags = "BHLQUXceghiklopquvy";         // implemented, no argument
-constexpr std::string_view kArgumentOptions = "CDEFINOPRVZabfmnstz";  // implemented, one argument
-constexpr std::string_view kOtherFlags = "AK";                      // ssh-keygen's, not implemented yet
-constexpr std::string_view kOtherArgumentOptions = "MYrw";
+constexpr std::string_view kFlags = "BHKLQUXceghiklopquvy";         // implemented, no argument
+constexpr std::string_view kArgumentOptions = "CDEFINOPRVZabfmnstwz";  // implemented, one argument
+constexpr std::string_view kOtherFlags = "A";                        // ssh-keygen's, not implemented yet
+constexpr std::string_view kOtherArgumentOptions = "MYr";
 
 // Of kOtherArgumentOptions, -Y and -r are implemented: -r is the KRL of -Y
 // verify, or else the host name of SSHFP records.
@@ -87,6 +87,7 @@ struct ModeFlags {
   bool show_certificate = false;
   bool gen_krl = false;    // -k
   bool check_krl = false;  // -Q
+  bool download_resident = false;  // -K
 };
 
 CommandLineError usage_error(std::string message) { return {std::move(message), kExitFailure, true}; }
@@ -129,6 +130,8 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
       o.sections.clear_permissions();
       break;
     case 'D': o.pkcs11_provider = std::string(arg); break;
+    case 'K': modes.download_resident = true; break;
+    case 'w': o.sk_provider = std::string(arg); break;
     case 'I': o.key_id = std::string(arg); break;
     case 'n': o.principals = std::string(arg); break;
     case 'O': o.extra_options.emplace_back(arg); break;
@@ -410,6 +413,8 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
                               kExitFailure, false};
     }
     o.operation = Operation::kListTokenKeys;
+  } else if (modes.download_resident) {
+    o.operation = Operation::kDownloadResidentKeys;
   } else if (modes.fingerprint || o.bubblebabble) {
     o.operation = Operation::kFingerprint;
   } else if (modes.change_passphrase) {
@@ -433,8 +438,9 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
 void print_usage(std::FILE* out) {
   std::fputs(
       "usage: tessera-keygen [-q] [-a rounds] [-b bits] [-C comment] [-f output_keyfile]\n"
-      "                      [-m format] [-N new_passphrase] [-P passphrase]\n"
-      "                      [-t ecdsa | ed25519 | rsa] [-Z cipher]\n"
+      "                      [-m format] [-N new_passphrase] [-O option] [-P passphrase]\n"
+      "                      [-t ecdsa | ecdsa-sk | ed25519 | ed25519-sk | rsa]\n"
+      "                      [-w provider] [-Z cipher]\n"
       "       tessera-keygen -p [-a rounds] [-f keyfile] [-m format] [-N new_passphrase]\n"
       "                       [-P old_passphrase] [-Z cipher]\n"
       "       tessera-keygen -i [-f input_keyfile] [-m key_format]\n"
@@ -453,6 +459,7 @@ void print_usage(std::FILE* out) {
       "                      --revoke-id key_id | --revoke-serial serial ...] file ...\n"
       "       tessera-keygen -Q [-l] -f krl_file [--verify-krl ca_public] [file ...]\n"
       "       tessera-keygen -D pkcs11_provider\n"
+      "       tessera-keygen -K [-a rounds] [-w provider]\n"
       "       tessera-keygen -F hostname [-lv] [-f known_hosts_file]\n"
       "       tessera-keygen -H [-f known_hosts_file]\n"
       "       tessera-keygen -R hostname [-f known_hosts_file]\n"
@@ -494,6 +501,8 @@ void print_help(std::FILE* out) {
       "             with -l first print the KRL\n"
       "  -D provider  list the public keys on a PKCS#11 token, one key line each;\n"
       "             the provider is named as for -s ... -D below\n"
+      "  -K         save the resident keys of a FIDO authenticator (its PIN is asked)\n"
+      "             as id_<type>_rk[_<application>][_<user>] in the current directory\n"
       "  -Y op      SSH signatures (see \"Signatures\" below)\n"
       "  -F host    print the known_hosts lines for host (-f file, default\n"
       "             ~/.ssh/known_hosts), each after \"# Host host found: line N\";\n"
@@ -507,8 +516,12 @@ void print_help(std::FILE* out) {
       "\n"
       "Options:\n"
       "  -t type    key type to generate: ed25519, ecdsa, rsa (default rsa, as\n"
-      "             ssh-keygen 9.2); ecdsa-sk and ed25519-sk need a FIDO authenticator\n"
-      "             and are not supported yet\n"
+      "             ssh-keygen 9.2), or ed25519-sk, ecdsa-sk on a FIDO authenticator\n"
+      "  -w provider  security key middleware: \"internal\" (tessera's own on libfido2,\n"
+      "             the default unless $SSH_SK_PROVIDER names another) or a library path\n"
+      "  -O option  for -t *-sk: resident, verify-required, no-touch-required,\n"
+      "             application=ssh:..., user=NAME, device=PATH, challenge=FILE,\n"
+      "             write-attestation=FILE (as ssh-keygen)\n"
       "  -b bits    RSA: 2048..16384 (default 3072); ECDSA: 256, 384 or 521 (default 256)\n"
       "  -C text    comment (default user@host)\n"
       "  -f file    key file (default ~/.ssh/id_<type>; asked for when not given)\n"

@@ -28,6 +28,7 @@ enum class Operation : uint8_t {
   kShowCertificate,   // -L
   kKnownHosts,        // -F, -H, -R: find, hash, remove known_hosts entries
   kListTokenKeys,     // -D without -s
+  kDownloadResidentKeys,  // -K: resident keys from a FIDO authenticator
   kFingerprint,       // -l / -B
   kChangePassphrase,  // -p
   kChangeComment,     // -c
@@ -72,6 +73,7 @@ struct Options {
   CertificateSections sections;                // -h and -O
   bool ca_in_agent = false;                    // -U
   std::optional<std::string> pkcs11_provider;  // -D
+  std::optional<std::string> sk_provider;      // -w (else $SSH_SK_PROVIDER, else "internal")
   std::optional<std::string> serial_file;      // --serial-file or --new-serial-file
   bool new_serial_file = false;                // --new-serial-file: the state file starts a new serial space
   std::optional<std::string> issuance_log;     // --issuance-log
