@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "keyfile.h"
+#include "tessera/fido/client.h"
 #include "tessera/key/encoding.h"
 #include "tessera/key/format.h"
 #include "tessera/prompts/readpass.h"
@@ -107,12 +108,58 @@ void Adder::debug(int level, const std::string& text) const {
   if (o_.verbose >= level) log_message("debug%d: %s", level, text.c_str());
 }
 
-agent::Constraints Adder::constraints() const {
+agent::Constraints Adder::constraints(const key::PrivateKey* key) const {
   agent::Constraints c;
+  // The middleware only goes with a security key (as ssh-add).
+  if (key != nullptr && key->security_key() != nullptr) c.sk_provider = o_.sk_provider;
   if (o_.lifetime != 0) c.lifetime_seconds = o_.lifetime;
   c.confirm = o_.confirm;
   c.destinations = o_.destinations;
   return c;
+}
+
+bool Adder::load_resident_keys() {
+  auto pin = read_passphrase("Enter PIN for authenticator: ", kReadAllowStdin);
+  fido::Target target;
+  target.provider = o_.sk_provider;
+  if (pin && !pin->empty()) target.pin = std::move(*pin);
+  auto credentials = fido::load_resident_keys(target);
+  target.pin.reset();
+  if (!credentials.ok()) {
+    log_message("Unable to load resident keys: %s", credentials.error().message().c_str());
+    return false;
+  }
+  if (credentials->empty()) {
+    log_message("Unable to load resident keys: no resident keys on the authenticator");
+    return false;
+  }
+  bool all_added = true;
+  for (const fido::Credential& c : *credentials) {
+    const key::KeyType type =
+        c.alg == fido::Algorithm::kEd25519 ? key::KeyType::kSkEd25519 : key::KeyType::kSkEcdsaP256;
+    auto pub = key::security_key_public(type, c.public_key, c.application);
+    auto private_key = pub.ok() ? key::PrivateKey::make_security_key(*pub, c.flags, c.key_handle.reveal())
+                                : key::Result<key::PrivateKey>(pub.error());
+    if (!private_key.ok()) {
+      log_message("Skipping a resident key for %s: %s", c.application.c_str(), private_key.error().message().c_str());
+      all_added = false;
+      continue;
+    }
+    const std::string described = std::string(private_key->public_key().info().display_name) + " " +
+                                   key::fingerprint(private_key->public_key(), o_.hash);
+    Status s = agent_.add_identity(agent::AddIdentity{*private_key, std::nullopt, "", constraints(&*private_key)});
+    if (!s.ok()) {
+      log_message("Unable to add key %s", described.c_str());
+      debug(1, s.error().message());
+      all_added = false;
+      continue;
+    }
+    if (!o_.quiet) {
+      std::fprintf(stderr, "Resident identity added: %s\n", described.c_str());
+      print_constraint_notes(o_);
+    }
+  }
+  return all_added;
 }
 
 bool Adder::list(bool fingerprints) {
@@ -246,7 +293,7 @@ bool Adder::add_file(const std::string& path) {
 
   bool ok = false;
   if (!o_.cert_only) {
-    Status s = agent_.add_identity(agent::AddIdentity{loaded.key, std::nullopt, loaded.comment, constraints()});
+    Status s = agent_.add_identity(agent::AddIdentity{loaded.key, std::nullopt, loaded.comment, constraints(&loaded.key)});
     if (s.ok()) {
       ok = true;
       if (!o_.quiet) {
@@ -285,7 +332,7 @@ bool Adder::add_file(const std::string& path) {
     return ok;
   }
   const std::string& key_id = cert->pub.cert->key_id;
-  Status s = agent_.add_identity(agent::AddIdentity{loaded.key, *cert->pub.cert, loaded.comment, constraints()});
+  Status s = agent_.add_identity(agent::AddIdentity{loaded.key, *cert->pub.cert, loaded.comment, constraints(&loaded.key)});
   if (!s.ok()) {
     log_message("Certificate %s (%s) add failed: %s", cert_path.c_str(), key_id.c_str(),
                  agent_error_text(s.error()).c_str());

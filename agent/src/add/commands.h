@@ -24,6 +24,7 @@ struct Options {
   uint32_t lifetime = 0;   // -t, seconds; 0 for none
   key::FingerprintHash hash = key::FingerprintHash::kSha256;
   std::optional<std::string> pkcs11_provider;  // -s / -e
+  std::string sk_provider = "internal";        // -S, else $SSH_SK_PROVIDER: security keys' middleware
   std::vector<agent::DestinationConstraint> destinations;
 };
 
@@ -38,6 +39,8 @@ class Adder {
   bool add_file(const std::string& path);
   bool delete_file(const std::string& path);
   bool update_card(bool add, const std::string& provider, const std::vector<key::Certificate>& certs);
+  // ssh-add -K: the authenticator's resident keys, with the sk-provider constraint.
+  bool load_resident_keys();
   // ssh-add -T FILE: sign random data with the agent, verify it locally.
   bool test_key_file(const std::string& path);
   // tessera-add -T without files: test every key the agent holds, one line each.
@@ -47,7 +50,7 @@ class Adder {
   void debug(int level, const std::string& text) const;
 
  private:
-  agent::Constraints constraints() const;
+  agent::Constraints constraints(const key::PrivateKey* key = nullptr) const;
   bool delete_one(const std::vector<uint8_t>& blob, const std::string& type_label, const std::string& comment,
                   const std::string& path);
   bool delete_stdin();

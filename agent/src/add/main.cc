@@ -65,7 +65,9 @@ void help() {
       "  -T          (tessera) test every key in the agent: one line per key with\n"
       "              its fingerprint, comment, ok or FAILED: reason, and time in ms\n"
       "  -q / -v     quiet / more verbose\n"
-      "  -K, -S      FIDO security keys: not supported yet\n"
+      "  -K          add the resident keys of a FIDO authenticator (asks its PIN)\n"
+      "  -S p        middleware for security keys (default $SSH_SK_PROVIDER, else\n"
+      "              \"internal\": tessera's own on libfido2)\n"
       "Exit status: 0 success, 1 failure, 2 no agent, 255 fatal error.\n");
 }
 
@@ -106,6 +108,8 @@ int main(int argc, char** argv) {
   tessera::agent::AgentClient agent = std::move(*connected);
 
   Options o;
+  bool load_resident = false;
+  const char* sk_provider = nullptr;
   char lflag = 0, xflag = 0;
   bool dflag_all = false;
   std::vector<std::string> dest_specs, hostkey_files;
@@ -124,12 +128,8 @@ int main(int argc, char** argv) {
       case 'h': dest_specs.emplace_back(optarg); break;
       case 'k': o.key_only = true; break;
       case 'C': o.cert_only = true; break;
-      case 'K':
-        std::fprintf(stderr, "tessera-add: loading resident keys from FIDO authenticators (-K) is not supported yet\n");
-        return 1;
-      case 'S':
-        std::fprintf(stderr, "tessera-add: FIDO security key providers (-S) are not supported yet\n");
-        return 1;
+      case 'K': load_resident = true; break;
+      case 'S': sk_provider = optarg; break;
       case 'l':
       case 'L':
         if (lflag != 0) fatal(std::string("-") + lflag + " flag already specified");
@@ -174,6 +174,9 @@ int main(int argc, char** argv) {
     }
   }
 
+  // As ssh-add: -S, else $SSH_SK_PROVIDER, else the built-in middleware.
+  if (sk_provider == nullptr) sk_provider = std::getenv("SSH_SK_PROVIDER");
+  if (sk_provider != nullptr && *sk_provider != '\0') o.sk_provider = sk_provider;
   Adder adder(agent, o);
   if ((xflag != 0) + (lflag != 0) + (dflag_all ? 1 : 0) > 1) fatal("Invalid combination of actions");
   if (xflag != 0) return adder.lock(xflag == 'x') ? 0 : 1;
@@ -186,6 +189,7 @@ int main(int argc, char** argv) {
     if (!dc.ok()) fatal(dc.error().detail());
     o.destinations.push_back(std::move(*dc));
   }
+  if (load_resident) return adder.load_resident_keys() ? 0 : 1;
 
   const std::vector<std::string> files(argv + optind, argv + argc);
   if (o.test) {

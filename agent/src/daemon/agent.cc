@@ -96,7 +96,7 @@ Agent::Agent(AgentConfig config, std::unique_ptr<EventLoop> loop, std::unique_pt
       signers_(config_.workers, "tessera-sign"),
       confirmer_(config_.askpass),
       dispatcher_(DispatcherConfig{config_.default_lifetime, config_.fingerprint_hash, config_.allowed_providers,
-                                   config_.allow_remote_pkcs11, config_.pkcs11},
+                                   config_.allow_remote_pkcs11, config_.pkcs11, config_.security_keys},
                   *loop_, signers_, confirmer_, audit_.get()),
       listen_fd_(listen_fd),
       owns_socket_file_(owns_socket_file),
@@ -115,11 +115,13 @@ Agent::~Agent() {
 void Agent::run() {
   signers_.start();
   confirmer_.start();
+  dispatcher_.start();
   log_debug("serving on " + config_.socket_path + " with " + std::to_string(signers_.size()) +
             " signing threads");
   loop_->run();
-  dispatcher_.shutdown();
+  // Open dialogs first: a security key signature may be waiting for a PIN.
   confirmer_.shutdown();
+  dispatcher_.shutdown();
   signers_.shutdown();
 }
 

@@ -46,6 +46,7 @@ struct AgentConfig {
   std::string allowed_providers{kDefaultAllowedProviders};
   bool allow_remote_pkcs11 = false;
   Pkcs11Settings pkcs11{.helper_program = pkcs11::default_helper_program()};
+  SecurityKeySettings security_keys;
   AskpassConfig askpass = AskpassConfig::from_environment();
   std::optional<std::string> audit_log;
   bool audit_syslog = false;

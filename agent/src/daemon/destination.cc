@@ -167,6 +167,10 @@ Result<UserauthRequest> parse_userauth_request(std::span<const uint8_t> data,
 
 }  // namespace
 
+bool is_userauth_request(std::span<const uint8_t> data, std::span<const uint8_t> identity_blob) {
+  return parse_userauth_request(data, identity_blob).ok();
+}
+
 Status ConnectionBindings::bind(const SessionBind& request) {
   bind_attempted_ = true;
   if (request.session_id.size() > kMaxSessionIdBytes) {

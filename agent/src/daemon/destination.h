@@ -64,6 +64,11 @@ Status sign_permitted(const std::vector<DestinationConstraint>& constraints, con
                       std::span<const uint8_t> identity_blob, std::span<const uint8_t> data, uint64_t now,
                       std::string* description);
 
+// Whether `data` is an SSH publickey userauth request (plain or hostbound)
+// for the key `identity_blob` names: what a security key whose application
+// is not "ssh:" may sign (anything else could be a web sign-in challenge).
+bool is_userauth_request(std::span<const uint8_t> data, std::span<const uint8_t> identity_blob);
+
 }  // namespace tessera::agent::daemon
 
 #endif  // TESSERA_AGENT_DAEMON_DESTINATION_H_

@@ -1,5 +1,7 @@
 #include "daemon/dispatcher.h"
 
+#include <strings.h>
+
 #include <chrono>
 #include <cstdio>
 #include <utility>
@@ -85,7 +87,8 @@ Dispatcher::Dispatcher(DispatcherConfig config, EventLoop& loop, WorkerPool& sig
       signers_(signers),
       confirmer_(confirmer),
       audit_(audit),
-      providers_(config_.pkcs11, loop, confirmer, keys_, [this] { schedule_expiry(); }) {}
+      providers_(config_.pkcs11, loop, confirmer, keys_, [this] { schedule_expiry(); }),
+      security_keys_(config_.security_keys, confirmer) {}
 
 Dispatcher::~Dispatcher() {
   if (expiry_timer_) loop_.cancel_timer(*expiry_timer_);
@@ -237,6 +240,7 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
   }
   job->key_blob = std::move(request.key_blob);
   job->data = std::move(request.data);
+  job->destination = destination;
 
   if (id->confirm) {
     std::string prompt = prompts::confirmation_prompt(id->comment, key_fingerprint(id->key), destination);
@@ -263,6 +267,7 @@ void Dispatcher::after_confirmation(const Context& context, const std::shared_pt
 void Dispatcher::start_signing(const Context& context, const std::shared_ptr<SignJob>& job,
                                const StoredIdentity& identity) {
   if (identity.token) return sign_on_token(context, job, identity);
+  if (identity.sk_provider) return sign_on_authenticator(context, job, identity);
   EventLoop* loop = &loop_;
   const key::ShieldedKey& key = *identity.shielded;
   signers_.submit(context->connection_id, [this, loop, context, job, key] {
@@ -289,20 +294,61 @@ void Dispatcher::sign_on_token(const Context& context, const std::shared_ptr<Sig
                   });
 }
 
+void Dispatcher::sign_on_authenticator(const Context& context, const std::shared_ptr<SignJob>& job,
+                                       const StoredIdentity& identity) {
+  // As ssh-agent: a key made for another application than "ssh:" (a web
+  // sign-in's, say) signs SSH authentication requests and nothing else, so a
+  // forwarded agent cannot be used to sign in elsewhere.
+  if (!identity.key.sk_application().starts_with("ssh:") && !is_userauth_request(job->data, job->key_blob)) {
+    return answer(*context, Refused{"refusing use of security key for application \"" +
+                                    identity.key.sk_application() + "\" outside SSH authentication"});
+  }
+  SecurityKeySigner::Request request{.key = *identity.shielded,
+                                     .provider = *identity.sk_provider,
+                                     .fingerprint = key_fingerprint(identity.key),
+                                     .destination = job->destination,
+                                     .data = job->data};
+  EventLoop* loop = &loop_;
+  security_keys_.sign(context->connection_id, std::move(request), [this, loop, context](key::Result<Bytes> signature) {
+    loop->post([this, context, signature = std::move(signature)] {
+      if (!signature.ok()) {
+        return answer(*context, Faulted{"security key signature failed: " + signature.error().message()});
+      }
+      answer(*context, Response{SignResponse{*signature}});
+    });
+  });
+}
+
+// The middleware a security key is added with: "internal" (tessera's own),
+// or a library the -P allowlist admits, by its canonical path. As ssh-agent,
+// a forwarded connection may not name a library unless -O allow-remote-pkcs11.
+key::Result<std::string> Dispatcher::security_key_provider(const Connection& connection,
+                                                           const std::string& provider) const {
+  if (strcasecmp(provider.c_str(), "internal") == 0) return std::string("internal");
+  if (!config_.allow_remote_pkcs11 && !connection.bindings().hops().empty()) {
+    return key::Error(key::Errc::kInvalidArgument, "remote addition of providers is disabled (-O allow-remote-pkcs11)");
+  }
+  return tokens::allowed_provider_path(provider, config_.allowed_providers);
+}
+
 Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIdentity request) {
   // Keep the clear private key only in this scope: it is shielded below and
   // `request` (the only holder) dies when this function returns.
   const auto& constraints = request.constraints;
-  if (constraints.sk_provider) {
-    if (!request.key.public_key().info().security_key) {
-      return Refused{"cannot add provider: " + std::string(request.key.public_key().ssh_name()) +
-                     " is not an authenticator-hosted key"};
-    }
-    return Refused{"security keys (sk-provider) are not supported by tessera-agent"};
+  std::optional<std::string> sk_provider;
+  if (constraints.sk_provider && request.key.security_key() == nullptr) {
+    return Refused{"cannot add provider: " + std::string(request.key.public_key().ssh_name()) +
+                   " is not an authenticator-hosted key"};
   }
   if (request.key.security_key() != nullptr) {
-    return Refused{"security keys (" + std::string(request.key.public_key().ssh_name()) +
-                   ") are not supported by tessera-agent"};
+    // ssh-add always names the middleware; a client that does not means the
+    // built-in one.
+    auto provider = security_key_provider(connection, constraints.sk_provider.value_or("internal"));
+    if (!provider.ok()) {
+      return Refused{"refusing add of security key with provider \"" + constraints.sk_provider.value_or("internal") +
+                     "\": " + provider.error().message()};
+    }
+    sk_provider = std::move(*provider);
   }
   if (constraints.associated_certs) return Refused{"associated-certs constraint is only valid for smartcard keys"};
 
@@ -337,12 +383,13 @@ Dispatcher::Answer Dispatcher::add_identity(const Connection& connection, AddIde
       .expires = expires,
       .confirm = constraints.confirm,
       .destinations = std::move(request.constraints.destinations),
-      .sk_provider = std::nullopt,
+      .sk_provider = std::move(sk_provider),
   };
   log_debug("add " + std::string(identity.key.ssh_name()) + " " + key_fingerprint(identity.key) + " \"" +
             identity.comment + "\" (life: " + std::to_string(expires ? lifetime : 0) +
             ") (confirm: " + (identity.confirm ? "1" : "0") +
-            ") (destination constraints: " + std::to_string(identity.destinations.size()) + ")");
+            ") (destination constraints: " + std::to_string(identity.destinations.size()) + ")" +
+            (identity.sk_provider ? " (provider: " + *identity.sk_provider + ")" : ""));
   keys_.put(std::move(identity));
   schedule_expiry();
   return Response{Success{}};

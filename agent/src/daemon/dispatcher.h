@@ -23,6 +23,7 @@
 #include "daemon/keystore.h"
 #include "daemon/lock.h"
 #include "daemon/pkcs11_providers.h"
+#include "daemon/security_keys.h"
 #include "daemon/worker_pool.h"
 #include "tessera/agent/protocol.h"
 #include "tessera/key/fingerprint.h"
@@ -41,6 +42,7 @@ struct DispatcherConfig {
   std::string allowed_providers;  // -P
   bool allow_remote_pkcs11 = false;  // -O allow-remote-pkcs11
   Pkcs11Settings pkcs11;
+  SecurityKeySettings security_keys;
 };
 
 class Dispatcher {
@@ -59,9 +61,14 @@ class Dispatcher {
   // Handles one request payload (type byte onwards) from the connection.
   void handle(Connection& connection, std::span<const uint8_t> payload, Reply reply);
 
+  // Starts the security key signing threads (after any fork).
+  void start() { security_keys_.start(); }
   // Ends the PKCS#11 helpers; their pending requests are answered with
   // failure. Call while the connections still exist.
-  void shutdown() { providers_.shutdown(); }
+  void shutdown() {
+    providers_.shutdown();
+    security_keys_.shutdown();
+  }
 
   const KeyStore& keys() const { return keys_; }
   bool locked() const { return lock_.locked(); }
@@ -86,6 +93,7 @@ class Dispatcher {
   struct SignJob {
     Bytes key_blob;
     Bytes data;
+    std::string destination;  // what the confirmation said of it, if anything
     key::SignatureAlgorithm algorithm = key::SignatureAlgorithm::kDefault;
   };
 
@@ -100,6 +108,9 @@ class Dispatcher {
   Answer remove_identity(const Connection& connection, const RemoveIdentity& request);
   void smartcard(const Connection& connection, const Context& context, SmartcardRequest request);
   void sign_on_token(const Context& context, const std::shared_ptr<SignJob>& job, const StoredIdentity& identity);
+  void sign_on_authenticator(const Context& context, const std::shared_ptr<SignJob>& job,
+                             const StoredIdentity& identity);
+  key::Result<std::string> security_key_provider(const Connection& connection, const std::string& provider) const;
   Answer lock(const LockRequest& request);
   void unlock(const Context& context, const std::shared_ptr<key::SecretBytes>& passphrase);
   Answer session_bind(Connection& connection, const SessionBind& request);
@@ -116,6 +127,7 @@ class Dispatcher {
   AuditLog* audit_;
   KeyStore keys_;
   Pkcs11Providers providers_;  // after keys_: its identities live there
+  SecurityKeySigner security_keys_;
   AgentLock lock_;
   Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this
   std::optional<EventLoop::TimerId> expiry_timer_;
