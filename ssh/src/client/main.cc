@@ -357,6 +357,7 @@ int run(int argc, char** argv) {
   id_settings.agent_socket = agent_socket(cfg);
   id_settings.pkcs11_provider = cfg.pkcs11_provider;
   id_settings.batch_mode = cfg.batch_mode;
+  id_settings.security_key_provider = cfg.security_key_provider;
   Identities identities(
       id_settings, [&](const std::string& m) { log.error(m); }, [&](const std::string& m) { log.debug(1, m); });
 

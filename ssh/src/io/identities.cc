@@ -1,16 +1,20 @@
 #include "io/identities.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "tessera/agent/protocol.h"
+#include "tessera/fido/client.h"
 #include "tessera/key/cert.h"
 #include "tessera/key/fingerprint.h"
 #include "tessera/key/format.h"
 #include "tessera/key/known_hosts.h"
+#include "tessera/prompts/askpass.h"
 #include "tessera/prompts/readpass.h"
 #include "tessera/sys/file.h"
 
@@ -101,6 +105,58 @@ struct FileKey {
     return Error(Errc::kWrongPassphrase, "wrong passphrase for " + path);
   }
 };
+
+// As ssh's identity_sign() for a security key file: its PIN first when the
+// key wants one, "Confirm user presence for key ..." while the authenticator
+// waits for a touch (on the terminal, else through askpass), the signature
+// through tessera-sk-helper, and a PIN asked once more if the authenticator
+// turned out to want one.
+key::Result<key::Bytes> sign_with_authenticator(const key::PrivateKey& k, std::span<const uint8_t> data,
+                                                const std::string& provider, bool batch_mode) {
+  const key::SecurityKeyCredential& credential = *k.security_key();
+  const key::PublicKey& pub = k.public_key();
+  const std::string described = std::string(pub.info().display_name) + " key " +
+                                key::fingerprint(pub, key::FingerprintHash::kSha256);
+  fido::Target target;
+  target.provider = provider.empty() ? std::string("internal") : provider;
+  const fido::Algorithm alg =
+      pub.type() == key::KeyType::kSkEd25519 ? fido::Algorithm::kEd25519 : fido::Algorithm::kEcdsaP256;
+  auto ask_pin = [&]() -> key::Status {
+    auto pin = prompts::read_passphrase("Enter PIN for " + described + ": ", 0);
+    if (!pin || pin->empty()) return Error(Errc::kPassphraseRequired, "no PIN given for " + described);
+    target.pin = std::move(*pin);
+    return {};
+  };
+  if ((credential.flags & key::kSkUserVerificationRequired) != 0) TESSERA_TRY(ask_pin());
+  const bool presence = (credential.flags & key::kSkUserPresenceRequired) != 0;
+  const bool on_terminal = !batch_mode && ::isatty(STDERR_FILENO) == 1;
+  for (bool retried = false;;) {
+    prompts::Notice notice;
+    if (presence) {
+      const std::string text = "Confirm user presence for key " + std::string(pub.info().display_name) + " " +
+                               key::fingerprint(pub, key::FingerprintHash::kSha256);
+      if (on_terminal) {
+        std::fprintf(stderr, "%s\r\n", text.c_str());
+      } else {
+        notice = prompts::Notice::show(prompts::AskpassConfig::from_environment(), text);
+      }
+    }
+    auto assertion = fido::sign(target, alg, pub.sk_application(), credential.key_handle.reveal(), credential.flags,
+                                data);
+    notice.close();
+    if (!assertion.ok()) {
+      if (!retried && !target.pin && fido::sk_error_code(assertion.error()) == fido::ErrorCode::kPinRequired) {
+        retried = true;
+        TESSERA_TRY(ask_pin());
+        continue;
+      }
+      return assertion.error();
+    }
+    if (presence && on_terminal) std::fprintf(stderr, "User presence confirmed\r\n");
+    return key::security_key_signature(pub, data, assertion->flags, assertion->counter, assertion->sig_r,
+                                       assertion->sig_s);
+  }
+}
 
 }  // namespace
 
@@ -284,8 +340,10 @@ std::vector<auth::ClientIdentity> Identities::list() {
                             .certificate = named[i].certificate,
                             .description = describe(named[i].key, named[i].path, named[i].certificate),
                             .sign = {}};
-    ci.sign = [file](std::span<const uint8_t> data, std::string_view alg) -> key::Result<key::Bytes> {
+    ci.sign = [file, provider = settings_.security_key_provider, batch = settings_.batch_mode](
+                  std::span<const uint8_t> data, std::string_view alg) -> key::Result<key::Bytes> {
       TESSERA_ASSIGN_OR_RETURN(const key::PrivateKey* k, file->load());
+      if (k->security_key() != nullptr) return sign_with_authenticator(*k, data, provider, batch);
       return k->sign(data, signature_algorithm(alg));
     };
     out.push_back(std::move(ci));

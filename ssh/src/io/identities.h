@@ -29,6 +29,7 @@ struct IdentitySettings {
   std::optional<std::string> agent_socket;     // nullopt: no agent
   std::optional<std::string> pkcs11_provider;  // PKCS11Provider / -I as given; nullopt or "none": none
   bool batch_mode = false;                     // no PIN prompts for token keys
+  std::string security_key_provider = "internal";  // SecurityKeyProvider: the middleware of sk key files
 };
 
 class Identities {
