@@ -45,6 +45,7 @@ struct AgentConfig {
   key::FingerprintHash fingerprint_hash = key::FingerprintHash::kSha256;
   std::string allowed_providers{kDefaultAllowedProviders};
   bool allow_remote_pkcs11 = false;
+  bool restrict_websafe = true;  // -O no-restrict-websafe clears it
   Pkcs11Settings pkcs11{.helper_program = pkcs11::default_helper_program()};
   SecurityKeySettings security_keys;
   AskpassConfig askpass = AskpassConfig::from_environment();

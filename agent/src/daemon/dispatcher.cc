@@ -299,7 +299,8 @@ void Dispatcher::sign_on_authenticator(const Context& context, const std::shared
   // As ssh-agent: a key made for another application than "ssh:" (a web
   // sign-in's, say) signs SSH authentication requests and nothing else, so a
   // forwarded agent cannot be used to sign in elsewhere.
-  if (!identity.key.sk_application().starts_with("ssh:") && !is_userauth_request(job->data, job->key_blob)) {
+  if (config_.restrict_websafe && !identity.key.sk_application().starts_with("ssh:") &&
+      !is_userauth_request(job->data, job->key_blob)) {
     return answer(*context, Refused{"refusing use of security key for application \"" +
                                     identity.key.sk_application() + "\" outside SSH authentication"});
   }

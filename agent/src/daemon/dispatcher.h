@@ -43,6 +43,9 @@ struct DispatcherConfig {
   bool allow_remote_pkcs11 = false;  // -O allow-remote-pkcs11
   Pkcs11Settings pkcs11;
   SecurityKeySettings security_keys;
+  // Security keys of applications other than ssh: sign SSH authentication
+  // requests only (-O no-restrict-websafe lifts it), as ssh-agent.
+  bool restrict_websafe = true;
 };
 
 class Dispatcher {

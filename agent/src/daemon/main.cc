@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
   config.audit_log = options.audit_log;
   config.audit_syslog = options.audit_syslog;
   config.allow_remote_pkcs11 = options.allow_remote_pkcs11;
+  config.restrict_websafe = !options.no_restrict_websafe;
   if (options.pkcs11_helper) config.pkcs11.helper_program = *options.pkcs11_helper;
   config.pkcs11.timeout = std::chrono::seconds(options.pkcs11_timeout);
   config.pkcs11.pinpad_timeout = std::max<std::chrono::milliseconds>(config.pkcs11.timeout, std::chrono::minutes(2));

@@ -191,7 +191,7 @@ void print_help(std::FILE* out) {
       "  -d                debug mode: foreground, debug log on standard error\n"
       "  -E hash           fingerprint hash in prompts, logs and the audit: sha256 (default) or md5\n"
       "  -k                kill the agent named by SSH_AGENT_PID\n"
-      "  -O option         allow-remote-pkcs11 | no-restrict-websafe (accepted for compatibility)\n"
+      "  -O option         allow-remote-pkcs11 | no-restrict-websafe\n"
       "  -P patterns       PKCS#11 provider allowlist (default \"/usr/lib*/*,/usr/local/lib*/*\")\n"
       "  -t life           default lifetime of added keys (e.g. 90, 30m, 1h30m, 2d, 1w)\n"
       "  command [arg ...] run the command with the agent; the agent exits when it does\n"

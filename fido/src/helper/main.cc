@@ -5,7 +5,7 @@
 // end of a socketpair as fd 0 and fd 1; stderr is the caller's. The
 // middleware never runs in the caller: a middleware that crashes, hangs or
 // scribbles over memory takes down only this process, which the caller kills
-// at its deadline. docs/fido-helper.md describes the protocol.
+// at its deadline. docs/fido.md describes the protocol.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -116,7 +116,7 @@ int usage() {
                "Loads a FIDO security key middleware and answers one request from\n"
                "tessera-keygen, tessera-agent or tessera-ssh on its standard input and\n"
                "output (a socket). It is started by those programs, not by hand; see\n"
-               "docs/fido-helper.md.\n");
+               "docs/fido.md.\n");
   return 2;
 }
 

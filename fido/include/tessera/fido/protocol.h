@@ -1,6 +1,6 @@
 // The caller <-> tessera-sk-helper protocol: one request and one reply per
 // helper run, and their codecs. Both sides link this (target fidoproto) so
-// they encode alike; docs/fido-helper.md describes the messages.
+// they encode alike; docs/fido.md describes the messages.
 //
 // A frame is a uint32 length (1..kMaxFrameBytes) then the body. A request
 // body is: uint32 protocol version, byte message type, then the message's
