@@ -137,6 +137,48 @@ TEST_F(InteropSshKeygen, AnExistingResidentKeyIsOverwrittenOnlyWhenConfirmed) {
   EXPECT_NE(test::read_file(dir_.file("third.pub")), test::read_file(dir_.file("first.pub")));
 }
 
+// The whole chain through tessera's programs: a key OpenSSH's ssh-keygen
+// made with tessera's middleware is read by tessera-keygen and added by
+// OpenSSH's ssh-add -S to tessera-agent, which signs with it; a key
+// tessera-keygen made with its built-in middleware is read by ssh-keygen and
+// signs under it.
+TEST_F(InteropSshKeygen, TesseraProgramsAndOpenSshShareKeysOnTheAuthenticator) {
+  const std::string theirs = dir_.file("made_by_ssh_keygen");
+  ASSERT_EQ(keygen({"-q", "-t", "ed25519-sk", "-w", module_, "-N", "", "-C", "chain", "-f", theirs}).exit_code, 0);
+  auto read_by_us = test::run({test::tessera_bin("tessera-keygen"), "-y", "-f", theirs}, "", env());
+  ASSERT_EQ(read_by_us.exit_code, 0) << read_by_us.err;
+  EXPECT_EQ(read_by_us.out, test::read_file(theirs + ".pub"));
+
+  const std::string socket = dir_.file("agent.sock");
+  std::vector<std::string> agent_env = env();
+  test::BackgroundProcess agent({test::tessera_bin("tessera-agent"), "-D", "-a", socket, "-P",
+                                 std::filesystem::path(module_).parent_path().string() + "/*"},
+                                dir_.file("agent.log"), agent_env);
+  ASSERT_TRUE(test::wait_for_unix_socket(socket)) << test::read_file(dir_.file("agent.log"));
+  agent_env.push_back("SSH_AUTH_SOCK=" + socket);
+  auto added = test::run({"ssh-add", "-S", module_, theirs}, "", agent_env);
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const std::string file = dir_.file("through-the-agent.txt");
+  test::write_file(file, "signed through tessera-agent\n");
+  auto signed_ = test::run({"ssh-keygen", "-Y", "sign", "-f", theirs + ".pub", "-n", "file", file}, "", agent_env);
+  ASSERT_EQ(signed_.exit_code, 0) << signed_.err << test::read_file(dir_.file("agent.log"));
+  const std::string allowed = dir_.file("allowed_chain");
+  test::write_file(allowed, "chain " + test::read_file(theirs + ".pub"));
+  auto verified = test::run({"ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "chain", "-n", "file", "-s",
+                             file + ".sig"},
+                            test::read_file(file));
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+
+  const std::string ours = dir_.file("made_by_tessera_keygen");
+  auto made = test::run({test::tessera_bin("tessera-keygen"), "-q", "-t", "ecdsa-sk", "-N", "", "-f", ours}, "", env());
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto read_by_them = keygen({"-y", "-f", ours});
+  ASSERT_EQ(read_by_them.exit_code, 0) << read_by_them.err;
+  EXPECT_EQ(read_by_them.out, test::read_file(ours + ".pub"));
+  auto signed_by_them = keygen({"-Y", "sign", "-f", ours, "-n", "file", file});
+  EXPECT_EQ(signed_by_them.exit_code, 0) << signed_by_them.err;
+}
+
 TEST_F(InteropSshKeygen, NoAuthenticatorIsAClearError) {
   auto r = test::run({"ssh-keygen", "-q", "-t", "ed25519-sk", "-w", module_, "-N", "", "-f", dir_.file("none")}, "",
                      {"TESSERA_FIDO_TEST_DEVICE=" + dir_.file("no-such.sock"), "TESSERA_FIDO_TEST_TIMEOUT_MS=1000"});
