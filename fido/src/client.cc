@@ -325,6 +325,11 @@ Result<key::PublicKey> public_key(const Credential& credential) {
   return key::security_key_public(key_type(credential.alg), credential.public_key, credential.application);
 }
 
+Result<key::PrivateKey> private_key(const Credential& credential) {
+  TESSERA_ASSIGN_OR_RETURN(key::PublicKey pub, public_key(credential));
+  return key::PrivateKey::make_security_key(pub, credential.flags, credential.key_handle.reveal());
+}
+
 Result<Bytes> signature_blob(Algorithm alg, const Assertion& assertion) {
   return ssh_signature(alg, assertion.flags, assertion.counter, assertion.sig_r, assertion.sig_s);
 }

@@ -430,19 +430,7 @@ Status check_public_key(Algorithm alg, std::span<const uint8_t> public_key) {
 Result<Bytes> ssh_signature(Algorithm alg, uint8_t flags, uint32_t counter, std::span<const uint8_t> sig_r,
                             std::span<const uint8_t> sig_s) {
   TESSERA_TRY(check_signature_parts(alg, sig_r, sig_s));
-  Writer out;
-  out.string(key::key_type_info(key_type(alg)).ssh_name);
-  if (alg == Algorithm::kEd25519) {
-    out.string(sig_r);
-  } else {
-    Writer inner;
-    inner.mpint(sig_r);
-    inner.mpint(sig_s);
-    out.string(inner);
-  }
-  out.u8(flags);
-  out.u32(counter);
-  return out.take();
+  return key::security_key_signature_blob(key_type(alg), flags, counter, sig_r, sig_s);
 }
 
 }  // namespace tessera::fido

@@ -134,10 +134,6 @@ std::string resident_suffix(std::string_view application, std::span<const uint8_
   return out + (out.empty() ? "" : "_") + user;
 }
 
-key::Result<key::PrivateKey> private_key_of(const fido::Credential& c, key::KeyType type) {
-  TESSERA_ASSIGN_OR_RETURN(key::PublicKey pub, key::security_key_public(type, c.public_key, c.application));
-  return key::PrivateKey::make_security_key(pub, c.flags, c.key_handle.reveal());
-}
 
 }  // namespace
 
@@ -172,7 +168,7 @@ key::Result<EnrolledKey> enroll_security_key(const Options& options, key::KeyTyp
       // The authenticator may have made the credential stricter than asked
       // (a PIN for every use): the key keeps what it reports.
       enrolled->credential.application = e.application;
-      auto key = private_key_of(enrolled->credential, type);
+      auto key = fido::private_key(enrolled->credential);
       if (!key.ok()) return fatal_failure("Key enrollment failed: " + key.error().message());
       return EnrolledKey{std::move(*key), attestation_blob(*enrolled), e.attestation_file};
     }
@@ -228,15 +224,13 @@ int run_download_resident_keys(const Options& options) {
 
   std::optional<key::SecretBytes> passphrase;
   for (const fido::Credential& c : *credentials) {
-    const key::KeyType type =
-        c.alg == fido::Algorithm::kEd25519 ? key::KeyType::kSkEd25519 : key::KeyType::kSkEcdsaP256;
-    auto private_key = private_key_of(c, type);
+    auto private_key = fido::private_key(c);
     if (!private_key.ok()) {
       print_error("Skipping a resident key for " + printable(c.application) + ": " + private_key.error().message());
       continue;
     }
     const std::string suffix = resident_suffix(c.application, c.user_id);
-    const std::string path = std::string("id_") + (type == key::KeyType::kSkEd25519 ? "ed25519_sk" : "ecdsa_sk") +
+    const std::string path = std::string("id_") + (c.alg == fido::Algorithm::kEd25519 ? "ed25519_sk" : "ecdsa_sk") +
                              "_rk" + (suffix.empty() ? "" : "_" + suffix);
     if (!confirm_overwrite(path)) return kExitFailure;
     if (!passphrase) passphrase = new_key_passphrase(options);

@@ -279,16 +279,21 @@ Result<PublicKey> security_key_public(KeyType type, std::span<const uint8_t> pub
   return key;
 }
 
-Result<Bytes> security_key_signature(const PublicKey& key, std::span<const uint8_t> data, uint8_t flags,
-                                     uint32_t counter, std::span<const uint8_t> sig_r,
-                                     std::span<const uint8_t> sig_s) {
-  TESSERA_ASSIGN_OR_RETURN(Bytes body, algo::for_type(key.type()).security_key_signature_body(sig_r, sig_s));
+Result<Bytes> security_key_signature_blob(KeyType type, uint8_t flags, uint32_t counter,
+                                          std::span<const uint8_t> sig_r, std::span<const uint8_t> sig_s) {
+  TESSERA_ASSIGN_OR_RETURN(Bytes body, algo::for_type(type).security_key_signature_body(sig_r, sig_s));
   Writer w;
-  w.string(key.ssh_name());
+  w.string(key_type_info(type).ssh_name);
   w.string(body);
   w.u8(flags);
   w.u32(counter);
-  Bytes blob = w.take();
+  return w.take();
+}
+
+Result<Bytes> security_key_signature(const PublicKey& key, std::span<const uint8_t> data, uint8_t flags,
+                                     uint32_t counter, std::span<const uint8_t> sig_r,
+                                     std::span<const uint8_t> sig_s) {
+  TESSERA_ASSIGN_OR_RETURN(Bytes blob, security_key_signature_blob(key.type(), flags, counter, sig_r, sig_s));
   if (auto s = key.verify(blob, data); !s.ok()) {
     return Error(Errc::kBadSignature, "the authenticator's signature does not verify with key " +
                                           std::string(key.ssh_name()) + " (" + s.error().message() +

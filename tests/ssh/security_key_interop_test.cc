@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,23 @@ class SecurityKeyLogin : public ::testing::Test {
     return path;
   }
 
+  // OpenSSH's sshd and tessera-sshd, each with `authorized` as the
+  // authorized_keys every account shares.
+  std::pair<std::unique_ptr<Sshd>, std::unique_ptr<Sshd>> servers(const std::string& authorized) {
+    std::unique_ptr<Sshd> made[2];
+    for (int i = 0; i < 2; ++i) {
+      const std::string dir = dir_.file(i == 0 ? "openssh" : "tessera");
+      std::filesystem::create_directories(dir);
+      made[i] = std::make_unique<Sshd>(SshdConfig{.dir = dir,
+                                                  .host_key = {},
+                                                  .extra = "",
+                                                  .pam = false,
+                                                  .program = i == 0 ? kSshdPath : tessera_bin("tessera-sshd")});
+      if (made[i]->started()) write_file(made[i]->authorized_keys(), authorized, 0644);
+    }
+    return {std::move(made[0]), std::move(made[1])};
+  }
+
   CommandResult login(const std::string& client, int port, const std::string& key) {
     return run(ssh_argv(client, port, key, {"-o", "SecurityKeyProvider=" + soft_}, "echo in"), "", env_);
   }
@@ -60,21 +79,14 @@ TEST_F(SecurityKeyLogin, BothClientsLogInToBothServers) {
   const std::string verify = make_key("verify", "ed25519-sk", {"verify-required"});
   const std::string authorized = read_file(touch + ".pub") + "no-touch-required " + read_file(quiet + ".pub") +
                                  "verify-required " + read_file(verify + ".pub");
-  for (const char* d : {"openssh", "tessera"}) std::filesystem::create_directories(dir_.file(d));
-  Sshd openssh(SshdConfig{.dir = dir_.file("openssh"), .host_key = {}, .extra = "", .pam = false});
-  Sshd tessera(SshdConfig{.dir = dir_.file("tessera"),
-                          .host_key = {},
-                          .extra = "",
-                          .pam = false,
-                          .program = tessera_bin("tessera-sshd")});
-  for (Sshd* server : {&openssh, &tessera}) {
+  auto [openssh, tessera] = servers(authorized);
+  for (Sshd* server : {openssh.get(), tessera.get()}) {
     ASSERT_TRUE(server->started()) << server->log();
-    write_file(server->authorized_keys(), authorized, 0644);
   }
   for (const std::string& client : {std::string("ssh"), tessera_bin("tessera-ssh")}) {
-    for (Sshd* server : {&openssh, &tessera}) {
+    for (Sshd* server : {openssh.get(), tessera.get()}) {
       for (const std::string& key : {touch, quiet, verify}) {
-        SCOPED_TRACE(client + " " + (server == &openssh ? "sshd" : "tessera-sshd") + " " + key);
+        SCOPED_TRACE(client + " " + (server == openssh.get() ? "sshd" : "tessera-sshd") + " " + key);
         auto r = login(client, server->port(), key);
         EXPECT_EQ(r.exit_code, 0) << r.err << server->log();
         EXPECT_EQ(r.out, "in\n");
@@ -89,18 +101,11 @@ TEST_F(SecurityKeyLogin, BothServersRefuseWhatAuthorizedKeysDoesNotAllow) {
   const std::string quiet = make_key("quiet", "ed25519-sk", {"no-touch-required"});
   const std::string touch = make_key("touch", "ecdsa-sk", {});
   const std::string authorized = read_file(quiet + ".pub") + "verify-required " + read_file(touch + ".pub");
-  for (const char* d : {"openssh", "tessera"}) std::filesystem::create_directories(dir_.file(d));
-  Sshd openssh(SshdConfig{.dir = dir_.file("openssh"), .host_key = {}, .extra = "", .pam = false});
-  Sshd tessera(SshdConfig{.dir = dir_.file("tessera"),
-                          .host_key = {},
-                          .extra = "",
-                          .pam = false,
-                          .program = tessera_bin("tessera-sshd")});
-  for (Sshd* server : {&openssh, &tessera}) {
+  auto [openssh, tessera] = servers(authorized);
+  for (Sshd* server : {openssh.get(), tessera.get()}) {
     ASSERT_TRUE(server->started()) << server->log();
-    write_file(server->authorized_keys(), authorized, 0644);
     for (const std::string& key : {quiet, touch}) {
-      SCOPED_TRACE(std::string(server == &openssh ? "sshd " : "tessera-sshd ") + key);
+      SCOPED_TRACE(std::string(server == openssh.get() ? "sshd " : "tessera-sshd ") + key);
       auto r = login("ssh", server->port(), key);
       EXPECT_EQ(r.exit_code, 255) << r.out;
       EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;

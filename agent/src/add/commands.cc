@@ -135,11 +135,7 @@ bool Adder::load_resident_keys() {
   }
   bool all_added = true;
   for (const fido::Credential& c : *credentials) {
-    const key::KeyType type =
-        c.alg == fido::Algorithm::kEd25519 ? key::KeyType::kSkEd25519 : key::KeyType::kSkEcdsaP256;
-    auto pub = key::security_key_public(type, c.public_key, c.application);
-    auto private_key = pub.ok() ? key::PrivateKey::make_security_key(*pub, c.flags, c.key_handle.reveal())
-                                : key::Result<key::PrivateKey>(pub.error());
+    auto private_key = fido::private_key(c);
     if (!private_key.ok()) {
       log_message("Skipping a resident key for %s: %s", c.application.c_str(), private_key.error().message().c_str());
       all_added = false;

@@ -90,6 +90,9 @@ std::string default_helper_program();
 // The credential's SSH public key (sk-ssh-ed25519@openssh.com /
 // sk-ecdsa-sha2-nistp256@openssh.com with its application).
 Result<key::PublicKey> public_key(const Credential& credential);
+// The credential as a private key to save or hand to an agent (the key
+// handle in place of a private half).
+Result<key::PrivateKey> private_key(const Credential& credential);
 
 // The SSH signature blob of an assertion (PROTOCOL.u2f), to verify with the
 // credential's public key or to hand to a peer.

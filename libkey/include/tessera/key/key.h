@@ -187,6 +187,12 @@ Result<Bytes> security_key_signature(const PublicKey& key, std::span<const uint8
                                      uint32_t counter, std::span<const uint8_t> sig_r,
                                      std::span<const uint8_t> sig_s);
 
+// The same blob, unverified: for a caller that cannot verify (it has no
+// data, as tessera-sk-helper checking a middleware's answer). kMalformed for
+// parts of the wrong size, kUnsupported for a key type that is not sk-*.
+Result<Bytes> security_key_signature_blob(KeyType type, uint8_t flags, uint32_t counter,
+                                          std::span<const uint8_t> sig_r, std::span<const uint8_t> sig_s);
+
 // The algorithm name a signature blob carries ("rsa-sha2-256"), or an error if
 // the blob is not a signature.
 Result<std::string> signature_algorithm_name(std::span<const uint8_t> signature_blob);
