@@ -9,7 +9,8 @@
 // directory): EC P-256 (CKA_ID 03) and RSA-3072 (CKA_ID 02) on tessera-main.
 // Each figure is signatures per second with 1 and with 4 connections sending
 // sign requests back to back for S seconds (default 3), and the share of the
-// raw one-session C_Sign rate that it reaches.
+// raw one-session C_Sign rate that it reaches. --key, --conns and
+// --tessera-only pick one figure (to profile it).
 //
 //   token_bench --many N [--label-length L] [--idle S]
 //
@@ -180,6 +181,40 @@ std::vector<pid_t> children(pid_t pid) {
   return out;
 }
 
+// CPU time and context switches of a process and its children (every
+// thread), to tell what a signature costs apart from the machine's noise.
+struct Usage {
+  double cpu = 0;
+  long switches = 0;
+};
+long context_switches(pid_t pid) {
+  long total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::FILE* f = std::fopen((task.path() / "status").c_str(), "r");
+    if (f == nullptr) continue;
+    char line[256];
+    long n;
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
+          std::sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1) {
+        total += n;
+      }
+    }
+    std::fclose(f);
+  }
+  return total;
+}
+Usage usage_of(pid_t pid, bool with_children) {
+  Usage u{cpu_seconds(pid), context_switches(pid)};
+  if (with_children) {
+    for (pid_t child : children(pid)) {
+      u.cpu += cpu_seconds(child);
+      u.switches += context_switches(child);
+    }
+  }
+  return u;
+}
+
 // A token with `count` P-256 keys (softhsm-many-keys): the time each agent
 // takes to add it (what ssh-add -s waits for), and the CPU its PKCS#11
 // helper burns while idle for `idle` seconds (tessera-agent polls every 2 s).
@@ -239,6 +274,9 @@ int main(int argc, char** argv) {
   int many = 0;
   int label_length = 32;
   double idle = 10;
+  std::string only_key;      // --key: one case only
+  int only_conns = 0;        // --conns: one connection count only
+  bool tessera_only = false; // --tessera-only: skip ssh-agent (for profiling)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) {
@@ -249,8 +287,14 @@ int main(int argc, char** argv) {
       label_length = std::stoi(argv[++i]);
     } else if (a == "--idle" && i + 1 < argc) {
       idle = std::stod(argv[++i]);
+    } else if (a == "--key" && i + 1 < argc) {
+      only_key = argv[++i];
+    } else if (a == "--conns" && i + 1 < argc) {
+      only_conns = std::stoi(argv[++i]);
+    } else if (a == "--tessera-only") {
+      tessera_only = true;
     } else {
-      std::fprintf(stderr, "usage: token_bench [--seconds S]\n"
+      std::fprintf(stderr, "usage: token_bench [--seconds S] [--key ec-p256|rsa-3072] [--conns N] [--tessera-only]\n"
                            "       token_bench --many N [--label-length L] [--idle S]\n");
       return a == "--help" ? 0 : 2;
     }
@@ -290,16 +334,29 @@ int main(int argc, char** argv) {
   for (const Case& c : {Case{"ec-p256", "ec256", 0x03, key::KeyType::kEcdsaP256, 0, CKM_ECDSA, 32, 0},
                         Case{"rsa-3072", "rsa3072", 0x02, key::KeyType::kRsa, 3072, CKM_RSA_PKCS, 51,
                              agent::kSignFlagRsaSha256}}) {
+    if (!only_key.empty() && only_key != c.name) continue;
     key::Bytes blob = find_blob(tessera.socket, c.object, c.type, c.bits);
     double raw1 = raw.rate(c.cka_id, c.mechanism, c.input, 1, std::min(seconds, 2.0));
     double raw2 = raw.rate(c.cka_id, c.mechanism, c.input, 2, std::min(seconds, 2.0));
     for (int conns : {1, 4}) {
+      if (only_conns != 0 && conns != only_conns) continue;
+      const Usage before_agent = usage_of(tessera.pid, false), before_all = usage_of(tessera.pid, true);
       RunResult t = run_signing(tessera.socket, blob, c.flags, conns, seconds);
-      RunResult o = run_signing(openssh.socket, blob, c.flags, conns, seconds);
+      const Usage after_agent = usage_of(tessera.pid, false), after_all = usage_of(tessera.pid, true);
+      RunResult o = tessera_only ? RunResult{} : run_signing(openssh.socket, blob, c.flags, conns, seconds);
       std::printf("%-10s %5d | %8.0f %6.0f %6.0f %4.0f%% | %8.0f %6.0f %6.0f %4.0f%% | %7.2fx | %8.0f %8.0f\n", c.name,
                   conns, t.per_second, t.p50_us, t.p99_us, 100 * t.per_second / raw1, o.per_second, o.p50_us,
                   o.p99_us, 100 * o.per_second / raw1, o.per_second > 0 ? t.per_second / o.per_second : 0.0, raw1,
                   raw2);
+      if (tessera_only && t.per_second > 0) {
+        const double sigs = t.per_second * seconds;
+        const double agent_cpu = after_agent.cpu - before_agent.cpu;
+        const double helper_cpu = after_all.cpu - before_all.cpu - agent_cpu;
+        std::printf("%16s | per signature: agent %.0f us CPU, helper %.0f us CPU (raw C_Sign %.0f us), "
+                    "%.1f context switches\n",
+                    "", 1e6 * agent_cpu / sigs, 1e6 * helper_cpu / sigs, 1e6 / raw1,
+                    static_cast<double>(after_all.switches - before_all.switches) / sigs);
+      }
       std::fflush(stdout);
     }
   }

@@ -2,8 +2,8 @@
 //
 // One isolated process per PKCS#11 provider. Reads request frames on fd 0
 // and writes reply frames on fd 1 (the agent spawns it over a socketpair);
-// stderr carries diagnostics, never secrets. Requests run on a few worker
-// threads, so replies may come out of order; each carries its request's id.
+// stderr carries diagnostics, never secrets. Requests run on a few threads
+// at once, so replies may come out of order; each carries its request's id.
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -17,6 +17,8 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,52 +72,121 @@ class ReplyWriter {
   bool broken_ = false;
 };
 
-class Workers {
+// The worker threads. They take turns reading the agent's socket (one at a
+// time, the "reader"): a thread that has read a request hands the reading
+// on and handles that request itself, so a request crosses to no other
+// thread on its way from the socket to the module, and the next request is
+// read while this one is signed.
+class Server {
  public:
-  Workers(Helper& helper, ReplyWriter& writer, unsigned count) : helper_(helper), writer_(writer) {
-    for (unsigned i = 0; i < count; ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~Workers() {
-    {
-      std::lock_guard lock(mu_);
-      closing_ = true;
-    }
-    ready_.notify_all();
-    for (auto& t : threads_) t.join();
+  Server(int fd, Helper& helper, ReplyWriter& writer) : fd_(fd), helper_(helper), writer_(writer) {
+    // Input may hold PINs: the buffer wipes itself, and consumed bytes are wiped.
+    buffer_.reserve(64 * 1024);
   }
 
-  void submit(Request request) {
-    std::unique_lock lock(mu_);
-    room_.wait(lock, [&] { return queue_.size() < kMaxQueuedRequests; });
-    queue_.push_back(std::move(request));
-    ready_.notify_one();
+  // Serves with `count` threads until the end of input (or a broken stream)
+  // and until every request read has been answered; the exit status.
+  int run(unsigned count) {
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < count; ++i) threads.emplace_back([this] { work(); });
+    work();
+    for (auto& t : threads) t.join();
+    return status_;
   }
 
  private:
-  void run() {
+  void work() {
+    std::unique_lock lock(mu_);
     for (;;) {
-      Request request;
-      {
-        std::unique_lock lock(mu_);
-        ready_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // closing and drained
-        request = std::move(queue_.front());
+      changed_.wait(lock, [&] {
+        return !queue_.empty() || input_ended_ || (!reading_ && queue_.size() < kMaxQueuedRequests);
+      });
+      if (!queue_.empty()) {
+        Request request = std::move(queue_.front());
         queue_.pop_front();
-        room_.notify_one();
+        lock.unlock();
+        Reply reply{request.id, helper_.handle(request.body)};
+        // request (and any PIN in it) is wiped when it goes out of scope.
+        writer_.send(reply);
+        lock.lock();
+        continue;
       }
-      Reply reply{request.id, helper_.handle(request.body)};
-      // request (and any PIN in it) is wiped when it goes out of scope.
-      writer_.send(reply);
+      if (input_ended_) return;
+      reading_ = true;
+      lock.unlock();
+      std::vector<Request> requests;
+      const std::optional<int> ended = read_requests(requests);
+      lock.lock();
+      reading_ = false;
+      for (auto& request : requests) queue_.push_back(std::move(request));
+      if (ended) {
+        input_ended_ = true;
+        status_ = *ended;
+        changed_.notify_all();
+      } else if (queue_.size() == 1) {
+        // This thread takes the request; another reads on.
+        changed_.notify_one();
+      } else if (!queue_.empty()) {
+        // Several came at once: the others start them, and one reads on.
+        changed_.notify_all();
+      }
     }
   }
 
+  // Reads once from the socket and parses the complete frames (answering
+  // malformed ones at once). nullopt: go on reading; else the exit status.
+  std::optional<int> read_requests(std::vector<Request>& requests) {
+    uint8_t chunk[16 * 1024];
+    ssize_t n;
+    do {
+      n = read(fd_, chunk, sizeof chunk);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      std::fprintf(stderr, "tessera-pkcs11-helper: reading requests: %s\n", std::strerror(errno));
+      return 1;
+    }
+    if (n == 0) return buffer_.empty() ? 0 : 1;
+    buffer_.insert(buffer_.end(), chunk, chunk + n);
+    tessera::key::secure_wipe(chunk, static_cast<size_t>(n));
+    size_t consumed = 0;
+    std::optional<int> ended;
+    for (;;) {
+      std::span<const uint8_t> payload;
+      const auto status = peek_frame(std::span(buffer_).subspan(consumed), &payload);
+      if (status == FrameStatus::kNeedMore) break;
+      if (status == FrameStatus::kBadLength) {
+        std::fprintf(stderr, "tessera-pkcs11-helper: bad frame length from the agent; exiting\n");
+        ended = 1;
+        break;
+      }
+      auto request = parse_request(payload);
+      if (request.ok()) {
+        requests.push_back(std::move(request).value());
+      } else {
+        auto id = peek_request_id(payload);
+        ErrorReply error{ErrorCode::kBadRequest, 0, "malformed request: " + request.error().message()};
+        writer_.send(Reply{id.ok() ? *id : 0, error});
+      }
+      consumed += 4 + payload.size();
+    }
+    if (consumed > 0) {
+      tessera::key::secure_wipe(buffer_.data(), consumed);
+      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(consumed));
+    }
+    return ended;
+  }
+
+  const int fd_;
   Helper& helper_;
   ReplyWriter& writer_;
-  std::mutex mu_;
-  std::condition_variable ready_, room_;
-  std::deque<Request> queue_;
-  bool closing_ = false;
-  std::vector<std::thread> threads_;
+  tessera::key::ZeroizingVector buffer_;  // touched only by the reading thread
+
+  std::mutex mu_;  // guards the four below
+  std::condition_variable changed_;
+  std::deque<Request> queue_;  // requests read but not started
+  bool reading_ = false;       // a thread is reading the socket
+  bool input_ended_ = false;   // end of input or a broken stream: read no more
+  int status_ = 0;
 };
 
 int usage() {
@@ -136,48 +207,6 @@ int help() {
       "  --help       this text\n",
       kDefaultThreads, kMaxThreads);
   return 0;
-}
-
-// Reads frames from fd until the end of input or a framing error; returns the exit status.
-int serve(int fd, Workers& workers, ReplyWriter& writer) {
-  // Input may hold PINs: the buffer wipes itself, and consumed bytes are wiped.
-  tessera::key::ZeroizingVector buffer;
-  buffer.reserve(64 * 1024);
-  uint8_t chunk[16 * 1024];
-  for (;;) {
-    const ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::fprintf(stderr, "tessera-pkcs11-helper: reading requests: %s\n", std::strerror(errno));
-      return 1;
-    }
-    if (n == 0) return buffer.empty() ? 0 : 1;
-    buffer.insert(buffer.end(), chunk, chunk + n);
-    tessera::key::secure_wipe(chunk, static_cast<size_t>(n));
-    size_t consumed = 0;
-    for (;;) {
-      std::span<const uint8_t> payload;
-      const auto status = peek_frame(std::span(buffer).subspan(consumed), &payload);
-      if (status == FrameStatus::kNeedMore) break;
-      if (status == FrameStatus::kBadLength) {
-        std::fprintf(stderr, "tessera-pkcs11-helper: bad frame length from the agent; exiting\n");
-        return 1;
-      }
-      auto request = parse_request(payload);
-      if (request.ok()) {
-        workers.submit(std::move(request).value());
-      } else {
-        auto id = peek_request_id(payload);
-        ErrorReply error{ErrorCode::kBadRequest, 0, "malformed request: " + request.error().message()};
-        writer.send(Reply{id.ok() ? *id : 0, error});
-      }
-      consumed += 4 + payload.size();
-    }
-    if (consumed > 0) {
-      tessera::key::secure_wipe(buffer.data(), consumed);
-      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(consumed));
-    }
-  }
 }
 
 }  // namespace
@@ -227,8 +256,7 @@ int main(int argc, char** argv) {
   {
     Helper helper(std::move(module), std::move(load_failure));
     ReplyWriter writer(1);
-    Workers workers(helper, writer, threads);
-    status = serve(0, workers, writer);
-  }  // workers finish what was queued, then the helper closes sessions and finalizes the module
+    status = Server(0, helper, writer).run(threads);
+  }  // every request read was answered; now the helper closes sessions and finalizes the module
   return status;
 }

@@ -277,6 +277,16 @@ void EventLoop::run_until(const std::function<bool()>& done) {
     }
     run_always_ready();
     run_due_timers();
+    run_deferred();
+  }
+}
+
+void EventLoop::run_deferred() {
+  // A deferred task may defer another: run until none is left.
+  while (!deferred_.empty()) {
+    std::vector<Task> tasks;
+    tasks.swap(deferred_);
+    for (auto& task : tasks) task();
   }
 }
 

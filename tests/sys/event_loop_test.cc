@@ -1,5 +1,6 @@
-// The event loop with descriptors epoll refuses: a regular file is ready on
-// every round (as poll(2) says), so a reader gets to its end.
+// The event loop: descriptors epoll refuses (a regular file is ready on
+// every round, as poll(2) says, so a reader gets to its end), and tasks
+// deferred to the end of a round.
 #include "tessera/sys/event_loop.h"
 
 #include <gtest/gtest.h>
@@ -53,6 +54,35 @@ TEST(EventLoop, RegularFilesAreAlwaysReady) {
   (*loop)->run_until([&] { return eof; });
   ::close(null_fd);
   EXPECT_TRUE(eof);
+}
+
+// A deferred task runs after every handler of its round, once, before the
+// loop waits again; one it defers in turn runs in the same round.
+TEST(EventLoop, DeferredTasksRunAtTheEndOfTheRound) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop.ok());
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  std::string order;
+  ASSERT_TRUE((*loop)->add_fd(fds[0], EPOLLIN, [&](uint32_t) {
+                      order += "handler ";
+                      (*loop)->defer([&] {
+                        order += "deferred ";
+                        (*loop)->defer([&] { order += "again "; });
+                      });
+                      (*loop)->remove_fd(fds[0]);
+                    }).ok());
+  (*loop)->add_timer((*loop)->now(), [&] { order += "timer "; });
+  bool rounds_done = false;
+  (*loop)->run_until([&] {
+    rounds_done = order.find("again") != std::string::npos;
+    return rounds_done;
+  });
+  EXPECT_TRUE(rounds_done);
+  EXPECT_EQ(order, "handler timer deferred again ");
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace

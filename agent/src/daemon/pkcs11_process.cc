@@ -76,8 +76,19 @@ void HelperProcess::request(pkcs11::RequestBody body, Clock::duration timeout, D
   output_.insert(output_.end(), bytes.begin(), bytes.end());
   EventLoop::TimerId timer = loop_.add_timer(loop_.now() + timeout, [this, id] { on_timeout(id); });
   pending_.emplace(id, Pending{std::move(done), timer});
-  if (!write_pending()) return terminate("cannot write to the helper: " + std::string(std::strerror(errno)), true);
-  update_interest();
+  // The requests of one loop round (several clients' signatures, say) go to
+  // the helper in one write, which it reads at once.
+  if (flush_deferred_) return;
+  flush_deferred_ = true;
+  std::weak_ptr<bool> alive = alive_token_;
+  loop_.defer([this, alive] {
+    auto still = alive.lock();
+    if (!still || !*still) return;
+    flush_deferred_ = false;
+    if (fd_ < 0) return;
+    if (!write_pending()) return terminate("cannot write to the helper: " + std::string(std::strerror(errno)), true);
+    update_interest();
+  });
 }
 
 void HelperProcess::on_event(uint32_t events) {

@@ -81,6 +81,7 @@ class HelperProcess {
   std::map<uint32_t, Pending> pending_;
   key::ZeroizingVector output_;  // requests may hold PINs
   size_t output_offset_ = 0;
+  bool flush_deferred_ = false;  // a write of output_ waits for the end of the loop round
   key::Bytes input_;
   uint32_t watched_ = 0;
   // Set while a callback runs, so that the object knows not to touch itself

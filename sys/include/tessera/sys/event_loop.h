@@ -70,6 +70,10 @@ class EventLoop {
 
   // Thread-safe: runs task on the loop as soon as it can.
   void post(Task task);
+  // Runs task once the handlers, timers and posted tasks of this round have
+  // run, before the loop waits again (on the loop's thread only): what they
+  // left to send then goes out in one write instead of one each.
+  void defer(Task task) { deferred_.push_back(std::move(task)); }
 
   // Serves until stop(). Returns at once if stop() came first.
   void run();
@@ -104,6 +108,7 @@ class EventLoop {
   };
   bool any_always_ready() const;
   void run_always_ready();
+  void run_deferred();
 
   int epoll_fd_;
   int wake_fd_;
@@ -120,6 +125,8 @@ class EventLoop {
   std::optional<Clock::time_point> manual_now_;  // set in manual time
 
   std::unordered_map<int, pid_t> child_fds_;  // pidfd -> child, while watched
+
+  std::vector<Task> deferred_;  // loop thread only
 
   std::mutex posted_mutex_;
   std::vector<Task> posted_;
