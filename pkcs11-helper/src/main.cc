@@ -7,11 +7,14 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,8 +37,6 @@ using helper::Helper;
 
 inline constexpr unsigned kDefaultThreads = 4;
 inline constexpr unsigned kMaxThreads = 32;
-// Requests read but not yet started; beyond this the helper stops reading.
-inline constexpr size_t kMaxQueuedRequests = 256;
 
 class ReplyWriter {
  public:
@@ -72,11 +73,12 @@ class ReplyWriter {
   bool broken_ = false;
 };
 
-// The worker threads. They take turns reading the agent's socket (one at a
-// time, the "reader"): a thread that has read a request hands the reading
-// on and handles that request itself, so a request crosses to no other
-// thread on its way from the socket to the module, and the next request is
-// read while this one is signed.
+// The worker threads. Each waits on the agent's socket itself (epoll with
+// EPOLLEXCLUSIVE, so that a request wakes one idle thread, not all), reads
+// what came and handles the first request it read; requests that came with
+// it go to a queue, and an eventfd wakes one idle thread for each. A request
+// thus crosses to no other thread on its way from the socket to the module,
+// and while one thread signs, the others wait for the next request.
 class Server {
  public:
   Server(int fd, Helper& helper, ReplyWriter& writer) : fd_(fd), helper_(helper), writer_(writer) {
@@ -87,61 +89,143 @@ class Server {
   // Serves with `count` threads until the end of input (or a broken stream)
   // and until every request read has been answered; the exit status.
   int run(unsigned count) {
+    int type = 0;
+    socklen_t length = sizeof type;
+    is_socket_ = getsockopt(fd_, SOL_SOCKET, SO_TYPE, &type, &length) == 0;
+    work_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+    if (work_fd_ < 0) {
+      std::fprintf(stderr, "tessera-pkcs11-helper: eventfd: %s\n", std::strerror(errno));
+      return 1;
+    }
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < count; ++i) threads.emplace_back([this] { work(); });
     work();
     for (auto& t : threads) t.join();
+    close(work_fd_);
     return status_;
   }
 
  private:
+  static constexpr uint32_t kInput = 0, kWork = 1;
+
   void work() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      changed_.wait(lock, [&] {
-        return !queue_.empty() || input_ended_ || (!reading_ && queue_.size() < kMaxQueuedRequests);
-      });
-      if (!queue_.empty()) {
-        Request request = std::move(queue_.front());
-        queue_.pop_front();
-        lock.unlock();
-        Reply reply{request.id, helper_.handle(request.body)};
-        // request (and any PIN in it) is wiped when it goes out of scope.
-        writer_.send(reply);
-        lock.lock();
-        continue;
-      }
-      if (input_ended_) return;
-      reading_ = true;
-      lock.unlock();
-      std::vector<Request> requests;
-      const std::optional<int> ended = read_requests(requests);
-      lock.lock();
-      reading_ = false;
-      for (auto& request : requests) queue_.push_back(std::move(request));
-      if (ended) {
-        input_ended_ = true;
-        status_ = *ended;
-        changed_.notify_all();
-      } else if (queue_.size() == 1) {
-        // This thread takes the request; another reads on.
-        changed_.notify_one();
-      } else if (!queue_.empty()) {
-        // Several came at once: the others start them, and one reads on.
-        changed_.notify_all();
+    const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    bool watching = epoll_fd >= 0;
+    // Input from a regular file or /dev/null (run by hand), which epoll
+    // refuses, is always ready: it is read until its end.
+    bool input_is_file = false;
+    for (const auto& [fd, tag] : {std::pair{fd_, kInput}, std::pair{work_fd_, kWork}}) {
+      epoll_event event{};
+      event.events = EPOLLIN | EPOLLEXCLUSIVE;
+      event.data.u32 = tag;
+      if (!watching || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0) continue;
+      if (tag == kInput && errno == EPERM) {
+        input_is_file = true;
+      } else {
+        watching = false;
       }
     }
+    if (!watching) {
+      std::fprintf(stderr, "tessera-pkcs11-helper: cannot watch the agent's socket: %s\n", std::strerror(errno));
+      end_input(1);
+    }
+    for (;;) {
+      if (auto request = next_request()) {
+        Reply reply{request->id, helper_.handle(request->body)};
+        request.reset();  // wipes any PIN in it
+        writer_.send(reply);
+        continue;
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (input_ended_) break;
+      }
+      if (input_is_file) {
+        read_input();
+        continue;
+      }
+      epoll_event events[2];
+      const int n = epoll_wait(epoll_fd, events, 2, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        std::fprintf(stderr, "tessera-pkcs11-helper: epoll_wait: %s\n", std::strerror(errno));
+        end_input(1);
+        continue;
+      }
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.u32 == kWork) {
+          uint64_t one;
+          (void)!read(work_fd_, &one, sizeof one);  // taken by another thread already: fine
+        } else {
+          read_input();
+        }
+      }
+    }
+    // Pass it on: every other thread must see the end too.
+    signal_work();
+    if (epoll_fd >= 0) close(epoll_fd);
   }
 
-  // Reads once from the socket and parses the complete frames (answering
+  std::optional<Request> next_request() {
+    std::lock_guard lock(mu_);
+    if (queue_.empty()) return std::nullopt;
+    Request request = std::move(queue_.front());
+    queue_.pop_front();
+    return request;
+  }
+
+  // One more request is queued (or the input ended): wake an idle thread.
+  void signal_work() {
+    const uint64_t one = 1;
+    (void)!write(work_fd_, &one, sizeof one);
+  }
+
+  void end_input(int status) {
+    {
+      std::lock_guard lock(mu_);
+      if (input_ended_) return;
+      input_ended_ = true;
+      status_ = status;
+    }
+    signal_work();
+  }
+
+  // Reads what the socket holds (another thread may have taken it), queues
+  // the requests, and wakes a thread for each but the first, which this
+  // thread takes.
+  void read_input() {
+    std::vector<Request> requests;
+    std::optional<int> ended;
+    {
+      std::lock_guard lock(read_mu_);
+      ended = read_requests(requests);
+    }
+    if (!requests.empty()) {
+      std::lock_guard lock(mu_);
+      for (auto& request : requests) queue_.push_back(std::move(request));
+    }
+    for (size_t i = 1; i < requests.size(); ++i) signal_work();
+    if (ended) end_input(*ended);
+  }
+
+  // Reads once, without blocking, and parses the complete frames (answering
   // malformed ones at once). nullopt: go on reading; else the exit status.
   std::optional<int> read_requests(std::vector<Request>& requests) {
     uint8_t chunk[16 * 1024];
     ssize_t n;
-    do {
-      n = read(fd_, chunk, sizeof chunk);
-    } while (n < 0 && errno == EINTR);
+    for (;;) {
+      if (is_socket_) {
+        n = recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+      } else {
+        // A pipe (run by hand): read only what is there.
+        pollfd ready{fd_, POLLIN, 0};
+        if (poll(&ready, 1, 0) == 0) return std::nullopt;
+        n = read(fd_, chunk, sizeof chunk);
+      }
+      if (n >= 0 || errno != EINTR) break;
+    }
     if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
       std::fprintf(stderr, "tessera-pkcs11-helper: reading requests: %s\n", std::strerror(errno));
       return 1;
     }
@@ -179,12 +263,14 @@ class Server {
   const int fd_;
   Helper& helper_;
   ReplyWriter& writer_;
-  tessera::key::ZeroizingVector buffer_;  // touched only by the reading thread
+  bool is_socket_ = false;
+  int work_fd_ = -1;  // eventfd (semaphore): one count per request queued for an idle thread
 
-  std::mutex mu_;  // guards the four below
-  std::condition_variable changed_;
+  std::mutex read_mu_;  // one thread reads at a time; guards buffer_
+  tessera::key::ZeroizingVector buffer_;
+
+  std::mutex mu_;  // guards the three below
   std::deque<Request> queue_;  // requests read but not started
-  bool reading_ = false;       // a thread is reading the socket
   bool input_ended_ = false;   // end of input or a broken stream: read no more
   int status_ = 0;
 };

@@ -35,7 +35,7 @@ constexpr const char* kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
 // One helper process on one end of a socketpair.
 class HelperProcess {
  public:
-  HelperProcess() {
+  explicit HelperProcess(const std::string& module = kSoftHsm) {
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return;
     const std::string path = test::tessera_bin("tessera-pkcs11-helper");
@@ -43,7 +43,7 @@ class HelperProcess {
     if (pid_ == 0) {
       dup2(fds[1], 0);
       dup2(fds[1], 1);
-      execl(path.c_str(), path.c_str(), kSoftHsm, static_cast<char*>(nullptr));
+      execl(path.c_str(), path.c_str(), module.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     close(fds[1]);
@@ -382,6 +382,42 @@ TEST_F(HelperSoftHsmTest, ParallelRequestsInFlight) {
     pending.erase(it);
   }
   EXPECT_EQ(order.size(), 48u);
+}
+
+// While one thread of the helper is stuck in C_Sign, the others read and
+// answer what comes next; the stuck signature still completes afterwards.
+TEST_F(HelperSoftHsmTest, OtherRequestsAreAnsweredWhileASignatureHangs) {
+  const std::string control = dir_->file("fault-control");
+  test::write_file(control, "");
+  setenv("TESSERA_P11_FAULT_CONTROL", control.c_str(), 1);
+  HelperProcess helper(TESSERA_P11_FAULT_PATH);
+  unsetenv("TESSERA_P11_FAULT_CONTROL");
+  auto keys = login_all(helper);
+  const KeyInfo* ec = find(keys, "ec256");
+  const KeyInfo* ed = find(keys, "ed25519");
+  ASSERT_NE(ec, nullptr);
+  ASSERT_NE(ed, nullptr);
+
+  test::write_file(control, "hang=C_Sign:forever\n");
+  const uint32_t hung = helper.next_id();
+  helper.send(Request{hung, Sign{ec->id, Bytes{1, 2, 3}, "ecdsa-sha2-nistp256", std::nullopt}});
+  const uint32_t hello = helper.next_id();
+  helper.send(Request{hello, Hello{}});
+  const uint32_t listing = helper.next_id();
+  helper.send(Request{listing, ListKeys{0, false}});
+  Reply first = helper.receive();
+  Reply second = helper.receive();
+  EXPECT_EQ(std::set<uint32_t>({first.id, second.id}), std::set<uint32_t>({hello, listing}));
+
+  test::write_file(control, "");
+  Reply last = helper.receive();
+  EXPECT_EQ(last.id, hung);
+  auto* sig = std::get_if<SignatureReply>(&last.body);
+  ASSERT_NE(sig, nullptr) << describe(last.body);
+  auto pub = key::PublicKey::from_blob(ec->public_key);
+  EXPECT_TRUE(pub->verify(sig->signature, Bytes{1, 2, 3}).ok());
+  // And the helper goes on signing.
+  expect_signs(helper, *ed, "ssh-ed25519");
 }
 
 TEST_F(HelperSoftHsmTest, MalformedRequestGetsBadRequest) {
