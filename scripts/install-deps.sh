@@ -13,6 +13,8 @@ PACKAGES=(
   clang libclang-rt-14-dev                 # libFuzzer builds and clang sanitizer runtimes
   openssh-client openssh-server openssl    # interop peers: ssh, sshd, ssh-add, ssh-agent, ssh-keygen, openssl(1)
   softhsm2 opensc libp11-kit-dev p11-kit    # PKCS#11: SoftHSM2 tokens, pkcs11-tool, p11-kit
+  libpcsclite-dev                          # smart card reader events (pcsc-lite), in the agent and the fault module
+  pcscd vsmartcard-vpcd vsmartcard-vpicc python3-pycryptodome  # a virtual reader and card for the reader tests
   procps                                   # pkill, for the helper-kill test
 )
 

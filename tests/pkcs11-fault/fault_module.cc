@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <p11-kit/pkcs11.h>
+#include <winscard.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -47,6 +48,13 @@ constexpr size_t kMaxStateSize = 64 * 1024;
 constexpr long long kRecentlyModifiedNs = 500'000'000;
 // How often a hang looks at the control file to see whether it was lifted.
 constexpr auto kHangPollInterval = std::chrono::milliseconds(20);
+// With reader=NAME, how long an answer of pcscd about the reader is reused
+// before pcscd is asked again (each call asks otherwise).
+constexpr auto kReaderStateLifetime = std::chrono::milliseconds(5);
+// What a PC/SC module's slots report as their manufacturer (at most 32 bytes).
+constexpr const char* kPcscSlotManufacturer = "tessera-p11-fault PC/SC";
+// Longest reader name accepted in reader= (pcsc-lite's own limit).
+constexpr size_t kMaxReaderName = 127;
 
 void log_line(const char* fmt, const char* arg) {
   std::fprintf(stderr, "tessera-p11-fault: ");
@@ -74,6 +82,9 @@ struct Config {
   std::set<std::string> crashes;
   std::set<std::string> garbage;
   std::map<std::string, bool> not_logged_in;  // function -> once
+  // reader=NAME: a PC/SC module's slot. Its slotDescription is the reader's
+  // name, and its token is present only while pcscd has a card in it.
+  std::optional<std::string> reader;
 
   bool applies(CK_SLOT_ID s) const { return !slot || *slot == s; }
   bool applies(std::optional<CK_SLOT_ID> s) const { return !s || applies(*s); }
@@ -150,6 +161,9 @@ Config parse_control(std::string_view text) {
       auto n = parse_number(value);
       ok = n.has_value();
       if (ok) c.slot = static_cast<CK_SLOT_ID>(*n);
+    } else if (key == "reader") {
+      ok = !value.empty() && value.size() <= kMaxReaderName;
+      if (ok) c.reader = std::string(value);
     } else if (key == "pinpad_pin") {
       c.pinpad_pin = std::string(value);
     } else if (key == "pin_tries") {
@@ -210,7 +224,22 @@ struct State {
 
   std::optional<FileIdentity> control_identity;
   std::string control_text;
+  // The control file as written, and the configuration in force: the same,
+  // but with removed=1 while reader= names a reader without a card.
+  std::shared_ptr<const Config> parsed = std::make_shared<Config>();
   std::shared_ptr<const Config> config = std::make_shared<Config>();
+  bool card_absent = false;  // reader= and pcscd has no card there (or cannot be asked)
+
+  // pcscd, for reader=; only touched with mu held.
+  std::optional<SCARDCONTEXT> pcsc;
+  std::string reader_asked;
+  std::chrono::steady_clock::time_point reader_asked_at{};
+  bool reader_had_card = false;
+  // pcscd's count of card events in the reader (the upper 16 bits of its
+  // state), as last seen with a card in: a new count means the card was out
+  // in between, even if no call came while it was.
+  std::optional<DWORD> card_events;
+  bool card_seen_out = false;  // a look found no card (or no pcscd) since then
   std::set<std::string> once_fired;  // not_logged_in "once" entries used up since the last change
 
   std::map<CK_SESSION_HANDLE, Session> sessions;
@@ -247,20 +276,19 @@ std::optional<std::string> read_small_file(const std::string& path, size_t limit
   return text;
 }
 
-// Re-reads the control file if it changed. Sessions on a token that the new
-// configuration removes die here; their real sessions go to `to_close`.
-void reload_locked(State& s, std::vector<CK_SESSION_HANDLE>& to_close) {
-  if (s.control_path.empty()) return;
+// Re-reads the control file if it changed; true if it did.
+bool reread_control_locked(State& s) {
+  if (s.control_path.empty()) return false;
   struct stat sb {};
   std::optional<FileIdentity> id;
   if (::stat(s.control_path.c_str(), &sb) == 0) {
     id = FileIdentity{sb.st_dev, sb.st_ino, sb.st_size, to_ns(sb.st_mtim), to_ns(sb.st_ctim)};
   }
   if (id == s.control_identity) {
-    if (!id) return;
+    if (!id) return false;
     struct timespec now {};
     clock_gettime(CLOCK_REALTIME, &now);
-    if (to_ns(now) - id->mtime_ns > kRecentlyModifiedNs) return;
+    if (to_ns(now) - id->mtime_ns > kRecentlyModifiedNs) return false;
   }
   std::string text;
   if (id) {
@@ -268,12 +296,85 @@ void reload_locked(State& s, std::vector<CK_SESSION_HANDLE>& to_close) {
     if (t) text = std::move(*t);
     else if (id->size > 0) log_line("cannot read control file %s (or it is too large)", s.control_path.c_str());
   }
-  if (id == s.control_identity && text == s.control_text) return;
+  if (id == s.control_identity && text == s.control_text) return false;
   s.control_identity = id;
   s.control_text = std::move(text);
-  s.config = std::make_shared<const Config>(parse_control(s.control_text));
+  s.parsed = std::make_shared<const Config>(parse_control(s.control_text));
   s.once_fired.clear();
-  if (s.config->removed) {
+  return true;
+}
+
+// What pcscd says of `reader`: whether a card is in it (no when pcscd
+// cannot be asked, as a PC/SC module sees no token then), and whether the
+// card was pulled out since the last look (a real card then forgets its
+// sessions and login, whether or not anyone looked while it was out).
+// Answers are reused for a few ms.
+struct ReaderLook {
+  bool card = false;
+  bool was_out = false;
+};
+
+ReaderLook look_at_reader_locked(State& s, const std::string& reader) {
+  const auto now = std::chrono::steady_clock::now();
+  if (reader == s.reader_asked && now - s.reader_asked_at < kReaderStateLifetime) return {s.reader_had_card, false};
+  if (reader != s.reader_asked) {
+    s.card_events.reset();
+    s.card_seen_out = false;
+  }
+  s.reader_asked = reader;
+  s.reader_asked_at = now;
+  s.reader_had_card = false;
+  if (!s.pcsc) {
+    SCARDCONTEXT context = 0;
+    if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &context) != SCARD_S_SUCCESS) {
+      s.card_seen_out = true;
+      return {};
+    }
+    s.pcsc = context;
+  }
+  SCARD_READERSTATE state{};
+  state.szReader = reader.c_str();
+  state.dwCurrentState = SCARD_STATE_UNAWARE;
+  LONG rv = SCardGetStatusChange(*s.pcsc, 0, &state, 1);
+  if (rv != SCARD_S_SUCCESS) {
+    // pcscd went away (or restarted): connect again next time.
+    SCardReleaseContext(*s.pcsc);
+    s.pcsc.reset();
+    s.card_seen_out = true;
+    return {};
+  }
+  const DWORD gone = SCARD_STATE_UNKNOWN | SCARD_STATE_IGNORE | SCARD_STATE_UNAVAILABLE;
+  s.reader_had_card = (state.dwEventState & SCARD_STATE_PRESENT) && !(state.dwEventState & gone);
+  ReaderLook look{s.reader_had_card, false};
+  const DWORD events = state.dwEventState >> 16;
+  if (!s.reader_had_card) {
+    s.card_seen_out = true;
+  } else {
+    look.was_out = s.card_seen_out || (s.card_events && *s.card_events != events);
+    s.card_seen_out = false;
+    s.card_events = events;
+  }
+  return look;
+}
+
+// Re-reads the control file if it changed, and asks pcscd about reader=.
+// Sessions on a token that the new configuration removes die here; their
+// real sessions go to `to_close`.
+void reload_locked(State& s, std::vector<CK_SESSION_HANDLE>& to_close) {
+  const bool reread = reread_control_locked(s);
+  ReaderLook look{true, false};
+  if (s.parsed->reader) look = look_at_reader_locked(s, *s.parsed->reader);
+  const bool absent = !look.card;
+  if (!reread && absent == s.card_absent && !look.was_out) return;
+  s.card_absent = absent;
+  if (absent && !s.parsed->removed) {
+    auto out = std::make_shared<Config>(*s.parsed);
+    out->removed = true;
+    s.config = std::move(out);
+  } else {
+    s.config = s.parsed;
+  }
+  if (s.config->removed || look.was_out) {
     for (auto& [handle, session] : s.sessions) {
       if (!session.dead && s.config->applies(session.slot)) {
         session.dead = true;
@@ -532,6 +633,12 @@ CK_RV w_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID* list, CK_ULONG* count) {
   return CKR_OK;
 }
 
+// A PKCS#11 text field: the text, cut to the field, padded with spaces.
+void pad_field(CK_UTF8CHAR* field, size_t size, std::string_view text) {
+  std::memset(field, ' ', size);
+  std::memcpy(field, text.data(), std::min(size, text.size()));
+}
+
 CK_RV w_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO* info) {
   CK_RV rv = enter_slot("C_GetSlotInfo", slot, false);
   if (rv != CKR_OK) return rv;
@@ -541,6 +648,13 @@ CK_RV w_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO* info) {
   info->flags |= CKF_REMOVABLE_DEVICE;
   auto config = current_config();
   if (config->removed && config->applies(slot)) info->flags &= ~CKF_TOKEN_PRESENT;
+  if (config->reader && config->applies(slot)) {
+    // As a PC/SC module (OpenSC) describes a slot: the reader's name, cut
+    // at the field's 64 bytes and padded with spaces.
+    pad_field(info->slotDescription, sizeof info->slotDescription, *config->reader);
+    pad_field(info->manufacturerID, sizeof info->manufacturerID, kPcscSlotManufacturer);
+    info->flags |= CKF_HW_SLOT;
+  }
   return rv;
 }
 

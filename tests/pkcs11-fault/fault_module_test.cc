@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 
 #include <gtest/gtest.h>
 
+#include "pcsc.h"
 #include "test_support.h"
 
 namespace {
@@ -280,6 +282,89 @@ TEST_F(FaultModuleTest, RemovalCanBeLimitedToOneSlot) {
   EXPECT_EQ(std::count(present.begin(), present.end(), slot_), 1);
   EXPECT_EQ(login(h, kUserPin), CKR_OK);
   EXPECT_EQ(sign(h), CKR_OK);
+}
+
+// reader=NAME makes the slot a PC/SC reader's, as OpenSC shows one: the
+// reader's name as slot description, and a token only while pcscd has a card
+// in that reader. Here the reader is vpcd's under a pcscd of the test's own,
+// and the card is vicc.
+TEST_F(FaultModuleTest, ReaderFollowsACardInARealPcscReader) {
+  if (auto why = tessera::test::VirtualReader::unavailable(); !why.empty()) GTEST_SKIP() << why;
+  // libpcsclite reads PCSCLITE_CSOCK_NAME once per process: the same path
+  // serves every round of this test (--gtest_repeat).
+  tessera::test::VirtualReader pcsc(dir_->file("pcsc"));
+  ASSERT_TRUE(pcsc.started()) << pcsc.log();
+  setenv("PCSCLITE_CSOCK_NAME", pcsc.socket().c_str(), 1);
+  const std::string reader = pcsc.reader();
+  auto has_token = [&] {
+    auto present = slots(true);
+    return std::count(present.begin(), present.end(), slot_) == 1;
+  };
+  auto within = [](std::chrono::seconds limit, const std::function<bool()>& condition) {
+    const auto deadline = Clock::now() + limit;
+    while (!condition()) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  };
+
+  control("slot=" + std::to_string(slot_) + "\nreader=" + reader + "\n");
+  CK_SLOT_INFO info{};
+  ASSERT_EQ(p11_->C_GetSlotInfo(slot_, &info), CKR_OK);
+  std::string description(reinterpret_cast<const char*>(info.slotDescription), sizeof info.slotDescription);
+  std::string manufacturer(reinterpret_cast<const char*>(info.manufacturerID), sizeof info.manufacturerID);
+  EXPECT_EQ(description, reader + std::string(sizeof info.slotDescription - reader.size(), ' '));
+  EXPECT_EQ(manufacturer.substr(0, manufacturer.find_last_not_of(' ') + 1), "tessera-p11-fault PC/SC");
+  EXPECT_NE(info.flags & CKF_HW_SLOT, 0u);
+  // No card yet: no token.
+  EXPECT_EQ(info.flags & CKF_TOKEN_PRESENT, 0u);
+  EXPECT_FALSE(has_token());
+  CK_TOKEN_INFO token_info{};
+  EXPECT_EQ(p11_->C_GetTokenInfo(slot_, &token_info), CKR_TOKEN_NOT_PRESENT);
+  // Another slot keeps its own description.
+  for (CK_SLOT_ID other : slots(false)) {
+    if (other == slot_) continue;
+    CK_SLOT_INFO other_info{};
+    ASSERT_EQ(p11_->C_GetSlotInfo(other, &other_info), CKR_OK);
+    EXPECT_NE(std::string(reinterpret_cast<const char*>(other_info.slotDescription), reader.size()), reader);
+  }
+
+  ASSERT_TRUE(pcsc.insert_card()) << pcsc.log();
+  ASSERT_TRUE(within(std::chrono::seconds(15), has_token)) << "the card never showed\n" << pcsc.log();
+  CK_SESSION_HANDLE before = open_session();
+  ASSERT_EQ(login(before, kUserPin), CKR_OK);
+  ASSERT_EQ(sign(before), CKR_OK);
+
+  pcsc.remove_card();
+  ASSERT_TRUE(within(std::chrono::seconds(10), [&] { return !has_token(); })) << pcsc.log();
+  EXPECT_EQ(sign(before), CKR_DEVICE_REMOVED);
+  EXPECT_EQ(p11_->C_GetTokenInfo(slot_, &token_info), CKR_TOKEN_NOT_PRESENT);
+
+  ASSERT_TRUE(pcsc.insert_card()) << pcsc.log();
+  ASSERT_TRUE(within(std::chrono::seconds(15), has_token)) << pcsc.log();
+  // As after any removal: the old session is dead and the login is gone.
+  EXPECT_EQ(sign(before), CKR_SESSION_HANDLE_INVALID);
+  CK_SESSION_HANDLE after = open_session();
+  CK_SESSION_INFO session_info{};
+  ASSERT_EQ(p11_->C_GetSessionInfo(after, &session_info), CKR_OK);
+  EXPECT_EQ(session_info.state, CKS_RW_PUBLIC_SESSION);
+  ASSERT_EQ(login(after, kUserPin), CKR_OK);
+  EXPECT_EQ(sign(after), CKR_OK);
+
+  // Without pcscd a PC/SC module sees no token, card or not.
+  pcsc.stop_pcscd();
+  EXPECT_TRUE(within(std::chrono::seconds(5), [&] { return !has_token(); }));
+  EXPECT_EQ(sign(after), CKR_DEVICE_REMOVED);
+  ASSERT_TRUE(pcsc.start_pcscd()) << pcsc.log();
+  ASSERT_TRUE(pcsc.insert_card()) << pcsc.log();
+  EXPECT_TRUE(within(std::chrono::seconds(15), has_token)) << pcsc.log();
+
+  // Without reader= the slot is SoftHSM2's again.
+  control("");
+  ASSERT_EQ(p11_->C_GetSlotInfo(slot_, &info), CKR_OK);
+  description.assign(reinterpret_cast<const char*>(info.slotDescription), sizeof info.slotDescription);
+  EXPECT_EQ(description.find(reader), std::string::npos);
 }
 
 TEST_F(FaultModuleTest, PinPad) {
