@@ -1,11 +1,14 @@
 // The reader watcher's pure parts: pcscd's reader list (untrusted bytes),
-// and the match of PKCS#11 slot descriptions to reader names. The watcher against a real pcscd is in
+// the match of PKCS#11 slot descriptions to reader names, and the option
+// that turns reader events off. The watcher against a real pcscd is in
 // tests/pcsc.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "daemon/options.h"
 #include "daemon/readers.h"
 
 namespace tessera::agent::daemon {
@@ -97,6 +100,17 @@ TEST(ReaderEventTest, DescribesEachKind) {
   EXPECT_EQ(describe({ReaderEvent::Kind::kCardInserted, "R", true}), "reader 'R': card inserted");
   EXPECT_EQ(describe({ReaderEvent::Kind::kReaderAdded, "R", true}), "reader 'R': plugged in, with a card");
   EXPECT_EQ(describe({ReaderEvent::Kind::kReaderRemoved, "R", false}), "reader 'R': unplugged");
+}
+
+TEST(ReaderOptionsTest, NoReaderEvents) {
+  auto parsed = parse_command_line({"tessera-agent", "--no-reader-events"});
+  ASSERT_TRUE(std::holds_alternative<Options>(parsed));
+  EXPECT_TRUE(std::get<Options>(parsed).no_reader_events);
+  auto defaults = parse_command_line({"tessera-agent"});
+  ASSERT_TRUE(std::holds_alternative<Options>(defaults));
+  EXPECT_FALSE(std::get<Options>(defaults).no_reader_events);
+  auto valued = parse_command_line({"tessera-agent", "--no-reader-events=1"});
+  EXPECT_TRUE(std::holds_alternative<CommandLineError>(valued));
 }
 
 TEST(ReaderWatcherTest, SnapshotBeforeStartAndAfterStop) {

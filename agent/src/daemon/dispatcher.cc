@@ -88,6 +88,11 @@ Dispatcher::Dispatcher(DispatcherConfig config, EventLoop& loop, WorkerPool& sig
       confirmer_(confirmer),
       audit_(audit),
       providers_(config_.pkcs11, loop, confirmer, keys_, [this] { schedule_expiry(); }),
+      readers_(loop,
+               [this](const ReaderEvent& event) {
+                 log_verbose(describe(event));
+                 providers_.reader_event(event.reader, event.card_present);
+               }),
       security_keys_(config_.security_keys, confirmer) {}
 
 Dispatcher::~Dispatcher() {

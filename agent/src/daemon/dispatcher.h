@@ -23,6 +23,7 @@
 #include "daemon/keystore.h"
 #include "daemon/lock.h"
 #include "daemon/pkcs11_providers.h"
+#include "daemon/readers.h"
 #include "daemon/security_keys.h"
 #include "daemon/worker_pool.h"
 #include "tessera/agent/protocol.h"
@@ -64,14 +65,22 @@ class Dispatcher {
   // Handles one request payload (type byte onwards) from the connection.
   void handle(Connection& connection, std::span<const uint8_t> payload, Reply reply);
 
-  // Starts the security key signing threads (after any fork).
-  void start() { security_keys_.start(); }
+  // Starts the security key signing threads and the reader watcher (after
+  // any fork).
+  void start() {
+    security_keys_.start();
+    if (config_.pkcs11.reader_events) readers_.start();
+  }
   // Ends the PKCS#11 helpers; their pending requests are answered with
   // failure. Call while the connections still exist.
   void shutdown() {
+    readers_.stop();
     providers_.shutdown();
     security_keys_.shutdown();
   }
+
+  // PC/SC readers and cards as the agent sees them (thread-safe).
+  ReadersSnapshot readers() const { return readers_.snapshot(); }
 
   const KeyStore& keys() const { return keys_; }
   bool locked() const { return lock_.locked(); }
@@ -130,6 +139,7 @@ class Dispatcher {
   AuditLog* audit_;
   KeyStore keys_;
   Pkcs11Providers providers_;  // after keys_: its identities live there
+  ReaderWatcher readers_;      // after providers_: its events go there
   SecurityKeySigner security_keys_;
   AgentLock lock_;
   Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this

@@ -199,6 +199,7 @@ int main(int argc, char** argv) {
   config.pkcs11.pinpad_timeout = std::max<std::chrono::milliseconds>(config.pkcs11.timeout, std::chrono::minutes(2));
   config.pkcs11.poll_interval = std::chrono::seconds(options.pkcs11_poll);
   config.pkcs11.reuse_pin_for_always_authenticate = options.pkcs11_reuse_pin;
+  config.pkcs11.reader_events = !options.no_reader_events;
   if (options.pinentry) config.askpass.pinentry = *options.pinentry;
   if (!options.command.empty()) config.parent_pid = parent_pid;
   auto created = d::Agent::create(std::move(config));

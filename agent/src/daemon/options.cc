@@ -104,7 +104,8 @@ std::variant<Options, CommandLineError> parse_command_line(const std::vector<std
       }
       bool needs_value = name == "audit-log" || name == "workers" || name == "pkcs11-helper" ||
                          name == "pinentry" || name == "pkcs11-timeout" || name == "pkcs11-poll";
-      bool known = needs_value || name == "audit-syslog" || name == "help" || name == "pkcs11-reuse-pin";
+      bool known = needs_value || name == "audit-syslog" || name == "help" || name == "pkcs11-reuse-pin" ||
+                   name == "no-reader-events";
       if (!known) return usage_error("unknown option -- " + name);
       if (needs_value && !value) {
         if (i + 1 >= args.size()) return usage_error("option requires an argument -- " + name);
@@ -131,6 +132,8 @@ std::variant<Options, CommandLineError> parse_command_line(const std::vector<std
         (name == "pkcs11-timeout" ? o.pkcs11_timeout : o.pkcs11_poll) = *seconds;
       } else if (name == "pkcs11-reuse-pin") {
         o.pkcs11_reuse_pin = true;
+      } else if (name == "no-reader-events") {
+        o.no_reader_events = true;
       } else if (name == "audit-syslog") {
         o.audit_syslog = true;
       } else {
@@ -170,7 +173,8 @@ void print_usage(std::FILE* out) {
       "                     [-O option] [-P allowed_providers] [-t life]\n"
       "                     [--audit-log file] [--audit-syslog] [--workers n]\n"
       "                     [--pkcs11-helper path] [--pkcs11-timeout time]\n"
-      "                     [--pkcs11-poll time] [--pkcs11-reuse-pin] [--pinentry program]\n"
+      "                     [--pkcs11-poll time] [--pkcs11-reuse-pin] [--no-reader-events]\n"
+      "                     [--pinentry program]\n"
       "       tessera-agent [-a bind_address] [-E fingerprint_hash] [-O option]\n"
       "                     [-P allowed_providers] [-t life] command [arg ...]\n"
       "       tessera-agent [-c | -s] -k\n"
@@ -202,9 +206,11 @@ void print_help(std::FILE* out) {
       "  --pkcs11-timeout TIME a PKCS#11 request that takes longer fails and its helper is\n"
       "                        restarted (default 30s; PIN-pad logins get 2m or more)\n"
       "  --pkcs11-poll TIME    how often tokens are looked for, to notice removal and return\n"
-      "                        (default 2s)\n"
+      "                        (default 2s; cards in PC/SC readers are followed at once)\n"
       "  --pkcs11-reuse-pin    sign with CKA_ALWAYS_AUTHENTICATE keys using the token's cached\n"
       "                        PIN instead of asking for it at every signature\n"
+      "  --no-reader-events    do not follow smart card readers and cards through pcscd;\n"
+      "                        cards pulled out or put in are then noticed by the poll only\n"
       "  --pinentry PROGRAM    ask token PINs through this pinentry program (e.g.\n"
       "                        pinentry-gnome3) instead of SSH_ASKPASS\n"
       "  --help            this text\n",

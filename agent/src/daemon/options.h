@@ -40,6 +40,7 @@ struct Options {
   uint32_t pkcs11_timeout = 30;              // --pkcs11-timeout, seconds
   uint32_t pkcs11_poll = 2;                  // --pkcs11-poll, seconds
   bool pkcs11_reuse_pin = false;             // --pkcs11-reuse-pin
+  bool no_reader_events = false;             // --no-reader-events
   std::optional<std::string> pinentry;       // --pinentry PROGRAM
   std::vector<std::string> command;      // command [arg ...]
 };

@@ -5,6 +5,7 @@
 
 #include "daemon/log.h"
 #include "daemon/pkcs11_process.h"
+#include "daemon/readers.h"
 #include "tessera/prompts/pin.h"
 #include "tessera/agent/protocol.h"
 
@@ -35,6 +36,10 @@ constexpr std::chrono::seconds kMaxRestartBackoff{60};
 // the token's files) skip a token for a moment. An operation that fails with
 // CKR_DEVICE_REMOVED or CKR_TOKEN_NOT_PRESENT counts at once.
 constexpr unsigned kMissedListingsForRemoval = 2;
+
+// Readers remembered as holding no card (readers come and go by name; a
+// pcscd that invents names without end cannot grow the set past this).
+constexpr size_t kMaxEmptyReaders = 256;
 
 constexpr uint32_t kTokenFlagMask = pkcs11::kTokenPinCountLow | pkcs11::kTokenPinFinalTry | pkcs11::kTokenPinLocked |
                                     pkcs11::kTokenProtectedAuthPath | pkcs11::kTokenLoginRequired |
@@ -102,7 +107,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     call->key = key;
     call->data = std::move(data);
     call->algorithm = std::move(algorithm);
-    call->done = std::move(done);
+    track_sign(*call, std::move(done));
     auto weak = weak_from_this();
     with_helper([weak, call](key::Status ready) {
       auto self = weak.lock();
@@ -121,6 +126,37 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
       }
       self->send_sign(call);
     });
+  }
+
+  // pcscd says `reader` holds no card: the tokens in slots named after it
+  // are gone, and signatures waiting on them are told so now rather than
+  // when the helper gives up (its late answer is dropped). The helper lists
+  // too, so that its module sees the card gone and the helper drops the
+  // sessions it held (a card put back holds neither sessions nor login).
+  void reader_emptied(const std::string& reader) {
+    std::set<TokenId> hit;
+    for (const auto& [id, token] : tokens_) {
+      if (slot_names_reader(id.slot_description, reader)) hit.insert(id);
+    }
+    for (const auto& [serial, in_flight] : in_flight_) {
+      if (slot_names_reader(in_flight.token.slot_description, reader)) hit.insert(in_flight.token);
+    }
+    for (const auto& id : hit) {
+      const std::string why = "was removed from reader " + quoted(reader);
+      fail_signs(id, key::Error(key::Errc::kIo, token_name(id) + " " + why + ": insert it and try again"));
+      token_gone(id, why);
+    }
+    if (!hit.empty()) relist_now();
+  }
+
+  // A card arrived: list again now (after the listing running, if any).
+  void relist_now() {
+    if (!published_) return;  // still being added: its own listing reads the tokens
+    if (listing_) {
+      relist_again_ = true;
+      return;
+    }
+    poll();
   }
 
   // Takes every key of this provider out of the key store.
@@ -155,10 +191,49 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     SignDone done;
     std::optional<key::SecretBytes> context_pin;
     bool logged_in_again = false;
+    std::shared_ptr<SignDone> unanswered;  // empty once done was called (track_sign)
+    bool answered() const { return !unanswered || !*unanswered; }
   };
 
   using Ready = std::function<void(key::Status)>;
   using Answer = std::function<void(key::Result<ReplyBody>)>;
+
+  // A sign call not answered yet, by token (reader events fail them early).
+  struct InFlightSign {
+    TokenId token;
+    std::shared_ptr<SignDone> done;  // empty once answered
+  };
+
+  // Wraps a sign call's answer so that it is given once: by the helper, or
+  // earlier by fail_signs(); whichever comes second is dropped.
+  void track_sign(SignCall& call, SignDone done) {
+    const uint64_t serial = next_sign_serial_++;
+    auto answer = std::make_shared<SignDone>(std::move(done));
+    in_flight_.emplace(serial, InFlightSign{call.key.token, answer});
+    call.unanswered = answer;
+    auto weak = weak_from_this();
+    call.done = [weak, serial, answer](key::Result<Bytes> result) {
+      if (!*answer) return;
+      SignDone deliver = std::move(*answer);
+      *answer = nullptr;
+      if (auto self = weak.lock()) self->in_flight_.erase(serial);
+      deliver(std::move(result));
+    };
+  }
+
+  void fail_signs(const TokenId& token, const key::Error& error) {
+    std::vector<SignDone> failed;
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+      if (it->second.token == token) {
+        if (*it->second.done) failed.push_back(std::move(*it->second.done));
+        *it->second.done = nullptr;
+        it = in_flight_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& deliver : failed) deliver(error);
+  }
 
   static key::Error gone_error() {
     return key::Error(key::Errc::kIo, "the PKCS#11 provider was removed");
@@ -322,6 +397,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     std::set<TokenId> present;
     for (const auto& info : list.keys) {
       if (!tokens::key_matches_uri(info, spec_.filter_uri)) continue;
+      // A listing answered before a card removal reached the module.
+      if (owner_.reader_is_empty(info.id.token.slot_description)) continue;
       std::string blob = blob_key(info.public_key);
       auto known = keys_.find(blob);
       std::optional<key::PublicKey> key;
@@ -542,6 +619,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   }
 
   void send_sign(const std::shared_ptr<SignCall>& call) {
+    if (call->answered()) return;  // failed meanwhile (its card was pulled out)
     auto weak = weak_from_this();
     pkcs11::Sign request{call->key, call->data, call->algorithm, std::nullopt};
     if (call->context_pin) request.context_pin = call->context_pin->clone();
@@ -549,6 +627,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     bool sent_context_pin = request.context_pin.has_value();
     this->request(std::move(request), owner_.settings_.timeout,
                   [weak, call, sent_context_pin](key::Result<ReplyBody> reply) {
+                    if (call->answered()) return;  // a late answer for a call failed early
                     auto self = weak.lock();
                     if (!self) return call->done(gone_error());
                     if (!reply.ok()) return call->done(reply.error());
@@ -642,6 +721,10 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
       if (!self) return;
       self->listing_ = false;
       if (!status.ok()) log_verbose("polling " + spec_text(self->spec_) + ": " + status.error().message());
+      if (self->relist_again_) {
+        self->relist_again_ = false;
+        self->poll();
+      }
     });
   }
 
@@ -659,6 +742,9 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   std::map<std::string, ListedKey> keys_;  // by public key blob: the last listing that matched the filter
   bool published_ = false;               // keys_ are in the key store (after a successful add)
   bool listing_ = false;                 // a poll's ListKeys is in flight
+  bool relist_again_ = false;            // a card arrived while it was: list once more after it
+  std::map<uint64_t, InFlightSign> in_flight_;  // sign calls not answered yet
+  uint64_t next_sign_serial_ = 1;
   std::optional<EventLoop::TimerId> poll_timer_;
 };
 
@@ -712,6 +798,31 @@ void Pkcs11Providers::sign(const TokenKeyRef& key, Bytes data, std::string algor
   }
   auto provider = it->second;  // stays alive through the call even if removed meanwhile
   provider->sign(key.key, std::move(data), std::move(algorithm), std::move(done));
+}
+
+void Pkcs11Providers::reader_event(const std::string& reader, bool card_present) {
+  if (card_present) {
+    empty_readers_.erase(reader);
+  } else if (empty_readers_.size() < kMaxEmptyReaders) {
+    empty_readers_.insert(reader);
+  }
+  // Copies: what a provider does may remove providers.
+  std::vector<std::shared_ptr<Provider>> providers;
+  for (const auto& [path, provider] : providers_) providers.push_back(provider);
+  for (const auto& provider : providers) {
+    if (card_present) {
+      provider->relist_now();
+    } else {
+      provider->reader_emptied(reader);
+    }
+  }
+}
+
+bool Pkcs11Providers::reader_is_empty(const std::string& slot_description) const {
+  for (const auto& reader : empty_readers_) {
+    if (slot_names_reader(slot_description, reader)) return true;
+  }
+  return false;
 }
 
 void Pkcs11Providers::shutdown() {

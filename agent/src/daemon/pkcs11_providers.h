@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ struct Pkcs11Settings {
   // Sign with CKA_ALWAYS_AUTHENTICATE keys using the cached user PIN instead
   // of asking for it at every signature.
   bool reuse_pin_for_always_authenticate = false;
+  // Follow PC/SC reader and card events through pcscd (readers.h), so that
+  // tokens in readers come and go at once rather than at the next poll.
+  bool reader_events = true;
 };
 
 // The constraints a provider's keys get (ADD_SMARTCARD_KEY_CONSTRAINED).
@@ -85,6 +89,16 @@ class Pkcs11Providers {
   // Wipes every PIN and ends every helper (their requests fail).
   void shutdown();
 
+  // A PC/SC reader event (readers.h): `reader` now holds a card, or not (an
+  // unplugged reader holds none). No card: every token in a slot that names
+  // the reader (slot_names_reader) is gone at once: its keys are withdrawn,
+  // its PIN is wiped, and signatures and logins waiting on it fail; listings
+  // leave it out until a card is back. A card: every provider lists its
+  // keys again at once.
+  void reader_event(const std::string& reader, bool card_present);
+  // Whether a slot description names a reader that pcscd says holds no card.
+  bool reader_is_empty(const std::string& slot_description) const;
+
   class Provider;
 
  private:
@@ -94,6 +108,7 @@ class Pkcs11Providers {
   KeyStore& keys_;
   std::function<void()> changed_;
   std::map<std::string, std::shared_ptr<Provider>> providers_;
+  std::set<std::string> empty_readers_;  // readers without a card, from reader events
 };
 
 }  // namespace tessera::agent::daemon
