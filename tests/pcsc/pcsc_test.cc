@@ -75,9 +75,9 @@ class ReaderWatcherTest : public ::testing::Test {
   // libpcsclite reads PCSCLITE_CSOCK_NAME once per process: every test here
   // (and every round of --gtest_repeat) uses the same directory.
   static const std::string& process_dir() {
-    static TempDir* dir = new TempDir;
+    static TempDir dir;
     static const std::string path = [] {
-      std::string p = dir->file("pcsc");
+      std::string p = dir.file("pcsc");
       ::setenv("PCSCLITE_CSOCK_NAME", (p + "/run/pcscd/pcscd.comm").c_str(), 1);
       return p;
     }();
