@@ -115,6 +115,7 @@ uint32_t Helper::token_flags(Token& token) {
     if (info.flags & CKF_USER_PIN_LOCKED) flags |= kTokenPinLocked;
     if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) flags |= kTokenProtectedAuthPath;
     if (info.flags & CKF_LOGIN_REQUIRED) flags |= kTokenLoginRequired;
+    if (info.flags & CKF_USER_PIN_TO_BE_CHANGED) flags |= kTokenPinToBeChanged;
   }
   std::lock_guard lock(token.mu);
   if (token.logged_in) flags |= kTokenLoggedIn;

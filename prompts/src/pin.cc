@@ -22,11 +22,20 @@ std::string pin_warning(const std::string& token_label, uint32_t flags) {
 
 std::string pin_state_text(uint32_t flags) {
   if (flags & pkcs11::kTokenPinLocked) {
-    return "the PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --unblock-pin)";
+    return "the PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --login --login-type so --init-pin) "
+           "or the token's own tool";
   }
-  if (flags & pkcs11::kTokenPinFinalTry) return "one more wrong PIN will lock it";
-  if (flags & pkcs11::kTokenPinCountLow) return "a wrong PIN was entered before: few tries may be left";
-  return {};
+  std::string text;
+  if (flags & pkcs11::kTokenPinFinalTry) {
+    text = "one more wrong PIN will lock it";
+  } else if (flags & pkcs11::kTokenPinCountLow) {
+    text = "a wrong PIN was entered before: few tries may be left";
+  }
+  if (flags & pkcs11::kTokenPinToBeChanged) {
+    if (!text.empty()) text += "; ";
+    text += "the PIN must be changed before use (e.g. pkcs11-tool --login --change-pin, or the token's own tool)";
+  }
+  return text;
 }
 
 std::string pin_prompt(const std::string& token_label, uint32_t token_flags) {

@@ -78,6 +78,7 @@ struct Config {
   std::optional<std::string> pinpad_pin;
   std::optional<unsigned long> pin_tries;
   bool count_low = false;
+  bool pin_to_be_changed = false;
   std::map<std::string, Hang> hangs;
   std::set<std::string> crashes;
   std::set<std::string> garbage;
@@ -153,10 +154,15 @@ Config parse_control(std::string_view text) {
     std::string key(trim(line.substr(0, eq)));
     std::string_view value = eq == std::string_view::npos ? std::string_view() : trim(line.substr(eq + 1));
     bool ok = true;
-    if (key == "removed" || key == "pinpad" || key == "count_low") {
+    if (key == "removed" || key == "pinpad" || key == "count_low" || key == "pin_to_be_changed") {
       auto b = parse_bool(value);
       ok = b.has_value();
-      if (ok) (key == "removed" ? c.removed : key == "pinpad" ? c.pinpad : c.count_low) = *b;
+      if (ok) {
+        (key == "removed"     ? c.removed
+         : key == "pinpad"    ? c.pinpad
+         : key == "count_low" ? c.count_low
+                              : c.pin_to_be_changed) = *b;
+      }
     } else if (key == "slot") {
       auto n = parse_number(value);
       ok = n.has_value();
@@ -675,6 +681,7 @@ CK_RV w_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO* info) {
     if (left == 0) info->flags |= CKF_USER_PIN_LOCKED;
   }
   if (config->count_low) info->flags |= CKF_USER_PIN_COUNT_LOW;
+  if (config->pin_to_be_changed) info->flags |= CKF_USER_PIN_TO_BE_CHANGED;
   return rv;
 }
 

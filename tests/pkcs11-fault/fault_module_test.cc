@@ -425,6 +425,13 @@ TEST_F(FaultModuleTest, CountLowFlag) {
   EXPECT_EQ(token_flags() & kPinFlags, CKF_USER_PIN_FINAL_TRY);
 }
 
+TEST_F(FaultModuleTest, PinToBeChangedFlag) {
+  EXPECT_EQ(token_flags() & CKF_USER_PIN_TO_BE_CHANGED, 0u);
+  control("pin_to_be_changed=1\ncount_low=1\n");
+  EXPECT_EQ(token_flags() & (kPinFlags | CKF_USER_PIN_TO_BE_CHANGED),
+            CKF_USER_PIN_TO_BE_CHANGED | CKF_USER_PIN_COUNT_LOW);
+}
+
 TEST_F(FaultModuleTest, SignHangsForOneSecond) {
   CK_SESSION_HANDLE h = open_session();
   ASSERT_EQ(login(h, kUserPin), CKR_OK);

@@ -47,6 +47,11 @@ TEST(PinPrompts, SayTheTokenAndItsPinState) {
   EXPECT_NE(context.find("to sign with key 'aa-ec256'"), std::string::npos);
   EXPECT_EQ(pin_state_text(0), "");
   EXPECT_NE(pin_state_text(pkcs11::kTokenPinLocked | pkcs11::kTokenPinFinalTry).find("locked"), std::string::npos);
+  // A PIN to be changed is said beside the counter state, and on its own.
+  std::string both = pin_state_text(pkcs11::kTokenPinCountLow | pkcs11::kTokenPinToBeChanged);
+  EXPECT_NE(both.find("few tries may be left"), std::string::npos) << both;
+  EXPECT_NE(both.find("must be changed"), std::string::npos) << both;
+  EXPECT_NE(pin_state_text(pkcs11::kTokenPinToBeChanged).find("--change-pin"), std::string::npos);
 }
 
 TEST(Pinentry, AssuanEscaping) {

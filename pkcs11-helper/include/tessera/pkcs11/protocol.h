@@ -33,7 +33,8 @@ using key::Result;
 using key::SecretBytes;
 using key::Status;
 
-inline constexpr uint32_t kProtocolVersion = 2;
+// 3: the kTokenPinToBeChanged flag.
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // Field limits. PKCS#11 pads token serials to 16 bytes, labels to 32 and
 // slot descriptions to 64; the limits leave room for other modules' quirks.
@@ -109,7 +110,8 @@ inline constexpr uint32_t kTokenPinLocked = 1u << 3;         // CKF_USER_PIN_LOC
 inline constexpr uint32_t kTokenProtectedAuthPath = 1u << 4; // CKF_PROTECTED_AUTHENTICATION_PATH (PIN pad)
 inline constexpr uint32_t kTokenLoginRequired = 1u << 5;     // CKF_LOGIN_REQUIRED
 inline constexpr uint32_t kTokenLoggedIn = 1u << 6;          // the helper holds a user login on the token
-inline constexpr uint32_t kKnownFlags = (1u << 7) - 1;
+inline constexpr uint32_t kTokenPinToBeChanged = 1u << 7;    // CKF_USER_PIN_TO_BE_CHANGED
+inline constexpr uint32_t kKnownFlags = (1u << 8) - 1;
 
 // A token's stable identity. Both fields are the token's padded PKCS#11
 // fields with trailing spaces removed.
