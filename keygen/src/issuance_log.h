@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tessera/key/cert.h"
+#include "tessera/key/encoding.h"
 #include "tessera/key/error.h"
 
 namespace tessera::keygen {
@@ -49,9 +50,7 @@ class IssuanceLog {
   int fd_ = -1;
 };
 
-// A JSON string literal (with the quotes) for arbitrary bytes: invalid UTF-8
-// becomes U+FFFD, control characters are escaped.
-std::string json_string(std::string_view bytes);
+using key::json_string;
 
 // ---- reading a log back (tessera-keygen -k --revoke-from-log) -----------------------
 

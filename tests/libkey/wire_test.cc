@@ -137,5 +137,14 @@ TEST(Encoding, Base64Vectors) {
   EXPECT_FALSE(base64_decode("Zg==Zg==").ok());
 }
 
+TEST(Encoding, JsonStringEscapesAndReplacesBadUtf8) {
+  EXPECT_EQ(json_string(""), "\"\"");
+  EXPECT_EQ(json_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(json_string(std::string("\n\x1b\x7f\0", 4)), "\"\\u000a\\u001b\\u007f\\u0000\"");
+  EXPECT_EQ(json_string("caf\xc3\xa9"), "\"caf\xc3\xa9\"");           // valid UTF-8 stays
+  EXPECT_EQ(json_string("\xc3"), "\"\\ufffd\"");                       // cut short
+  EXPECT_EQ(json_string("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+}
+
 }  // namespace
 }  // namespace tessera::key

@@ -1,4 +1,5 @@
-// Text encodings used by SSH key files: base64 (RFC 4648) and hex.
+// Text encodings used by SSH key files: base64 (RFC 4648) and hex; and JSON
+// string literals, for the programs' machine-readable output.
 #ifndef TESSERA_KEY_ENCODING_H_
 #define TESSERA_KEY_ENCODING_H_
 
@@ -20,6 +21,10 @@ Result<Bytes> base64_decode(std::string_view text);
 Result<SecretBytes> base64_decode_secret(std::string_view text);
 
 std::string hex_encode(std::span<const uint8_t> data);
+
+// A JSON string literal (with the quotes) for arbitrary bytes: invalid UTF-8
+// becomes U+FFFD, control characters are escaped.
+std::string json_string(std::string_view bytes);
 
 }  // namespace tessera::key
 
