@@ -244,6 +244,19 @@ Result<std::vector<std::string>> AgentClient::query() {
   return unexpected(r, "query request");
 }
 
+Result<StatusReport> AgentClient::status() {
+  TESSERA_ASSIGN_OR_RETURN(Response r, request(StatusRequest{kStatusVersion}));
+  if (auto* ext = std::get_if<ExtensionResponse>(&r)) {
+    auto report = parse_status_response(*ext);
+    if (!report.ok()) return report.error().with_context("status answer");
+    return report;
+  }
+  if (std::holds_alternative<Failure>(r) || std::holds_alternative<ExtensionFailure>(r)) {
+    return refused("agent has no status report for this connection");
+  }
+  return unexpected(r, "status request");
+}
+
 Result<Response> AgentClient::extension(std::string_view name, std::span<const uint8_t> contents) {
   key::Writer w;
   w.u8(static_cast<uint8_t>(MessageType::kExtension));

@@ -129,6 +129,12 @@ Result<Request> parse_extension(Reader& in) {
     }
     return Request(QueryRequest{});
   }
+  if (name == kExtStatus) {
+    // uint32 version: the newest answer format the client reads.
+    TESSERA_ASSIGN_OR_RETURN(uint32_t version, in_field(in.u32(), "status request version"));
+    if (version == 0) return Error(Errc::kUnsupported, "status request for version 0");
+    return Request(StatusRequest{version});
+  }
   // Contents of extensions tessera does not know are not interpreted.
   UnknownExtension u{std::string(name)};
   (void)in.bytes(in.remaining());
@@ -279,6 +285,10 @@ Bytes serialize_request(const Request& request) {
         } else if constexpr (std::is_same_v<T, QueryRequest>) {
           out.u8(static_cast<uint8_t>(MessageType::kExtension));
           out.string(kExtQuery);
+        } else if constexpr (std::is_same_v<T, StatusRequest>) {
+          out.u8(static_cast<uint8_t>(MessageType::kExtension));
+          out.string(kExtStatus);
+          out.u32(r.version);
         } else {
           static_assert(std::is_same_v<T, UnknownExtension>);
           out.u8(static_cast<uint8_t>(MessageType::kExtension));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tessera/agent/protocol.h"
+#include "tessera/agent/status.h"
 #include "tessera/sys/fd.h"
 
 namespace tessera::agent {
@@ -85,6 +86,11 @@ class AgentClient {
   // (OpenSSH 9.2 and older) refuses it: kUnsupported, "agent does not support
   // the query extension (agent refused operation)".
   Result<std::vector<std::string>> query();
+  // tessera-agent's state report (status@tessera.dev). An agent that
+  // refuses it (not tessera-agent, locked, or the connection is forwarded):
+  // kUnsupported, "agent has no status report for this connection (agent
+  // refused operation)"; a broken answer: kMalformed / kTooLarge / ...
+  Result<StatusReport> status();
   // Any extension: SSH_AGENTC_EXTENSION, string name, then `contents` as is.
   // Returns the agent's answer (Success, ExtensionResponse, ...); a failure
   // answer is returned as a value, not an error.

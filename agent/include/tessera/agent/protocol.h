@@ -72,6 +72,8 @@ inline constexpr uint8_t kConstrainExtension = 255;
 
 inline constexpr std::string_view kExtSessionBind = "session-bind@openssh.com";
 inline constexpr std::string_view kExtQuery = "query";
+// tessera-agent's state report (tessera/agent/status.h).
+inline constexpr std::string_view kExtStatus = "status@tessera.dev";
 inline constexpr std::string_view kConstraintRestrictDestination = "restrict-destination-v00@openssh.com";
 inline constexpr std::string_view kConstraintAssociatedCerts = "associated-certs-v00@openssh.com";
 inline constexpr std::string_view kConstraintSkProvider = "sk-provider@openssh.com";
@@ -162,13 +164,20 @@ struct SessionBind {
 
 struct QueryRequest {};
 
+// status@tessera.dev: asks for the agent's state report, in the newest
+// format the client reads (tessera/agent/status.h has the answer's codec).
+struct StatusRequest {
+  uint32_t version = 1;
+};
+
 // An extension tessera does not know: answered with SSH_AGENT_FAILURE.
 struct UnknownExtension {
   std::string name;
 };
 
 using Request = std::variant<RequestIdentities, SignRequest, AddIdentity, RemoveIdentity, RemoveAllIdentities,
-                             SmartcardRequest, LockRequest, SessionBind, QueryRequest, UnknownExtension>;
+                             SmartcardRequest, LockRequest, SessionBind, QueryRequest, StatusRequest,
+                             UnknownExtension>;
 
 // Parses one request payload. Errors: kTruncated/kMalformed/kTrailingData
 // for broken messages, kUnsupported for unknown message types, key types or
