@@ -528,7 +528,80 @@ TEST(AgentTest, QueryExtensionListsWhatTesseraSupports) {
   ASSERT_TRUE(names.ok());
   EXPECT_NE(std::find(names->begin(), names->end(), "query"), names->end());
   EXPECT_NE(std::find(names->begin(), names->end(), "session-bind@openssh.com"), names->end());
+  EXPECT_NE(std::find(names->begin(), names->end(), "status@tessera.dev"), names->end());
   EXPECT_TRUE(is_failure(client.call(UnknownExtension{"nonexistent@example.com"})));
+}
+
+StatusReport status_of(RawClient& client) {
+  auto answer = client.call(StatusRequest{kStatusVersion});
+  if (!answer || !std::holds_alternative<ExtensionResponse>(*answer)) {
+    ADD_FAILURE() << "status request was refused";
+    return {};
+  }
+  auto report = parse_status_response(std::get<ExtensionResponse>(*answer));
+  if (!report.ok()) ADD_FAILURE() << report.error().message();
+  return report.ok() ? *report : StatusReport{};
+}
+
+uint64_t failures_of(const StatusReport& report, std::string_view cause) {
+  for (const auto& counter : report.failures) {
+    if (counter.name == cause) return counter.count;
+  }
+  return 0;
+}
+
+TEST(AgentTest, StatusReportShowsKeysConstraintsAndCounters) {
+  RunningAgent agent;
+  ASSERT_TRUE(agent.ok());
+  RawClient client(agent.socket_path());
+  const PrivateKey& timed = test_key(KeyType::kEd25519);
+  const PrivateKey& plain = test_key(KeyType::kEcdsaP256);
+  Constraints lifetime;
+  lifetime.lifetime_seconds = 600;
+  ASSERT_TRUE(is_success(client.call(add_request(timed, "timed key", lifetime))));
+  ASSERT_TRUE(is_success(client.call(add_request(plain, "plain key"))));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(sign_ok(client, timed.public_key().blob()).empty());
+  EXPECT_TRUE(is_failure(client.call(SignRequest{test_key(KeyType::kEcdsaP384).public_key().blob(), kData, 0})));
+
+  StatusReport report = status_of(client);
+  EXPECT_EQ(report.pid, static_cast<uint32_t>(::getpid()));
+  EXPECT_GE(report.now, report.started);
+  EXPECT_EQ(report.reader_service, ReaderService::kNotWatched);
+  EXPECT_TRUE(report.providers.empty());
+  EXPECT_EQ(report.keys_total, 2u);
+  ASSERT_EQ(report.keys.size(), 2u);
+  const StatusKey& first = report.keys[0];
+  EXPECT_EQ(first.type, "ssh-ed25519");
+  EXPECT_EQ(first.fingerprint, key::fingerprint(timed.public_key(), key::FingerprintHash::kSha256));
+  EXPECT_EQ(first.comment, "timed key");
+  EXPECT_EQ(first.source, KeySource::kFile);
+  EXPECT_EQ(first.flags, 0u);
+  EXPECT_TRUE(first.has_lifetime);
+  EXPECT_GT(first.lifetime_left, 590u);
+  EXPECT_LE(first.lifetime_left, 600u);
+  EXPECT_EQ(first.signatures, 3u);
+  EXPECT_EQ(first.failures, 0u);
+  EXPECT_FALSE(report.keys[1].has_lifetime);
+  EXPECT_EQ(report.keys[1].signatures, 0u);
+  EXPECT_EQ(report.signatures, 3u);
+  EXPECT_EQ(failures_of(report, "key_not_found"), 1u);
+  EXPECT_EQ(report.failures.size(), 1u);
+}
+
+// Counters, errors, paths and pids are the local user's: not for the far
+// end of a forwarded agent.
+TEST(AgentTest, StatusIsRefusedOnASessionBoundConnection) {
+  RunningAgent agent;
+  ASSERT_TRUE(agent.ok());
+  RawClient client(agent.socket_path());
+  const PrivateKey& host = test_key(KeyType::kEcdsaP384);
+  Bytes session_id(32, 0x22);
+  auto signature = host.sign(session_id);
+  ASSERT_TRUE(signature.ok());
+  ASSERT_TRUE(is_success(client.call(SessionBind{host.public_key(), std::nullopt, session_id, *signature, true})));
+  EXPECT_TRUE(is_failure(client.call(StatusRequest{kStatusVersion})));
+  RawClient local(agent.socket_path());
+  EXPECT_EQ(status_of(local).pid, static_cast<uint32_t>(::getpid()));
 }
 
 TEST(AgentTest, SessionBindRecordsHostKeyAndAudits) {

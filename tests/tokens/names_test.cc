@@ -292,6 +292,21 @@ TEST(KeyMatchesUri, TokenAndObjectAttributesSelectKeys) {
   EXPECT_FALSE(key_matches_uri(key, "pkcs11:manufacturer=Nobody"));
 }
 
+TEST(UriTokenFields, TheTokenFieldsOfAKeysUri) {
+  auto fields = uri_token_fields(
+      "pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=0123abcd;token=main%20token;id=%03;object=k");
+  EXPECT_EQ(fields.label, "main token");
+  EXPECT_EQ(fields.manufacturer, "SoftHSM project");
+  EXPECT_EQ(fields.model, "SoftHSM v2");
+  EXPECT_EQ(fields.serial, "0123abcd");
+  // What the URI lacks stays empty; so does everything of a text that is no URI.
+  auto partial = uri_token_fields("pkcs11:token=t");
+  EXPECT_EQ(partial.label, "t");
+  EXPECT_EQ(partial.model, "");
+  EXPECT_EQ(uri_token_fields("not a uri").label, "");
+  EXPECT_EQ(uri_token_fields("pkcs11:token=%zz").label, "");
+}
+
 }  // namespace
 }  // namespace tessera::tokens
 

@@ -270,6 +270,25 @@ bool key_matches_uri(const pkcs11::KeyInfo& key, const std::string& filter_uri) 
   return p11_kit_uri_match_attributes(filter.get(), attributes.data(), static_cast<CK_ULONG>(attributes.size())) != 0;
 }
 
+UriTokenFields uri_token_fields(const std::string& uri) {
+  UriTokenFields fields;
+  UriPtr parsed = is_uri(uri) ? parse_uri(uri) : nullptr;
+  if (!parsed) return fields;
+  const CK_TOKEN_INFO* info = p11_kit_uri_get_token_info(parsed.get());
+  if (info == nullptr) return fields;
+  // PKCS#11 pads with spaces; p11-kit leaves what the URI does not name zeroed.
+  auto field = [](const unsigned char* text, size_t size) {
+    std::string_view padded(reinterpret_cast<const char*>(text), size);
+    size_t end = padded.find_last_not_of(std::string_view(" \0", 2));
+    return std::string(end == std::string_view::npos ? std::string_view() : padded.substr(0, end + 1));
+  };
+  fields.label = field(info->label, sizeof info->label);
+  fields.manufacturer = field(info->manufacturerID, sizeof info->manufacturerID);
+  fields.model = field(info->model, sizeof info->model);
+  fields.serial = field(info->serialNumber, sizeof info->serialNumber);
+  return fields;
+}
+
 key::Result<UriPin> uri_pin(const std::string& uri) {
   UriPtr parsed = is_uri(uri) ? parse_uri(uri) : nullptr;
   if (!parsed) return key::Error(key::Errc::kInvalidArgument, "not a valid PKCS#11 URI");

@@ -93,7 +93,8 @@ Dispatcher::Dispatcher(DispatcherConfig config, EventLoop& loop, WorkerPool& sig
                  log_verbose(describe(event));
                  providers_.reader_event(event.reader, event.card_present);
                }),
-      security_keys_(config_.security_keys, confirmer) {}
+      security_keys_(config_.security_keys, confirmer),
+      stats_(loop.now()) {}
 
 Dispatcher::~Dispatcher() {
   if (expiry_timer_) loop_.cancel_timer(*expiry_timer_);
@@ -117,6 +118,7 @@ void Dispatcher::answer(RequestContext& context, Answer outcome) {
     payload = serialize_response(Failure{});
     result = "error: " + fault.reason;
   }
+  if (context.audit) count_sign_outcome(context, outcome);
   if (context.audit && audit_ != nullptr) {
     context.audit->result = result;
     audit_->write(*context.audit);
@@ -145,13 +147,13 @@ void Dispatcher::handle(Connection& connection, std::span<const uint8_t> payload
         }
       }
     }
-    return answer(*context, Refused{"agent is locked"});
+    return answer(*context, Refused{"agent is locked", FailureCause::kLocked});
   }
 
   auto parsed = parse_request(payload);
   if (!parsed.ok()) {
     if (context->type == static_cast<uint8_t>(MessageType::kSignRequest)) context->audit = audit_record(connection);
-    return answer(*context, Faulted{"malformed request: " + parsed.error().message()});
+    return answer(*context, Faulted{"malformed request: " + parsed.error().message(), FailureCause::kMalformed});
   }
   std::visit(Overloaded{
                  [&](RequestIdentities&) { answer(*context, list_identities(connection)); },
@@ -171,6 +173,7 @@ void Dispatcher::handle(Connection& connection, std::span<const uint8_t> payload
                  },
                  [&](SessionBind& r) { answer(*context, session_bind(connection, r)); },
                  [&](QueryRequest&) { answer(*context, Response{make_query_response(supported_extensions())}); },
+                 [&](StatusRequest& r) { answer(*context, status(connection, r)); },
                  [&](UnknownExtension& r) { answer(*context, Refused{"unsupported extension \"" + r.name + "\""}); },
              },
              *parsed);
@@ -227,7 +230,7 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
       context->audit->key_fingerprint = key_fingerprint(*key);
       context->audit->algorithm = algorithm_name(*key, signature_algorithm(key->type(), request.flags));
     }
-    return answer(*context, Refused{"key not found"});
+    return answer(*context, Refused{"key not found", FailureCause::kKeyNotFound});
   }
   auto job = std::make_shared<SignJob>();
   job->algorithm = signature_algorithm(id->key.type(), request.flags);
@@ -240,7 +243,8 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
     auto permitted = sign_permitted(id->destinations, connection.bindings(), request.key_blob, request.data,
                                     epoch_seconds(), &destination);
     if (!permitted.ok()) {
-      return answer(*context, Refused{"destination constraint: " + permitted.error().message()});
+      return answer(*context,
+                    Refused{"destination constraint: " + permitted.error().message(), FailureCause::kDestination});
     }
   }
   job->key_blob = std::move(request.key_blob);
@@ -260,12 +264,18 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
 }
 
 void Dispatcher::after_confirmation(const Context& context, const std::shared_ptr<SignJob>& job, bool allowed) {
-  if (!allowed) return answer(*context, Refused{"user refused the key (confirmation denied)"});
+  if (!allowed) {
+    return answer(*context, Refused{"user refused the key (confirmation denied)", FailureCause::kConfirmDenied});
+  }
   // The world may have changed while the dialog was open.
-  if (lock_.locked()) return answer(*context, Refused{"agent was locked while asking for confirmation"});
+  if (lock_.locked()) {
+    return answer(*context, Refused{"agent was locked while asking for confirmation", FailureCause::kLocked});
+  }
   expire_identities();
   const auto* id = keys_.find(job->key_blob);
-  if (id == nullptr) return answer(*context, Refused{"key was removed while asking for confirmation"});
+  if (id == nullptr) {
+    return answer(*context, Refused{"key was removed while asking for confirmation", FailureCause::kKeyRemoved});
+  }
   start_signing(context, job, *id);
 }
 
@@ -278,7 +288,9 @@ void Dispatcher::start_signing(const Context& context, const std::shared_ptr<Sig
   signers_.submit(context->connection_id, [this, loop, context, job, key] {
     key::Result<Bytes> signature = key.sign(job->data, job->algorithm);
     loop->post([this, context, signature = std::move(signature)] {
-      if (!signature.ok()) return answer(*context, Faulted{"signing failed: " + signature.error().message()});
+      if (!signature.ok()) {
+        return answer(*context, Faulted{"signing failed: " + signature.error().message(), FailureCause::kSigningFailed});
+      }
       answer(*context, Response{SignResponse{*signature}});
     });
   });
@@ -291,9 +303,11 @@ void Dispatcher::sign_on_token(const Context& context, const std::shared_ptr<Sig
                   [this, context](key::Result<Bytes> signature) {
                     if (!signature.ok()) {
                       if (signature.error().code() == key::Errc::kTooLarge) {
-                        return answer(*context, Refused{"too large for the token: " + signature.error().message()});
+                        return answer(*context, Refused{"too large for the token: " + signature.error().message(),
+                                                        FailureCause::kTooLarge});
                       }
-                      return answer(*context, Faulted{"token signature failed: " + signature.error().message()});
+                      return answer(*context, Faulted{"token signature failed: " + signature.error().message(),
+                                                      token_failure_cause(signature.error())});
                     }
                     answer(*context, Response{SignResponse{*signature}});
                   });
@@ -307,7 +321,8 @@ void Dispatcher::sign_on_authenticator(const Context& context, const std::shared
   if (config_.restrict_websafe && !identity.key.sk_application().starts_with("ssh:") &&
       !is_userauth_request(job->data, job->key_blob)) {
     return answer(*context, Refused{"refusing use of security key for application \"" +
-                                    identity.key.sk_application() + "\" outside SSH authentication"});
+                                        identity.key.sk_application() + "\" outside SSH authentication",
+                                    FailureCause::kApplicationRefused});
   }
   SecurityKeySigner::Request request{.key = *identity.shielded,
                                      .provider = *identity.sk_provider,
@@ -318,7 +333,8 @@ void Dispatcher::sign_on_authenticator(const Context& context, const std::shared
   security_keys_.sign(context->connection_id, std::move(request), [this, loop, context](key::Result<Bytes> signature) {
     loop->post([this, context, signature = std::move(signature)] {
       if (!signature.ok()) {
-        return answer(*context, Faulted{"security key signature failed: " + signature.error().message()});
+        return answer(*context, Faulted{"security key signature failed: " + signature.error().message(),
+                                        FailureCause::kSecurityKeyFailed});
       }
       answer(*context, Response{SignResponse{*signature}});
     });

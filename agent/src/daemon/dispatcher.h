@@ -25,6 +25,7 @@
 #include "daemon/pkcs11_providers.h"
 #include "daemon/readers.h"
 #include "daemon/security_keys.h"
+#include "daemon/stats.h"
 #include "daemon/worker_pool.h"
 #include "tessera/agent/protocol.h"
 #include "tessera/key/fingerprint.h"
@@ -33,7 +34,8 @@ namespace tessera::agent::daemon {
 
 // The extensions tessera-agent answers (the query extension lists them).
 inline const std::vector<std::string>& supported_extensions() {
-  static const std::vector<std::string> names = {std::string(kExtQuery), std::string(kExtSessionBind)};
+  static const std::vector<std::string> names = {std::string(kExtQuery), std::string(kExtSessionBind),
+                                                 std::string(kExtStatus)};
   return names;
 }
 
@@ -88,9 +90,11 @@ class Dispatcher {
  private:
   struct Refused {
     std::string reason;  // a policy said no: locked, unknown key, denied, constraint
+    FailureCause cause = FailureCause::kOther;  // counted for sign requests
   };
   struct Faulted {
     std::string reason;  // the request was broken or an operation failed
+    FailureCause cause = FailureCause::kOther;
   };
   using Answer = std::variant<Response, Refused, Faulted>;
 
@@ -126,6 +130,10 @@ class Dispatcher {
   Answer lock(const LockRequest& request);
   void unlock(const Context& context, const std::shared_ptr<key::SecretBytes>& passphrase);
   Answer session_bind(Connection& connection, const SessionBind& request);
+  // status@tessera.dev (the report is put together in status_report.cc).
+  Answer status(const Connection& connection, const StatusRequest& request);
+  StatusReport status_report();
+  void count_sign_outcome(const RequestContext& context, const Answer& outcome);
 
   AuditRecord audit_record(const Connection& connection) const;
   std::string key_fingerprint(const key::PublicKey& key) const;
@@ -144,6 +152,7 @@ class Dispatcher {
   AgentLock lock_;
   Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this
   std::optional<EventLoop::TimerId> expiry_timer_;
+  AgentStats stats_;
 };
 
 }  // namespace tessera::agent::daemon

@@ -59,7 +59,8 @@ HelperProcess::~HelperProcess() {
 
 void HelperProcess::request(pkcs11::RequestBody body, Clock::duration timeout, Done done) {
   if (fd_ < 0) {
-    done(key::Error(key::Errc::kIo, "the PKCS#11 helper for " + module_path_ + " is not running"));
+    done(key::Error(key::Errc::kIo, "the PKCS#11 helper for " + module_path_ + " is not running")
+             .with_subcode(kHelperEnded));
     return;
   }
   uint32_t id = next_id_++;
@@ -75,7 +76,7 @@ void HelperProcess::request(pkcs11::RequestBody body, Clock::duration timeout, D
   auto bytes = frame->reveal();
   output_.insert(output_.end(), bytes.begin(), bytes.end());
   EventLoop::TimerId timer = loop_.add_timer(loop_.now() + timeout, [this, id] { on_timeout(id); });
-  pending_.emplace(id, Pending{std::move(done), timer});
+  pending_.emplace(id, Pending{std::move(done), timer, loop_.now()});
   // The requests of one loop round (several clients' signatures, say) go to
   // the helper in one write, which it reads at once.
   if (flush_deferred_) return;
@@ -143,6 +144,7 @@ bool HelperProcess::read_available() {
     if (it == pending_.end()) continue;  // answered after its timeout
     Done done = std::move(it->second.done);
     loop_.cancel_timer(it->second.timer);
+    note_answer_time(loop_.now() - it->second.sent);
     pending_.erase(it);
     done(std::move(reply->body));
     if (!*alive || fd_ < 0) return true;  // destroyed or ended from the callback
@@ -180,7 +182,7 @@ void HelperProcess::on_timeout(uint32_t id) {
   Done done = std::move(it->second.done);
   pending_.erase(it);
   auto alive = alive_token_;
-  done(key::Error(key::Errc::kIo, "the PKCS#11 module or token did not answer in time"));
+  done(key::Error(key::Errc::kIo, "the PKCS#11 module or token did not answer in time").with_subcode(kHelperTimedOut));
   if (!*alive || fd_ < 0) return;
   // A module stuck in a call keeps its thread; a new helper starts clean.
   log_error("tessera-pkcs11-helper for " + module_path_ + " did not answer in time: restarting it");
@@ -236,7 +238,20 @@ void HelperProcess::terminate(const std::string& why, bool notify) {
     Exited on_exit = std::move(on_exit_);
     on_exit(reason);
   }
-  for (auto& [id, p] : pending) p.done(key::Error(key::Errc::kIo, reason));
+  for (auto& [id, p] : pending) p.done(key::Error(key::Errc::kIo, reason).with_subcode(kHelperEnded));
+}
+
+std::optional<Clock::time_point> HelperProcess::oldest_pending() const {
+  std::optional<Clock::time_point> oldest;
+  for (const auto& [id, p] : pending_) {
+    if (!oldest || p.sent < *oldest) oldest = p.sent;
+  }
+  return oldest;
+}
+
+void HelperProcess::note_answer_time(Clock::duration took) {
+  // An average over roughly the last eight answers.
+  usual_answer_time_ = usual_answer_time_ == Clock::duration::zero() ? took : (usual_answer_time_ * 7 + took) / 8;
 }
 
 }  // namespace tessera::agent::daemon

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/event_loop.h"
@@ -25,6 +26,13 @@
 #include "tessera/pkcs11/protocol.h"
 
 namespace tessera::agent::daemon {
+
+// Subcodes (key::Error::subcode) of token errors that the agent itself
+// gives, beyond the helper's own pkcs11::ErrorCode values, so that the
+// status report can count failures by cause.
+inline constexpr uint32_t kHelperTimedOut = 0x100;  // a request got no answer in time
+inline constexpr uint32_t kHelperEnded = 0x101;     // the helper ended (or could not start) with requests pending
+inline constexpr uint32_t kNoPinGiven = 0x102;      // nobody gave a PIN (askpass cancelled or missing)
 
 class HelperProcess {
  public:
@@ -49,6 +57,10 @@ class HelperProcess {
 
   pid_t pid() const { return pid_; }
   size_t pending() const { return pending_.size(); }
+  // When the oldest unanswered request was sent; nullopt when none waits.
+  std::optional<Clock::time_point> oldest_pending() const;
+  // A moving average of the time from request to answer (zero before the first).
+  Clock::duration usual_answer_time() const { return usual_answer_time_; }
   bool alive() const { return fd_ >= 0; }
 
  private:
@@ -58,6 +70,7 @@ class HelperProcess {
   struct Pending {
     Done done;
     EventLoop::TimerId timer;
+    Clock::time_point sent;
   };
 
   void on_event(uint32_t events);
@@ -65,6 +78,7 @@ class HelperProcess {
   bool write_pending();    // false: error
   void update_interest();
   void on_timeout(uint32_t id);
+  void note_answer_time(Clock::duration took);
   // Ends the process and fails every pending request with `why`; runs
   // on_exit if `notify`.
   void terminate(const std::string& why, bool notify);
@@ -79,6 +93,7 @@ class HelperProcess {
   Exited on_exit_;
   uint32_t next_id_ = 1;
   std::map<uint32_t, Pending> pending_;
+  Clock::duration usual_answer_time_{};
   key::ZeroizingVector output_;  // requests may hold PINs
   size_t output_offset_ = 0;
   bool flush_deferred_ = false;  // a write of output_ waits for the end of the loop round

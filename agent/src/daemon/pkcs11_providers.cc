@@ -43,7 +43,14 @@ constexpr size_t kMaxEmptyReaders = 256;
 
 constexpr uint32_t kTokenFlagMask = pkcs11::kTokenPinCountLow | pkcs11::kTokenPinFinalTry | pkcs11::kTokenPinLocked |
                                     pkcs11::kTokenProtectedAuthPath | pkcs11::kTokenLoginRequired |
-                                    pkcs11::kTokenLoggedIn;
+                                    pkcs11::kTokenLoggedIn | pkcs11::kTokenPinToBeChanged;
+// The status report calls a running helper hung when a request has waited
+// this many times its usual answer time, and at least kHungAfterAtLeast (a
+// login through a PIN pad, which waits for a person, excepted).
+constexpr unsigned kHungFactor = 10;
+constexpr std::chrono::seconds kHungAfterAtLeast{3};
+// Removed tokens the status report remembers, per provider.
+constexpr size_t kMaxAbsentTokens = 16;
 
 std::string quoted(const std::string& label) { return "'" + label + "'"; }
 
@@ -143,7 +150,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     }
     for (const auto& id : hit) {
       const std::string why = "was removed from reader " + quoted(reader);
-      fail_signs(id, key::Error(key::Errc::kIo, token_name(id) + " " + why + ": insert it and try again"));
+      fail_signs(id, key::Error(key::Errc::kIo, token_name(id) + " " + why + ": insert it and try again")
+                         .with_subcode(static_cast<uint32_t>(ErrorCode::kTokenRemoved)));
       token_gone(id, why);
     }
     if (!hit.empty()) relist_now();
@@ -164,6 +172,46 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     for (const auto& [blob, listed] : keys_) withdraw(listed);
     keys_.clear();
     published_ = false;
+  }
+
+  // The provider for the status report; adds its keys' flags to key_flags.
+  StatusProvider report(const WallClock& clock, std::map<Bytes, uint32_t>& key_flags) const {
+    StatusProvider out;
+    out.module_path = spec_.module_path;
+    out.filter_uri = spec_.filter_uri;
+    out.module_description = module_description_;
+    out.timeout_ms = static_cast<uint64_t>(owner_.settings_.timeout.count());
+    out.restarts = helpers_started_ > 0 ? helpers_started_ - 1 : 0;
+    if (!last_error_.empty()) {
+      out.last_error = last_error_;
+      out.last_error_time = clock.seconds(last_error_at_);
+    }
+    const bool running = helper_ && helper_->alive();
+    if (running) {
+      out.pid = static_cast<uint32_t>(helper_->pid());
+      out.in_flight = static_cast<uint32_t>(helper_->pending());
+      out.usual_answer_us = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(helper_->usual_answer_time()).count());
+      out.state_since = clock.seconds(started_at_);
+      out.state = helper_ready_ ? HelperState::kRunning : HelperState::kStarting;
+      if (auto oldest = helper_->oldest_pending()) {
+        auto waited = clock.steady_now - *oldest;
+        out.oldest_request_ms =
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count());
+        auto hung_after = std::max<Clock::duration>(kHungAfterAtLeast, helper_->usual_answer_time() * kHungFactor);
+        if (helper_ready_ && waited > hung_after && !pinpad_login_running()) out.state = HelperState::kHung;
+      }
+    } else if (helpers_started_ > 0) {
+      out.state = HelperState::kRestarting;
+      out.state_since = clock.seconds(ended_at_);
+      out.next_start = clock.seconds(std::max(restart_not_before_, clock.steady_now));
+    }
+    for (const auto& [id, token] : tokens_) out.tokens.push_back(token_status(token));
+    for (const auto& [id, absent] : absent_) {
+      if (!tokens_.count(id)) out.tokens.push_back(absent);
+    }
+    for (const auto& [blob, listed] : keys_) key_flags[listed.info.public_key] = listed.info.flags;
+    return out;
   }
 
  private:
@@ -235,6 +283,58 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     for (auto& deliver : failed) deliver(error);
   }
 
+  // The provider's last error, for the status report.
+  void note_error(const std::string& text) {
+    last_error_ = text;
+    last_error_at_ = owner_.loop_.now();
+  }
+
+  bool pinpad_login_running() const {
+    for (const auto& [id, token] : tokens_) {
+      if (token.login_running && !token.pin && (token.flags & pkcs11::kTokenProtectedAuthPath)) return true;
+    }
+    return false;
+  }
+
+  // A token as the status report shows it; its model and manufacturer come
+  // from its keys' URIs, where the helper puts them.
+  StatusToken token_status(const Token& token) const {
+    StatusToken out;
+    out.label = token.label;
+    out.serial = token.id.serial;
+    out.slot_description = token.id.slot_description;
+    out.flags = token.flags;
+    out.logged_in = token.logged_in;
+    out.pin_cached = token.pin.has_value();
+    for (const auto& [blob, listed] : keys_) {
+      if (listed.info.id.token != token.id) continue;
+      if (out.keys++ == 0) {
+        auto fields = tokens::uri_token_fields(listed.info.uri);
+        out.manufacturer = std::move(fields.manufacturer);
+        out.model = std::move(fields.model);
+      }
+    }
+    return out;
+  }
+
+  // Keeps what the status report says of a token that went away.
+  void remember_absent(const Token& token) {
+    StatusToken gone = token_status(token);
+    gone.present = false;
+    gone.logged_in = false;
+    gone.pin_cached = false;
+    gone.keys = 0;
+    gone.absent_since = WallClock::now(owner_.loop_).seconds_now();
+    if (absent_.size() >= kMaxAbsentTokens && !absent_.count(token.id)) {
+      auto oldest = absent_.begin();
+      for (auto it = absent_.begin(); it != absent_.end(); ++it) {
+        if (it->second.absent_since < oldest->second.absent_since) oldest = it;
+      }
+      absent_.erase(oldest);
+    }
+    absent_[token.id] = std::move(gone);
+  }
+
   static key::Error gone_error() {
     return key::Error(key::Errc::kIo, "the PKCS#11 provider was removed");
   }
@@ -255,17 +355,21 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   }
 
   key::Error absent_error(const KeyId& key) const {
-    return key::Error(key::Errc::kIo, token_name(key.token) + " is not present: insert it and try again");
+    return key::Error(key::Errc::kIo, token_name(key.token) + " is not present: insert it and try again")
+        .with_subcode(static_cast<uint32_t>(ErrorCode::kTokenRemoved));
   }
 
-  // An error from the helper, in words for the user, with the PIN state.
-  key::Error helper_error(const TokenId* token, const ErrorReply& error) const {
+  // An error from the helper, in words for the user, with the PIN state;
+  // it keeps the helper's code (for the counters) and is the provider's last
+  // error.
+  key::Error helper_error(const TokenId* token, const ErrorReply& error) {
     // The helper names the token in its messages already.
     std::string prefix = (token ? token_name(*token) : spec_text(spec_)) + ": ";
     std::string text = error.message.starts_with(prefix) ? error.message : prefix + error.message;
     std::string state = prompts::pin_state_text(error.token_flags);
     if (!state.empty()) text += " (" + state + ")";
-    return key::Error(key::Errc::kIo, text);
+    note_error(text);
+    return key::Error(key::Errc::kIo, text).with_subcode(static_cast<uint32_t>(error.code), error.token_flags);
   }
 
   // Starts the helper unless it runs, then calls `ready`.
@@ -288,6 +392,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     if (!spawned.ok()) return started(spawned.error());
     helper_ = std::move(*spawned);
     started_at_ = owner_.loop_.now();
+    ++helpers_started_;
     helper_->request(pkcs11::Hello{}, owner_.settings_.timeout, [weak](key::Result<ReplyBody> reply) {
       auto self = weak.lock();
       if (!self) return;
@@ -298,6 +403,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
                                                                         std::to_string(hello->version)));
         }
         log_verbose("PKCS#11 provider " + self->spec_.module_path + ": " + hello->module);
+        self->module_description_ = hello->module;
         self->helper_ready_ = true;
         return self->started(key::Status());
       }
@@ -308,7 +414,11 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
 
   void started(key::Status status) {
     starting_ = false;
-    if (!status.ok()) log_error(spec_text(spec_) + ": " + status.error().message());
+    if (!status.ok()) {
+      log_error(spec_text(spec_) + ": " + status.error().message());
+      note_error(status.error().message());
+      ended_at_ = owner_.loop_.now();
+    }
     auto waiters = std::move(start_waiters_);
     start_waiters_.clear();
     for (auto& waiter : waiters) waiter(status);
@@ -324,6 +434,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
                                                        kMaxRestartBackoff)
                            : Clock::duration(owner_.settings_.poll_interval);
     restart_not_before_ = owner_.loop_.now() + restart_backoff_;
+    ended_at_ = owner_.loop_.now();
+    note_error(why);
     log_verbose(why + "; it starts again at the next use");
   }
 
@@ -410,6 +522,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
         key = std::move(*parsed);
       }
       present.insert(info.id.token);
+      absent_.erase(info.id.token);
       Token& token = tokens_[info.id.token];
       token.id = info.id.token;
       token.label = info.token_label;
@@ -498,6 +611,7 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     auto it = tokens_.find(id);
     if (it == tokens_.end()) return;
     log_info(token_name(id) + " " + why + ": its keys are withdrawn and its PIN forgotten until it returns");
+    remember_absent(it->second);
     bool changed = false;
     for (auto key = keys_.begin(); key != keys_.end();) {
       if (key->second.info.id.token == id) {
@@ -511,7 +625,9 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     auto waiters = std::move(it->second.login_waiters);
     std::string name = token_name(id);
     tokens_.erase(it);  // the PIN is wiped with it
-    for (auto& waiter : waiters) waiter(key::Error(key::Errc::kIo, name + " was removed"));
+    for (auto& waiter : waiters) {
+      waiter(key::Error(key::Errc::kIo, name + " was removed").with_subcode(static_cast<uint32_t>(ErrorCode::kTokenRemoved)));
+    }
     if (changed && published_) owner_.changed_();
   }
 
@@ -539,7 +655,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     token->login_running = true;
     if (token->pin) return send_login(id, token->pin->clone(), false);
     if (token->flags & pkcs11::kTokenPinLocked) {
-      return finish_login(id, key::Error(key::Errc::kIo, token_name(id) + ": " + prompts::pin_state_text(token->flags)));
+      return finish_login(id, key::Error(key::Errc::kIo, token_name(id) + ": " + prompts::pin_state_text(token->flags))
+                                  .with_subcode(static_cast<uint32_t>(ErrorCode::kPinLocked), token->flags));
     }
     if (token->flags & pkcs11::kTokenProtectedAuthPath) {
       log_info(token_name(id) + " has a PIN pad: enter the PIN on the reader's keypad");
@@ -556,7 +673,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
                                 if (!*shared) {
                                   return self->finish_login(
                                       id, key::Error(key::Errc::kIo, "no PIN was given for " + self->token_name(id) +
-                                                                         " (askpass was cancelled or cannot run)"));
+                                                                         " (askpass was cancelled or cannot run)")
+                                              .with_subcode(kNoPinGiven));
                                 }
                                 self->send_login(id, std::move(**shared), true);
                               });
@@ -605,7 +723,10 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     Token* token = find_token(id);
     if (token == nullptr || !token->login_running) return;
     token->login_running = false;
-    if (!status.ok()) log_error(status.error().message());
+    if (!status.ok()) {
+      log_error(status.error().message());
+      note_error(status.error().message());
+    }
     auto waiters = std::move(token->login_waiters);
     token->login_waiters.clear();
     for (auto& waiter : waiters) waiter(status);
@@ -646,7 +767,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
     if (error.code == ErrorCode::kTokenRemoved) {
       std::string name = token_name(id);
       token_gone(id, "was removed");
-      return call->done(key::Error(key::Errc::kIo, name + " was removed: insert it and try again"));
+      return call->done(key::Error(key::Errc::kIo, name + " was removed: insert it and try again")
+                            .with_subcode(static_cast<uint32_t>(ErrorCode::kTokenRemoved)));
     }
     Token* token = find_token(id);
     if (token == nullptr) return call->done(absent_error(call->key));
@@ -691,7 +813,8 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
                                   return call->done(key::Error(
                                       key::Errc::kIo, "no PIN was given to sign with a key of " + name +
                                                           " that asks for its PIN at every use (askpass was "
-                                                          "cancelled or cannot run)"));
+                                                          "cancelled or cannot run)")
+                                                        .with_subcode(kNoPinGiven));
                                 }
                                 call->context_pin = std::move(**shared);
                                 self->send_sign(call);
@@ -720,7 +843,10 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
       auto self = weak.lock();
       if (!self) return;
       self->listing_ = false;
-      if (!status.ok()) log_verbose("polling " + spec_text(self->spec_) + ": " + status.error().message());
+      if (!status.ok()) {
+        log_verbose("polling " + spec_text(self->spec_) + ": " + status.error().message());
+        self->note_error(status.error().message());
+      }
       if (self->relist_again_) {
         self->relist_again_ = false;
         self->poll();
@@ -746,6 +872,13 @@ class Pkcs11Providers::Provider : public std::enable_shared_from_this<Provider> 
   std::map<uint64_t, InFlightSign> in_flight_;  // sign calls not answered yet
   uint64_t next_sign_serial_ = 1;
   std::optional<EventLoop::TimerId> poll_timer_;
+  // For the status report.
+  std::string module_description_;
+  unsigned helpers_started_ = 0;
+  Clock::time_point ended_at_{};         // when the last helper ended or failed to start
+  std::string last_error_;
+  Clock::time_point last_error_at_{};
+  std::map<TokenId, StatusToken> absent_;  // tokens that went away and have not returned
 };
 
 // ---------------------------------------------------------------------------
@@ -823,6 +956,12 @@ bool Pkcs11Providers::reader_is_empty(const std::string& slot_description) const
     if (slot_names_reader(slot_description, reader)) return true;
   }
   return false;
+}
+
+Pkcs11Providers::Report Pkcs11Providers::report(const WallClock& clock) const {
+  Report out;
+  for (const auto& [path, provider] : providers_) out.providers.push_back(provider->report(clock, out.key_flags));
+  return out;
 }
 
 void Pkcs11Providers::shutdown() {

@@ -31,6 +31,8 @@
 #include "daemon/askpass.h"
 #include "daemon/event_loop.h"
 #include "daemon/keystore.h"
+#include "daemon/stats.h"
+#include "tessera/agent/status.h"
 #include "tessera/key/error.h"
 #include "tessera/key/secret.h"
 #include "tessera/tokens/names.h"
@@ -98,6 +100,15 @@ class Pkcs11Providers {
   void reader_event(const std::string& reader, bool card_present);
   // Whether a slot description names a reader that pcscd says holds no card.
   bool reader_is_empty(const std::string& slot_description) const;
+
+  // What the status report shows of each provider (its helper, tokens,
+  // last error), and the pkcs11::kKey* flags of the token keys served, by
+  // public key blob.
+  struct Report {
+    std::vector<StatusProvider> providers;
+    std::map<Bytes, uint32_t> key_flags;
+  };
+  Report report(const WallClock& clock) const;
 
   class Provider;
 

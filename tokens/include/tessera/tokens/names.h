@@ -98,6 +98,18 @@ key::Result<std::string> allowed_provider_path(const std::string& provider, std:
 // filter matches every key.
 bool key_matches_uri(const pkcs11::KeyInfo& key, const std::string& filter_uri);
 
+// The token fields of a PKCS#11 URI (token, manufacturer, model, serial),
+// as a listed key's URI carries them, with the padding removed. Fields the
+// URI lacks are empty, and so is everything for a text p11-kit does not
+// accept as a URI.
+struct UriTokenFields {
+  std::string label;
+  std::string manufacturer;
+  std::string model;
+  std::string serial;
+};
+UriTokenFields uri_token_fields(const std::string& uri);
+
 // The PIN a PKCS#11 URI carries in its query (RFC 7512 section 2.3), for
 // programs with nobody to ask (tessera-sshd's host keys): pin-value, the PIN
 // itself (percent-decoded), or pin-source, where to read it (as written: a
