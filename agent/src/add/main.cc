@@ -1,6 +1,7 @@
 // tessera-add: adds keys to an SSH agent, lists, tests and removes them, with
 // ssh-add's flags, texts and exit codes (0 success, 1 failure, 2 no agent,
-// 255 fatal). Beyond ssh-add: -T without files tests every key in the agent.
+// 255 fatal). Beyond ssh-add: -T without files tests every key in the agent,
+// and --status reports tessera-agent's state.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "commands.h"
 #include "destination.h"
 #include "keyfile.h"
+#include "status.h"
 #include "tessera/agent/client.h"
 #include "tessera/sys/stdfd.h"
 
@@ -46,6 +48,7 @@ void help() {
       "       tessera-add -s pkcs11 [certificate ...]\n"
       "       tessera-add -e pkcs11\n"
       "       tessera-add -T [pubkey ...]\n"
+      "       tessera-add --status [--json]\n"
       "\n"
       "Adds private keys to the SSH agent named by $SSH_AUTH_SOCK (tessera-agent or\n"
       "OpenSSH's ssh-agent), with the flags of ssh-add:\n"
@@ -68,12 +71,56 @@ void help() {
       "  -K          add the resident keys of a FIDO authenticator (asks its PIN)\n"
       "  -S p        middleware for security keys (default $SSH_SK_PROVIDER, else\n"
       "              \"internal\": tessera's own on libfido2)\n"
+      "  --status    (tessera) report tessera-agent's state: readers, PKCS#11\n"
+      "              providers and their helpers, tokens and PIN states with\n"
+      "              advice, keys and their constraints, signature counters;\n"
+      "              --json for scripts. Exit status 0 (no problem found),\n"
+      "              1 (refused or broken answer), 2 (no agent), 3 (problems)\n"
       "Exit status: 0 success, 1 failure, 2 no agent, 255 fatal error.\n");
 }
 
 [[noreturn]] void fatal(const std::string& message) {
   tessera::add::log_message("%s", message.c_str());
   std::exit(255);
+}
+
+// tessera-add --status [--json].
+int status(int argc, char** argv) {
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0) {
+      json = true;
+    } else if (std::strcmp(argv[i], "--status") != 0) {
+      std::fprintf(stderr, "tessera-add: --status takes only --json, not \"%s\"\n", argv[i]);
+      std::fprintf(stderr, "usage: tessera-add --status [--json]\n");
+      return tessera::add::kStatusNoReport;
+    }
+  }
+  const char* sock = std::getenv("SSH_AUTH_SOCK");
+  if (sock == nullptr || *sock == '\0') {
+    std::fprintf(stderr, "Could not open a connection to your authentication agent.\n");
+    return tessera::add::kStatusNoAgent;
+  }
+  auto agent = tessera::agent::AgentClient::connect(sock);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "Error connecting to agent: %s\n", agent.error().message().c_str());
+    return tessera::add::kStatusNoAgent;
+  }
+  auto report = agent->status();
+  if (!report.ok()) {
+    if (tessera::agent::is_agent_refusal(report.error())) {
+      std::fprintf(stderr,
+                   "The agent refused the status request: it is not tessera-agent, it is locked (tessera-add -X "
+                   "unlocks it), or this is a forwarded connection.\n");
+    } else {
+      std::fprintf(stderr, "Cannot read the agent's status: %s\n", report.error().message().c_str());
+    }
+    return tessera::add::kStatusNoReport;
+  }
+  const std::string text = json ? tessera::add::status_json(*report) : tessera::add::status_text(*report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (std::fflush(stdout) != 0) return tessera::add::kStatusNoReport;
+  return tessera::add::status_problems(*report).empty() ? tessera::add::kStatusOk : tessera::add::kStatusProblems;
 }
 
 bool option_takes_argument(int c) {
@@ -89,6 +136,9 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "--help") == 0) {
     help();
     return 0;
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--status") == 0) return status(argc, argv);
   }
 
   // As ssh-add, find the agent before reading the options.
