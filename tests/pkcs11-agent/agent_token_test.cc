@@ -629,5 +629,285 @@ TEST_F(AgentTokenTest, SshLogsInToSshdWithATokenKey) {
   }
 }
 
+
+// ---- tessera-add --status: the report, field by field ----
+
+// The status report as text and as JSON, and values picked out of the JSON
+// by Python's json module (a real parser: the output must be valid JSON).
+class AgentStatusTest : public AgentTokenTest {
+ protected:
+  struct Report {
+    CommandResult text;
+    CommandResult json;
+    std::vector<std::string> values;  // one per expression asked for
+  };
+
+  // exprs are Python expressions over `d` (the parsed JSON) and the helpers
+  // token(label), key(comment_suffix), failures(cause), kinds() below.
+  Report status(const std::vector<std::string>& exprs = {}) {
+    Report report;
+    report.text = tessera_add({"--status"});
+    report.json = tessera_add({"--status", "--json"});
+    std::string program =
+        "import json, sys\n"
+        "d = json.load(sys.stdin)\n"
+        "def token(label): return [t for p in d['providers'] for t in p['tokens'] if t['label'] == label][0]\n"
+        "def key(suffix): return [k for k in d['keys'] if k['comment'].endswith(suffix)][0]\n"
+        "def failures(cause): return d['counters']['failures'].get(cause, 0)\n"
+        "def kinds(): return ','.join(sorted(set(p['kind'] for p in d['problems'])))\n";
+    for (const auto& expr : exprs) program += "print(" + expr + ")\n";
+    auto picked = run({python(), "-c", program}, report.json.out);
+    EXPECT_EQ(picked.exit_code, 0) << picked.err << "\nJSON: " << report.json.out << report.json.err;
+    std::istringstream lines(picked.out);
+    for (std::string line; std::getline(lines, line);) report.values.push_back(line);
+    if (report.values.size() != exprs.size()) {
+      ADD_FAILURE() << "asked " << exprs.size() << " values, got " << picked.out;
+      report.values.resize(exprs.size());
+    }
+    return report;
+  }
+
+  static std::string python() { return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3"; }
+
+  std::string fault_module() const { return std::filesystem::canonical(TESSERA_P11_FAULT_PATH).string(); }
+
+  // A text line of the report that holds both needles.
+  static bool has_line(const std::string& text, const std::string& a, const std::string& b = "") {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+TEST(AgentStatusNoAgent, ExitsTwoWithSshAddsMessage) {
+  auto unset = run({tessera_bin("tessera-add"), "--status"}, "", {"SSH_AUTH_SOCK="});
+  EXPECT_EQ(unset.exit_code, 2);
+  EXPECT_EQ(unset.err, "Could not open a connection to your authentication agent.\n");
+  EXPECT_EQ(unset.out, "");
+  test::TempDir dir;
+  auto gone = run({tessera_bin("tessera-add"), "--status", "--json"}, "", {"SSH_AUTH_SOCK=" + dir.file("none")});
+  EXPECT_EQ(gone.exit_code, 2);
+  EXPECT_NE(gone.err.find("Error connecting to agent"), std::string::npos) << gone.err;
+  EXPECT_EQ(gone.out, "");
+  // OpenSSH's agent does not know the extension: a refusal, status 1.
+  auto agent = std::make_unique<BackgroundProcess>(
+      std::vector<std::string>{"ssh-agent", "-D", "-a", dir.file("ssh-agent.sock")}, dir.file("ssh-agent.log"));
+  ASSERT_TRUE(wait_for_unix_socket(dir.file("ssh-agent.sock")));
+  auto refused = run({tessera_bin("tessera-add"), "--status"}, "", {"SSH_AUTH_SOCK=" + dir.file("ssh-agent.sock")});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("refused the status request"), std::string::npos) << refused.err;
+  auto usage = run({tessera_bin("tessera-add"), "--status", "-l"}, "", {"SSH_AUTH_SOCK=" + dir.file("none")});
+  EXPECT_EQ(usage.exit_code, 1);
+}
+
+TEST_F(AgentStatusTest, HealthyLoggedInTokenAndSignatureCounters) {
+  start_agent({"--pkcs11-poll", "600"});  // no listing in flight while the report is read
+  add_provider(TESSERA_P11_FAULT_PATH);
+  auto before = status({"key('object=ec256')['signatures']", "d['counters']['signatures']"});
+  EXPECT_EQ(before.values, (std::vector<std::string>{"0", "0"}));
+  constexpr int kSignatures = 3;
+  for (int i = 0; i < kSignatures; ++i) ASSERT_EQ(sign_with("ec256").exit_code, 0) << agent_log();
+  ASSERT_EQ(sign_with("ed25519").exit_code, 0) << agent_log();
+
+  auto r = status({"d['version']", "len(d['providers'])", "d['providers'][0]['module']",
+                   "d['providers'][0]['helper']['state']", "d['providers'][0]['helper']['pid'] > 0",
+                   "d['providers'][0]['helper']['restarts']", "d['providers'][0]['helper']['in_flight']",
+                   "d['providers'][0]['helper']['usual_answer_us'] > 0", "d['providers'][0]['last_error']",
+                   "token('tessera-main')['present']", "token('tessera-main')['logged_in']",
+                   "token('tessera-main')['pin_cached']", "token('tessera-main')['keys']",
+                   "token('tessera-main')['model']", "token('tessera-main')['manufacturer']",
+                   "token('tessera-main')['serial'] != ''", "token('tessera-main')['slot'] != ''",
+                   "token('tessera-main')['flags']", "token('tessera-main')['advice']",
+                   "token('tessera-always-auth')['keys']", "d['keys_total']", "len(d['keys'])",
+                   "key('object=ec256')['source']", "key('object=ec256')['location'] == d['providers'][0]['module']",
+                   "key('object=ec256')['signatures']", "key('object=ec256')['failures']",
+                   "key('object=ed25519')['signatures']", "key('object=ec256')['always_authenticate']",
+                   "key('object=aa-ec256')['always_authenticate']", "key('object=ec256')['lifetime_left']",
+                   "d['counters']['signatures']", "d['counters']['failures']", "d['problems']",
+                   "d['readers']['service']", "d['agent']['pid'] == " + std::to_string(agent_->pid()),
+                   "d['agent']['uptime_seconds'] >= 0"});
+  EXPECT_EQ(r.json.exit_code, 0) << r.json.err;
+  const std::vector<std::string> expected = {
+      "1", "1", fault_module(), "running", "True", "0", "0", "True", "None",
+      "True", "True", "True", "6", "SoftHSM v2", "SoftHSM project", "True", "True", "['login_required']", "[]",
+      "2", "8", "8", "token", "True", std::to_string(kSignatures), "0", "1", "False", "True", "None",
+      std::to_string(kSignatures + 1), "{}", "[]", "not_watched", "True", "True"};
+  ASSERT_EQ(r.values.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(r.values[i], expected[i]) << "value " << i;
+
+  // The text report says the same, aligned.
+  const std::string& text = r.text.out;
+  EXPECT_EQ(r.text.exit_code, 0) << r.text.err;
+  EXPECT_TRUE(has_line(text, "PKCS#11 provider " + fault_module())) << text;
+  EXPECT_TRUE(has_line(text, "  helper         running, pid ")) << text;
+  EXPECT_TRUE(has_line(text, "  token 'tessera-main'")) << text;
+  EXPECT_TRUE(has_line(text, "    model          SoftHSM v2 by SoftHSM project")) << text;
+  EXPECT_TRUE(has_line(text, "    state          present, logged in, PIN cached, 6 keys")) << text;
+  EXPECT_TRUE(has_line(text, "    PIN            ok")) << text;
+  EXPECT_TRUE(has_line(text, "      signatures     3 ok, 0 failed")) << text;
+  EXPECT_TRUE(has_line(text, "      flags          always-authenticate")) << text;
+  EXPECT_TRUE(has_line(text, "  signatures     4")) << text;
+  EXPECT_TRUE(has_line(text, "No problem found.")) << text;
+}
+
+TEST_F(AgentStatusTest, PinCountLowThenLockedWithAdviceAndFailuresByCause) {
+  control("pin_tries=3\n");
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH, "");  // the PIN is asked at first use
+  write_file(dir_.file("pin"), "0000");
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // 3 -> 2 tries: count low
+
+  auto low = status({"token('tessera-main')['flags']", "token('tessera-main')['pin_cached']",
+                     "token('tessera-main')['logged_in']", "kinds()", "failures('pin_incorrect')",
+                     "key('object=ec256')['failures']"});
+  EXPECT_EQ(low.values, (std::vector<std::string>{"['login_required', 'count_low']", "False", "False",
+                                                  "pin_count_low", "1", "1"}));
+  EXPECT_EQ(low.json.exit_code, 3);
+  EXPECT_EQ(low.text.exit_code, 3);
+  EXPECT_TRUE(has_line(low.text.out, "    PIN            count low")) << low.text.out;
+  EXPECT_TRUE(has_line(low.text.out, "    advice         a wrong PIN was entered")) << low.text.out;
+  EXPECT_TRUE(has_line(low.text.out, "    state          present, not logged in, no PIN cached")) << low.text.out;
+
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // 2 -> 1: final try
+  EXPECT_EQ(status({"kinds()"}).values[0], "pin_final_try");
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // 1 -> 0: locked
+  write_file(dir_.file("pin"), kPin);
+  EXPECT_NE(sign_with("ec256").exit_code, 0);  // locked: not even tried
+
+  auto locked = status({"token('tessera-main')['flags']", "kinds()", "d['problems'][0]['advice']",
+                        "failures('pin_incorrect')", "failures('pin_locked')", "key('object=ec256')['failures']",
+                        "d['counters']['signatures']", "d['providers'][0]['last_error']['message']",
+                        "d['providers'][0]['last_error']['time'] >= d['agent']['started']"});
+  EXPECT_EQ(locked.values[0], "['login_required', 'count_low', 'locked']");
+  EXPECT_EQ(locked.values[1], "pin_locked");
+  EXPECT_NE(locked.values[2].find("unblock it with the SO PIN"), std::string::npos) << locked.values[2];
+  EXPECT_EQ(locked.values[3], "3");
+  EXPECT_EQ(locked.values[4], "1");
+  EXPECT_EQ(locked.values[5], "4");
+  EXPECT_EQ(locked.values[6], "0");
+  EXPECT_NE(locked.values[7].find("tessera-main"), std::string::npos) << locked.values[7];
+  EXPECT_EQ(locked.values[8], "True");
+  EXPECT_EQ(locked.json.exit_code, 3);
+  EXPECT_TRUE(has_line(locked.text.out, "    PIN            locked")) << locked.text.out;
+  EXPECT_TRUE(has_line(locked.text.out, "    advice         PIN locked: unblock it with the SO PIN")) << locked.text.out;
+  EXPECT_TRUE(has_line(locked.text.out, "Problems: 1")) << locked.text.out;
+  EXPECT_TRUE(has_line(locked.text.out, "    pin_incorrect  3")) << locked.text.out;
+  EXPECT_TRUE(has_line(locked.text.out, "    pin_locked     1")) << locked.text.out;
+}
+
+TEST_F(AgentStatusTest, PinToBeChangedIsShownWithAdvice) {
+  control("pin_to_be_changed=1\n");
+  start_agent();
+  add_provider(TESSERA_P11_FAULT_PATH);
+  auto r = status({"'to_be_changed' in token('tessera-main')['flags']", "kinds()"});
+  EXPECT_EQ(r.values, (std::vector<std::string>{"True", "pin_to_be_changed"}));
+  EXPECT_TRUE(has_line(r.text.out, "    PIN            ok, to be changed")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "--change-pin")) << r.text.out;
+}
+
+TEST_F(AgentStatusTest, RemovedTokenIsShownAbsentAndItsFailureCounted) {
+  // No polling: the removal is found by the signature that fails on it.
+  start_agent({"--pkcs11-poll", "600"});
+  add_provider(TESSERA_P11_FAULT_PATH);
+  ASSERT_EQ(sign_with("ec256").exit_code, 0) << agent_log();
+  std::string ec256 = public_key_file("ec256");
+  control("removed=1\n");
+  EXPECT_NE(ssh_add({"-T", ec256}).exit_code, 0);
+
+  auto r = status({"token('tessera-main')['present']", "token('tessera-main')['absent_since'] >= d['agent']['started']",
+                   "token('tessera-main')['keys']", "token('tessera-main')['pin_cached']", "kinds()",
+                   "failures('token_removed')", "d['counters']['signatures']", "d['keys_total']",
+                   "[k['comment'] for k in d['keys'] if 'tessera-main' in k['comment']]"});
+  EXPECT_EQ(r.values, (std::vector<std::string>{"False", "True", "0", "False", "token_absent", "1", "1", "2", "[]"}));
+  EXPECT_EQ(r.json.exit_code, 3);
+  EXPECT_TRUE(has_line(r.text.out, "    state          ABSENT since")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "token 'tessera-main': not present: insert it")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "    token_removed  1")) << r.text.out;
+}
+
+TEST_F(AgentStatusTest, HungHelperThenOneThatEndedAndWasRestarted) {
+  // No polls: no listing in flight beside the hung signature, and no restart
+  // of the crashed helper but by the next use.
+  start_agent({"--pkcs11-timeout", "60", "--pkcs11-poll", "600"});
+  add_provider(TESSERA_P11_FAULT_PATH);
+  ASSERT_EQ(sign_with("ec256").exit_code, 0);
+  std::string ec256 = public_key_file("ec256");
+
+  control("hang=C_Sign:forever\n");
+  CommandResult hung_sign;
+  std::thread token_sign([&] { hung_sign = ssh_add({"-T", ec256}); });
+  Report hung;
+  EXPECT_TRUE(eventually([&] {
+    hung = status({"d['providers'][0]['helper']['state']", "d['providers'][0]['helper']['in_flight']",
+                   "d['providers'][0]['helper']['oldest_request_ms'] >= 3000", "kinds()"});
+    // The text is asked for first: it may still have said "running".
+    return hung.values[0] == "hung" && has_line(hung.text.out, "  helper         HUNG, pid");
+  })) << hung.json.out << hung.text.out << agent_log();
+  EXPECT_EQ(hung.values, (std::vector<std::string>{"hung", "1", "True", "helper_hung"}));
+  EXPECT_EQ(hung.json.exit_code, 3);
+  EXPECT_TRUE(has_line(hung.text.out, "1 in flight (oldest waiting")) << hung.text.out;
+  control("");  // the hang ends, and the signature with it
+  token_sign.join();
+  EXPECT_EQ(hung_sign.exit_code, 0) << hung_sign.err << agent_log();
+  EXPECT_EQ(status({"d['providers'][0]['helper']['state']"}).values[0], "running");
+
+  // A module that crashes: the helper ends, its request fails, and a new
+  // helper starts at the next use.
+  control("crash=C_Sign\n");
+  EXPECT_NE(ssh_add({"-T", ec256}).exit_code, 0);
+  auto ended = status({"d['providers'][0]['helper']['state']", "d['providers'][0]['helper']['pid']",
+                       "d['providers'][0]['helper']['restarts']", "'closed its connection' in "
+                       "d['providers'][0]['last_error']['message']",
+                       "failures('helper_failed')", "kinds()"});
+  EXPECT_EQ(ended.values, (std::vector<std::string>{"restarting", "None", "0", "True", "1", "helper_not_running"}));
+  EXPECT_TRUE(has_line(ended.text.out, "  helper         not running")) << ended.text.out;
+  control("");
+  EXPECT_EQ(ssh_add({"-T", ec256}).exit_code, 0) << agent_log();
+  auto restarted = status({"d['providers'][0]['helper']['state']", "d['providers'][0]['helper']['restarts']",
+                           "key('object=ec256')['signatures']", "key('object=ec256')['failures']"});
+  EXPECT_EQ(restarted.values, (std::vector<std::string>{"running", "1", "3", "1"}));
+  EXPECT_TRUE(has_line(restarted.text.out, "  restarts       1")) << restarted.text.out;
+}
+
+TEST_F(AgentStatusTest, FileKeysWithLifetimeConfirmAndDestinationConstraints) {
+  start_agent();
+  const std::string key = dir_.file("soft");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "soft key", "-f", key}).exit_code, 0);
+  const std::string host = dir_.file("host");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host}).exit_code, 0);
+  write_file(dir_.file("known_hosts"), "[127.0.0.1]:2222 " + read_file(host + ".pub"));
+  const std::string bound = dir_.file("bound");
+  ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-C", "bound key", "-f", bound}).exit_code, 0);
+  ASSERT_EQ(ssh_add({"-t", "600", "-c", key}).exit_code, 0) << agent_log();
+  auto constrained = ssh_add({"-H", dir_.file("known_hosts"), "-h", "alice@[127.0.0.1]:2222", bound});
+  ASSERT_EQ(constrained.exit_code, 0) << constrained.err << agent_log();
+
+  // The confirmation dialog (the test askpass) says no, then yes twice.
+  write_file(dir_.file("pin"), "cancel");
+  EXPECT_NE(ssh_add({"-T", key + ".pub"}).exit_code, 0);
+  write_file(dir_.file("pin"), "yes");
+  EXPECT_EQ(ssh_add({"-T", key + ".pub"}).exit_code, 0) << agent_log();
+  EXPECT_EQ(ssh_add({"-T", key + ".pub"}).exit_code, 0) << agent_log();
+
+  auto r = status({"key('soft key')['source']", "key('soft key')['confirm']", "key('soft key')['certificate']",
+                   "590 < key('soft key')['lifetime_left'] <= 600", "key('soft key')['destinations']",
+                   "key('soft key')['signatures']", "key('soft key')['failures']", "failures('confirm_denied')",
+                   "key('bound key')['destinations']", "key('bound key')['destination_summary']",
+                   "key('bound key')['lifetime_left']", "key('bound key')['type']", "d['providers']", "d['problems']"});
+  EXPECT_EQ(r.values, (std::vector<std::string>{"file", "True", "False", "True", "0", "2", "1", "1", "1",
+                                                "alice@[127.0.0.1]:2222", "None", "ecdsa-sha2-nistp256", "[]",
+                                                "[]"}));
+  EXPECT_EQ(r.json.exit_code, 0);
+  EXPECT_TRUE(has_line(r.text.out, "      where          file (held by the agent, shielded)")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "      flags          confirm")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "      lifetime       ", " left")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "      destinations   1: alice@[127.0.0.1]:2222")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "      signatures     2 ok, 1 failed")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "    confirm_denied 1")) << r.text.out;
+  EXPECT_TRUE(has_line(r.text.out, "PKCS#11 providers: none")) << r.text.out;
+}
+
 }  // namespace
 }  // namespace tessera::test
