@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "fields.h"
+
 namespace tessera::agent::detail {
 
 using key::Reader;
@@ -9,14 +11,6 @@ using key::Writer;
 using key::ok_status;
 
 namespace {
-
-// Prefixes an error with the field it came from, so a refused add can be
-// explained ("restrict-destination: \"to\" hop: truncated input").
-template <typename T>
-Result<T> in_field(Result<T> r, std::string_view field) {
-  if (!r.ok()) return r.error().with_context(field);
-  return r;
-}
 
 // A hop: string user, string hostname, string reserved (must be empty), then
 // (string key blob, bool is_ca) pairs until the end of the hop's string.

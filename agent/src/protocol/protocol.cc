@@ -7,12 +7,14 @@
 #include <type_traits>
 
 #include "constraints.h"
+#include "fields.h"
 
 namespace tessera::agent {
 
 using key::Reader;
 using key::Writer;
 using key::ok_status;
+using detail::in_field;
 
 namespace {
 
@@ -23,16 +25,6 @@ constexpr uint8_t kLegacyFailureSsh2 = 30;
 
 // Most extension names a query answer may carry (the same bound as a name-list).
 constexpr size_t kMaxQueryNames = key::kMaxNameListEntries;
-
-template <typename T>
-Result<T> in_field(Result<T> r, std::string_view field) {
-  if (!r.ok()) return r.error().with_context(field);
-  return r;
-}
-Status in_field(Status s, std::string_view field) {
-  if (!s.ok()) return s.error().with_context(field);
-  return s;
-}
 
 Status check_size(std::span<const uint8_t> payload) {
   if (payload.empty()) return Error(Errc::kTruncated, "empty agent message");

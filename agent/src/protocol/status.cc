@@ -5,18 +5,15 @@
 #include <algorithm>
 #include <string>
 
+#include "fields.h"
+
 namespace tessera::agent {
 
 using key::Reader;
 using key::Writer;
+using detail::in_field;
 
 namespace {
-
-template <typename T>
-Result<T> in_field(Result<T> r, std::string_view field) {
-  if (!r.ok()) return r.error().with_context(field);
-  return r;
-}
 
 // ---- reading ----
 
