@@ -551,7 +551,9 @@ uint64_t failures_of(const StatusReport& report, std::string_view cause) {
 }
 
 TEST(AgentTest, StatusReportShowsKeysConstraintsAndCounters) {
-  RunningAgent agent;
+  AgentConfig config;
+  config.pkcs11.reader_events = false;  // whether pcscd runs here is no matter
+  RunningAgent agent(std::move(config));
   ASSERT_TRUE(agent.ok());
   RawClient client(agent.socket_path());
   const PrivateKey& timed = test_key(KeyType::kEd25519);

@@ -272,6 +272,15 @@ class PcscAgentTest : public ::testing::Test {
     return {};
   }
 
+  // Values picked out of tessera-add --status --json by Python expressions
+  // over `d`, one line each.
+  std::string status(const std::string& exprs) {
+    auto report = run({tessera_bin("tessera-add"), "--status", "--json"}, "", {"SSH_AUTH_SOCK=" + socket_});
+    auto picked = run({"python3", "-c", "import json, sys\nd = json.load(sys.stdin)\n" + exprs}, report.out);
+    EXPECT_EQ(picked.exit_code, 0) << picked.err << report.out << report.err;
+    return picked.out;
+  }
+
   size_t prompts() {
     return std::filesystem::exists(askpass_log_) ? count_lines(read_file(askpass_log_), "Enter PIN") : 0;
   }
@@ -318,6 +327,25 @@ TEST_F(PcscAgentTest, CardOutHidesKeysAndForgetsThePinCardInShowsThemAtOnce) {
   EXPECT_EQ(prompts(), 1u) << "the PIN was forgotten with the card" << agent_log();
 }
 
+// tessera-add --status shows the reader, its card, and the token that went
+// with the card.
+TEST_F(PcscAgentTest, StatusReportShowsTheReaderAndItsCard) {
+  start_pcsc();
+  start_agent();
+  insert_card();
+  add_provider();
+  const std::string reader = "[r for r in d['readers']['readers'] if r['name'] == '" + reader_ + "'][0]";
+  const std::string token = "[t for t in d['providers'][0]['tokens'] if t['label'] == 'tessera-main'][0]";
+  EXPECT_EQ(status("print(d['readers']['service'], " + reader + "['card_present'], " + token + "['present'], " +
+                   token + "['slot'] == '" + reader_ + "'[:64].rstrip())"),
+            "running True True True\n")
+      << agent_log();
+  pcsc_->remove_card();
+  EXPECT_TRUE(eventually([&] {
+    return status("print(" + reader + "['card_present'], " + token + "['present'])") == "False False\n";
+  })) << status("print(d)") << agent_log();
+}
+
 TEST_F(PcscAgentTest, PcscdKilledAndRestartedIsFollowedAgain) {
   start_pcsc();
   start_agent();
@@ -354,6 +382,7 @@ TEST_F(PcscAgentTest, WithoutPcscdTheAgentServesAndThePollStillWorks) {
   EXPECT_NE(read_file(dir_.file("agent.log")).find("cannot reach pcscd"), std::string::npos) << agent_log();
   // Told once, not at every attempt.
   EXPECT_EQ(count_lines(read_file(dir_.file("agent.log")), "cannot reach pcscd"), 1u) << agent_log();
+  EXPECT_EQ(status("print(d['readers'])"), "{'service': 'absent', 'readers': []}\n");
 }
 
 TEST_F(PcscAgentTest, SignatureWaitingOnAPulledCardFailsAtOnceWhileOthersAreServed) {
