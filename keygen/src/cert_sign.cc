@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "ca_store.h"
+#include "ca_store_pg.h"
 #include "issuance_log.h"
 #include "keyfile.h"
 #include "modes.h"
@@ -33,6 +35,13 @@
 #include "token.h"
 
 namespace tessera::keygen {
+
+std::string certificate_path(const std::string& path) {
+  size_t dot = path.rfind('.');
+  bool pub = dot != std::string::npos && path.compare(dot, std::string::npos, ".pub") == 0;
+  return (pub ? path.substr(0, dot) : path) + "-cert.pub";
+}
+
 namespace {
 
 // Certificates loaded, then signed together, then written: big enough to keep
@@ -175,7 +184,8 @@ std::string signing_problem(const key::Error& error) {
   }
 }
 
-// Where serial numbers come from: -z (fixed, or +N incrementing) or --serial-file.
+// Where serial numbers come from in the file store: -z (fixed, or +N
+// incrementing) or --serial-file.
 class SerialSource {
  public:
   // issued_at_least: the highest serial the issuance log records for this CA.
@@ -222,13 +232,6 @@ key::Result<PublicKeyWithComment> load_subject(const std::string& path) {
   return fatal_failure("load pubkey \"" + path + "\": invalid format");
 }
 
-// "<path without .pub>-cert.pub".
-std::string certificate_path(const std::string& path) {
-  size_t dot = path.rfind('.');
-  bool pub = dot != std::string::npos && path.compare(dot, std::string::npos, ".pub") == 0;
-  return (pub ? path.substr(0, dot) : path) + "-cert.pub";
-}
-
 // What every certificate of the run says.
 struct CertificateForm {
   key::CertType type = key::CertType::kUser;
@@ -237,37 +240,73 @@ struct CertificateForm {
   std::vector<key::CertOption> extensions;
 };
 
+// The file store: serials from -z or --serial-file, records in the
+// --issuance-log (if any), synced before the certificates are written.
+class FileCaStore final : public CaStore {
+ public:
+  FileCaStore(SerialSource serials, std::optional<IssuanceLog> log, std::string ca_fingerprint)
+      : serials_(std::move(serials)), log_(std::move(log)), ca_fingerprint_(std::move(ca_fingerprint)) {}
+
+  key::Status issue(std::span<CertificateToIssue> batch, const SignBatch& sign) override {
+    for (CertificateToIssue& p : batch) {
+      auto serial = serials_.next();
+      if (!serial.ok()) return fatal_failure(serial.error().message());
+      p.cert.serial = *serial;
+    }
+    sign(batch);
+    // The records of the batch's certificates, up to the first that failed,
+    // are on disk before any of their files exists: the log never misses a
+    // certificate that reached its holder, even after a power cut.
+    if (!log_) return {};
+    size_t logged = 0;
+    for (const CertificateToIssue& p : batch) {
+      if (!p.signed_ok.ok()) break;
+      if (auto appended = log_->append(p.cert, ca_fingerprint_, certificate_path(p.path)); !appended.ok()) {
+        return fatal_failure(appended.error().message());
+      }
+      ++logged;
+    }
+    if (logged > 0) {
+      if (auto synced = log_->sync(); !synced.ok()) return fatal_failure(synced.error().message());
+    }
+    return {};
+  }
+
+  key::Status finish() override {
+    // Whether the run ended early or not, what was issued is recorded.
+    key::Status status = serials_.finish();
+    if (!status.ok()) status = fatal_failure(status.error().message());
+    if (log_) {
+      if (auto closed = log_->close(); !closed.ok() && status.ok()) status = fatal_failure(closed.error().message());
+    }
+    return status;
+  }
+
+ private:
+  SerialSource serials_;
+  std::optional<IssuanceLog> log_;
+  std::string ca_fingerprint_;
+};
+
 struct Run {
   const Options& options;
   key::CertificateSigner& signer;
   std::string algorithm;
   CertificateForm form;
-  SerialSource serials;
-  std::optional<IssuanceLog> log;
-  std::string ca_fingerprint;
+  CaStore& store;
 };
 
-// One certificate of the run, from its key file to its -cert.pub.
-struct Pending {
-  std::string path;                    // the key file, ~ expanded
-  std::optional<std::string> comment;  // the key file's comment, kept in the certificate file
-  key::Certificate cert;
-  key::Status signed_ok;
-};
-
-// Loads the key and gives it its serial; the certificate is not signed yet.
-key::Result<Pending> prepare(Run& run, const std::string& file) {
+// Loads the key; the store gives it its serial, and it is signed later.
+key::Result<CertificateToIssue> prepare(Run& run, const std::string& file) {
   TESSERA_ASSIGN_OR_RETURN(const std::string path, expanded_path(file));
   TESSERA_ASSIGN_OR_RETURN(PublicKeyWithComment subject, load_subject(path));
-  auto serial = run.serials.next();
-  if (!serial.ok()) return fatal_failure(serial.error().message());
-  return Pending{
+  return CertificateToIssue{
       .path = path,
       .comment = std::move(subject.comment),
       .cert = key::Certificate{
           .key = std::move(subject.key),
           .nonce = {},
-          .serial = *serial,
+          .serial = 0,
           .type = run.form.type,
           .key_id = *run.options.key_id,
           .principals = run.form.principals,
@@ -280,18 +319,21 @@ key::Result<Pending> prepare(Run& run, const std::string& file) {
           .signature = {},
       },
       .signed_ok = {},
+      .refused = std::nullopt,
   };
 }
 
 // Signs a batch: on every core when the signer allows it (a key in memory),
 // one by one otherwise (an agent connection takes one request at a time).
-void sign_all(Run& run, std::vector<Pending>& batch) {
-  auto sign_one = [&](Pending& p) { p.signed_ok = key::sign_certificate(p.cert, run.signer, run.algorithm); };
+void sign_all(Run& run, std::span<CertificateToIssue> batch) {
+  auto sign_one = [&](CertificateToIssue& p) {
+    p.signed_ok = key::sign_certificate(p.cert, run.signer, run.algorithm);
+  };
   size_t threads = run.signer.concurrent() ? std::min<size_t>({std::thread::hardware_concurrency(), kMaxSigningThreads,
                                                               batch.size()})
                                            : 1;
   if (threads <= 1) {
-    for (Pending& p : batch) sign_one(p);
+    for (CertificateToIssue& p : batch) sign_one(p);
     return;
   }
   std::atomic<size_t> next{0};
@@ -304,8 +346,9 @@ void sign_all(Run& run, std::vector<Pending>& batch) {
   for (std::thread& t : pool) t.join();
 }
 
-// Logs, writes and reports one signed certificate (or why it could not be signed).
-int finish(Run& run, const Pending& p) {
+// Writes and reports one signed certificate (or why it could not be signed).
+int finish(Run& run, const CertificateToIssue& p) {
+  if (p.refused) return fatal(*p.refused);
   if (!p.signed_ok.ok()) {
     std::string how = run.options.ca_in_agent ? "Couldn't certify " + p.path + " via agent: "
                                               : "Couldn't certify key " + p.path + ": ";
@@ -330,39 +373,52 @@ int finish(Run& run, const Pending& p) {
 // first file that fails ends the run; every certificate before it is written.
 int certify_files(Run& run, const std::vector<std::string>& files) {
   for (size_t start = 0; start < files.size(); start += kSigningBatch) {
-    std::vector<Pending> batch;
+    std::vector<CertificateToIssue> batch;
     std::optional<key::Error> load_failure;
     for (size_t i = start; i < std::min(files.size(), start + kSigningBatch); ++i) {
-      key::Result<Pending> p = prepare(run, files[i]);
+      key::Result<CertificateToIssue> p = prepare(run, files[i]);
       if (!p.ok()) {
         load_failure = p.error();
         break;
       }
       batch.push_back(std::move(*p));
     }
-    sign_all(run, batch);
-    // The records of the batch's certificates, up to the first that failed,
-    // are on disk before any of their files exists: the log never misses a
-    // certificate that reached its holder, even after a power cut.
-    if (run.log) {
-      size_t logged = 0;
-      for (const Pending& p : batch) {
-        if (!p.signed_ok.ok()) break;
-        if (auto appended = run.log->append(p.cert, run.ca_fingerprint, certificate_path(p.path)); !appended.ok()) {
-          return fatal(appended.error().message());
-        }
-        ++logged;
-      }
-      if (logged > 0) {
-        if (auto synced = run.log->sync(); !synced.ok()) return fatal(synced.error().message());
-      }
+    if (!batch.empty()) {
+      // The store records the certificates before any of their files exists.
+      auto issued = run.store.issue(batch, [&](std::span<CertificateToIssue> b) { sign_all(run, b); });
+      if (!issued.ok()) return report_failure(issued.error());
     }
-    for (const Pending& p : batch) {
+    for (const CertificateToIssue& p : batch) {
       if (int status = finish(run, p); status != kExitOk) return status;
     }
     if (load_failure) return report_failure(*load_failure);
   }
   return kExitOk;
+}
+
+DatabaseSerialRange database_serial_range(const Options& options) {
+  return DatabaseSerialRange{.first = options.serial_range_first, .last = options.serial_range_last};
+}
+
+key::Result<std::unique_ptr<CaStore>> open_file_store(const Options& options, const std::string& ca_fingerprint) {
+  // A serial state never hands out a serial the log already records (a
+  // state restored from a backup, or started anew by mistake).
+  uint64_t issued_at_least = 0;
+  if (options.serial_file && options.issuance_log && ::access(options.issuance_log->c_str(), F_OK) == 0) {
+    auto recorded = read_issuance_log(*options.issuance_log);
+    if (!recorded.ok()) return fatal_failure(recorded.error().message());
+    for (const IssuedCertificate& issued : recorded->records) {
+      if (issued.ca_fingerprint == ca_fingerprint) issued_at_least = std::max(issued_at_least, issued.serial);
+    }
+  }
+  TESSERA_ASSIGN_OR_RETURN(SerialSource serials, SerialSource::open(options, issued_at_least));
+  std::optional<IssuanceLog> log;
+  if (options.issuance_log) {
+    auto opened = IssuanceLog::open(*options.issuance_log);
+    if (!opened.ok()) return fatal_failure(opened.error().message());
+    log.emplace(std::move(*opened));
+  }
+  return std::unique_ptr<CaStore>(std::make_unique<FileCaStore>(std::move(serials), std::move(log), ca_fingerprint));
 }
 
 }  // namespace
@@ -393,34 +449,14 @@ int run_certify(const Options& options) {
   }
 
   const std::string ca_fingerprint = key::fingerprint(ca, key::FingerprintHash::kSha256);
-  // A serial state never hands out a serial the log already records (a
-  // state restored from a backup, or started anew by mistake).
-  uint64_t issued_at_least = 0;
-  if (options.serial_file && options.issuance_log && ::access(options.issuance_log->c_str(), F_OK) == 0) {
-    auto recorded = read_issuance_log(*options.issuance_log);
-    if (!recorded.ok()) return fatal(recorded.error().message());
-    for (const IssuedCertificate& issued : recorded->records) {
-      if (issued.ca_fingerprint == ca_fingerprint) issued_at_least = std::max(issued_at_least, issued.serial);
-    }
-  }
-  auto serials = SerialSource::open(options, issued_at_least);
-  if (!serials.ok()) return report_failure(serials.error());
-  Run run{options, *signer, algorithm, std::move(form), std::move(*serials), std::nullopt, {}};
-  if (options.issuance_log) {
-    auto log = IssuanceLog::open(*options.issuance_log);
-    if (!log.ok()) return fatal(log.error().message());
-    run.log.emplace(std::move(*log));
-    run.ca_fingerprint = ca_fingerprint;
-  }
+  auto opened = options.ca_store ? open_database_ca_store(*options.ca_store, ca, database_serial_range(options))
+                                 : open_file_store(options, ca_fingerprint);
+  if (!opened.ok()) return report_failure(opened.error());
+  std::unique_ptr<CaStore> store = std::move(*opened);
+  Run run{options, *signer, algorithm, std::move(form), *store};
 
   int status = certify_files(run, options.files);
-  // Whether the run ended early or not, what was issued is recorded.
-  if (auto finished = run.serials.finish(); !finished.ok() && status == kExitOk) {
-    status = fatal(finished.error().message());
-  }
-  if (run.log) {
-    if (auto closed = run.log->close(); !closed.ok() && status == kExitOk) status = fatal(closed.error().message());
-  }
+  if (auto finished = store->finish(); !finished.ok() && status == kExitOk) status = report_failure(finished.error());
   return status;
 }
 

@@ -187,6 +187,19 @@ class JsonLine {
     return value;
   }
 
+  std::optional<std::vector<std::string>> string_array() {
+    if (!take('[')) return std::nullopt;
+    std::vector<std::string> out;
+    if (take(']')) return out;
+    do {
+      std::optional<std::string> item = string();
+      if (!item) return std::nullopt;
+      out.push_back(std::move(*item));
+    } while (take(','));
+    if (!take(']')) return std::nullopt;
+    return out;
+  }
+
   // Any value IssuanceLog writes, discarded.
   bool skip_value() {
     skip_space();
@@ -241,6 +254,20 @@ std::optional<IssuedCertificate> parse_issuance_record(std::string_view line) {
         if (!value) return std::nullopt;
         (*name == "key_id" ? issued.key_id : issued.ca_fingerprint) = std::move(*value);
         (*name == "key_id" ? have_id : have_ca) = true;
+      } else if (*name == "principals") {
+        auto principals = json.string_array();
+        if (!principals) return std::nullopt;
+        issued.principals = std::move(*principals);
+      } else if (*name == "type" || *name == "key_fingerprint" || *name == "certificate") {
+        auto value = json.string();
+        if (!value) return std::nullopt;
+        (*name == "type" ? issued.type : *name == "certificate" ? issued.certificate : issued.key_fingerprint) =
+            std::move(*value);
+      } else if (*name == "valid_after" || *name == "valid_before" || *name == "issued_at") {
+        auto value = json.number();
+        if (!value) return std::nullopt;
+        (*name == "valid_after" ? issued.valid_after : *name == "valid_before" ? issued.valid_before
+                                                                                : issued.issued_at) = *value;
       } else if (!json.skip_value()) {
         return std::nullopt;
       }

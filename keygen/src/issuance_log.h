@@ -59,6 +59,12 @@ struct IssuedCertificate {
   uint64_t serial = 0;
   std::string key_id;
   std::string ca_fingerprint;  // "SHA256:..."
+  // The rest of the record (--import-log moves it into the CA database);
+  // absent when the line lacks the member.
+  std::vector<std::string> principals;
+  std::optional<std::string> type;  // "user" or "host"
+  std::optional<uint64_t> valid_after, valid_before, issued_at;
+  std::optional<std::string> key_fingerprint, certificate;
 };
 
 // Longest log line read: far beyond any certificate's (principals included).

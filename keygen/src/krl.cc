@@ -11,6 +11,7 @@
 // --verify-krl (-Q refuses a KRL that CA did not sign) and --revoke-from-log
 // with --revoke-id / --revoke-serial (revoke what an --issuance-log records).
 #include <fcntl.h>
+#include <pwd.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,11 +25,13 @@
 #include <string>
 #include <vector>
 
+#include "ca_store_pg.h"
 #include "issuance_log.h"
 #include "keyfile.h"
 #include "modes.h"
 #include "output.h"
 #include "tessera/key/fingerprint.h"
+#include "tessera/key/format.h"
 #include "tessera/key/krl.h"
 
 namespace tessera::keygen {
@@ -158,6 +161,81 @@ int revoke_from_log(key::KrlBuilder& krl, const Options& o, const key::PublicKey
   return kExitOk;
 }
 
+// --revoke-* with --ca-store: what to record in the database.
+key::Result<std::vector<DatabaseRevocation>> database_requests(const Options& o) {
+  std::vector<DatabaseRevocation> requests;
+  for (uint64_t serial : o.revoke_serials) {
+    requests.push_back({.kind = DatabaseRevocation::Kind::kSerial, .serial = serial, .text = {}});
+  }
+  for (const std::string& id : o.revoke_ids) {
+    requests.push_back({.kind = DatabaseRevocation::Kind::kKeyId, .serial = 0, .text = id});
+  }
+  for (const std::string& file : o.revoke_keys) {
+    TESSERA_ASSIGN_OR_RETURN(const std::string path, expanded_path(file));
+    std::optional<KeyOrCertificateWithComment> loaded = load_key_or_certificate(path);
+    if (!loaded) return fatal_failure("Cannot load public key " + path + ": " + std::strerror(ENOENT));
+    if (loaded->certificate) {
+      return fatal_failure("tessera-keygen: --revoke-key " + path +
+                           " is a certificate: revoke it by its serial (--revoke-serial), or its key by the key's "
+                           "own .pub file");
+    }
+    requests.push_back(
+        {.kind = DatabaseRevocation::Kind::kKey, .serial = 0, .text = key::format_public_key_line(*loaded->key, "")});
+  }
+  for (const std::string& fingerprint : o.revoke_fingerprints) {
+    key::KrlBuilder scratch;  // the spec line's parser checks the fingerprint
+    if (auto checked = key::add_krl_spec_line(scratch, "hash: " + fingerprint, key::KrlSpecCa::none());
+        !checked.ok()) {
+      return fatal_failure("tessera-keygen: --revoke-fingerprint " + printable(fingerprint) + ": " +
+                           checked.error().message());
+    }
+    requests.push_back({.kind = DatabaseRevocation::Kind::kSha256, .serial = 0, .text = fingerprint});
+  }
+  return requests;
+}
+
+// "user@host" of whoever runs this: --revoked-by's default.
+std::string current_user_at_host() {
+  std::string user = "uid " + std::to_string(::getuid());
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_name != nullptr) user = pw->pw_name;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') user += std::string("@") + host;
+  return user;
+}
+
+// -k --ca-store: records the new revocations, then puts every revocation the
+// database holds for the CA into the KRL, as the spec lines "serial: N",
+// "id: ID", "key: LINE" and "hash: SHA256:..." would.
+int add_database_revocations(key::KrlBuilder& krl, const Options& o, const key::PublicKey& ca,
+                             std::string& progress) {
+  auto requests = database_requests(o);
+  if (!requests.ok()) return report_failure(requests.error());
+  auto all = revoke_in_database(*o.ca_store, ca, *requests, o.revoked_by.value_or(current_user_at_host()),
+                                o.revoke_reason.value_or(""));
+  if (!all.ok()) return report_failure(all.error());
+  for (const DatabaseRevocation& r : *all) {
+    key::Status added;
+    switch (r.kind) {
+      case DatabaseRevocation::Kind::kSerial: added = krl.revoke_serial(ca, r.serial); break;
+      case DatabaseRevocation::Kind::kKeyId: added = krl.revoke_key_id(ca, r.text); break;
+      case DatabaseRevocation::Kind::kKey: added = key::add_krl_spec_line(krl, "key: " + r.text, key::KrlSpecCa::none()); break;
+      case DatabaseRevocation::Kind::kSha256:
+        added = key::add_krl_spec_line(krl, "hash: " + r.text, key::KrlSpecCa::none());
+        break;
+    }
+    if (!added.ok()) {
+      return fatal("tessera-keygen: a revocation in the CA database cannot go into a KRL: " +
+                   added.error().message() + "; nothing written");
+    }
+  }
+  if (!o.quiet) {
+    progress += "Recorded " + std::to_string(requests->size()) + " revocation" + (requests->size() == 1 ? "" : "s") +
+                "; the KRL holds the database's " + std::to_string(all->size()) + " for CA " +
+                key::fingerprint(ca, key::FingerprintHash::kSha256) + "\n";
+  }
+  return kExitOk;
+}
+
 // The text of krl_dump() made safe as ssh-keygen's asmprintf() makes it in
 // the user's locale: printable() escapes control characters, and a KRL dump
 // escapes TAB as well.
@@ -223,6 +301,9 @@ int run_generate_krl(const Options& o) {
   // ssh-keygen's progress lines go to a buffered stdout that its fatal()
   // discards: they are printed only when the KRL is written.
   std::string progress;
+  if (o.ca_store) {
+    if (int added = add_database_revocations(krl, o, *ca.key, progress); added != kExitOk) return added;
+  }
   for (const std::string& file : o.files) {
     if (int added = add_spec_file(krl, file, ca, progress, o.quiet); added != kExitOk) return added;
   }

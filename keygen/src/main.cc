@@ -23,6 +23,7 @@ int run(const tessera::keygen::Options& options) {
     case Operation::kGenerateKrl: return tessera::keygen::run_generate_krl(options);
     case Operation::kQueryKrl: return tessera::keygen::run_query_krl(options);
     case Operation::kCertify: return tessera::keygen::run_certify(options);
+    case Operation::kImportLog: return tessera::keygen::run_import_log(options);
     case Operation::kShowCertificate: return tessera::keygen::run_show_certificate(options);
     case Operation::kKnownHosts: return tessera::keygen::run_known_hosts(options);
     case Operation::kFingerprint: return tessera::keygen::run_fingerprint(options);

@@ -15,6 +15,7 @@ int run_export(const Options& options);             // convert.cc: -e
 int run_import(const Options& options);             // convert.cc: -i
 int run_print_public(const Options& options);       // convert.cc: -y
 int run_certify(const Options& options);            // cert_sign.cc: -s
+int run_import_log(const Options& options);         // ca_import.cc: --import-log
 int run_show_certificate(const Options& options);   // cert_show.cc: -L
 int run_signature(const Options& options);          // signature.cc: -Y
 int run_list_token_keys(const Options& options);    // token.cc: -D

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -35,9 +36,21 @@ constexpr std::string_view kVerifyKrlOption = "--verify-krl";
 constexpr std::string_view kRevokeFromLogOption = "--revoke-from-log";
 constexpr std::string_view kRevokeIdOption = "--revoke-id";
 constexpr std::string_view kRevokeSerialOption = "--revoke-serial";
-constexpr std::string_view kLongOptions[] = {kSerialFileOption, kNewSerialFileOption, kIssuanceLogOption, kSignKrlOption,
-                                             kVerifyKrlOption,  kRevokeFromLogOption, kRevokeIdOption,
-                                             kRevokeSerialOption};
+// The fleet CA's database (--ca-store) and what goes into it.
+constexpr std::string_view kCaStoreOption = "--ca-store";
+constexpr std::string_view kImportLogOption = "--import-log";
+constexpr std::string_view kRevokeKeyOption = "--revoke-key";
+constexpr std::string_view kRevokeFingerprintOption = "--revoke-fingerprint";
+constexpr std::string_view kRevokedByOption = "--revoked-by";
+constexpr std::string_view kReasonOption = "--reason";
+constexpr std::string_view kLongOptions[] = {
+    kSerialFileOption,    kNewSerialFileOption, kIssuanceLogOption,       kSignKrlOption,    kVerifyKrlOption,
+    kRevokeFromLogOption, kRevokeIdOption,      kRevokeSerialOption,      kCaStoreOption,    kImportLogOption,
+    kRevokeKeyOption,     kRevokeFingerprintOption, kRevokedByOption,     kReasonOption};
+// --ca-store env: the connection string comes from this variable, so that a
+// password in it stays out of argv (and ps).
+constexpr std::string_view kCaStoreEnvironmentValue = "env";
+constexpr const char* kCaStoreEnvironmentVariable = "TESSERA_CA_STORE";
 
 bool contains(std::string_view set, char c) { return set.find(c) != std::string_view::npos; }
 
@@ -156,6 +169,24 @@ std::optional<CommandLineError> apply(Options& o, ModeFlags& modes, char opt, ch
     }
     case 'z': {
       std::string_view text = arg;
+      // FIRST-LAST (for --ca-store): the serial range this run takes from the CA.
+      if (size_t dash = text.find('-'); dash != std::string_view::npos && dash > 0) {
+        auto bound = [](std::string_view digits) -> std::optional<uint64_t> {
+          uint64_t v = 0;
+          auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+          if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+          return v;
+        };
+        std::optional<uint64_t> first = bound(text.substr(0, dash)), last = bound(text.substr(dash + 1));
+        if (!first || !last || *first == 0 || *first > *last) {
+          return fatal_error("Invalid serial range \"" + std::string(text) +
+                             "\" (FIRST-LAST, 1 <= FIRST <= LAST < 2^64, for --ca-store)");
+        }
+        o.serial_range_first = *first;
+        o.serial_range_last = *last;
+        o.serial_range_given = true;
+        break;
+      }
       if (text.starts_with('+')) {
         o.serial_increments = true;
         text.remove_prefix(1);
@@ -249,7 +280,39 @@ std::optional<CommandLineError> apply_long(Options& o, std::string_view name, co
     o.revoke_serials.push_back(serial);
     return std::nullopt;
   }
+  if (name == kRevokedByOption || name == kReasonOption) {
+    (name == kRevokedByOption ? o.revoked_by : o.revoke_reason) = value;
+    return std::nullopt;
+  }
+  if (name == kRevokeFingerprintOption) {
+    if (!value.starts_with("SHA256:")) {
+      return fatal_error("--revoke-fingerprint takes a key's SHA256 fingerprint (SHA256:..., as ssh-keygen -l "
+                         "prints it), not \"" + value + "\"");
+    }
+    o.revoke_fingerprints.push_back(value);
+    return std::nullopt;
+  }
+  if (name == kCaStoreOption) {
+    if (value == kCaStoreEnvironmentValue) {
+      const char* from_env = std::getenv(kCaStoreEnvironmentVariable);
+      if (from_env == nullptr || *from_env == '\0') {
+        return fatal_error(std::string("tessera-keygen: --ca-store env: $") + kCaStoreEnvironmentVariable +
+                           " is not set: set it to the CA database's connection string (postgresql://...)");
+      }
+      o.ca_store = std::string(from_env);
+      return std::nullopt;
+    }
+    if (!value.starts_with("postgresql://") && !value.starts_with("postgres://") &&
+        value.find('=') == std::string::npos) {
+      return usage_error("--ca-store takes a PostgreSQL connection string (postgresql://... or host=... dbname=...) "
+                         "or \"env\" (the string in $TESSERA_CA_STORE)");
+    }
+    o.ca_store = value;
+    return std::nullopt;
+  }
   if (value.empty()) return usage_error("option " + option + " needs a file name");
+  if (name == kImportLogOption) o.import_log = value;
+  if (name == kRevokeKeyOption) o.revoke_keys.push_back(value);
   if (name == kSerialFileOption || name == kNewSerialFileOption) {  // the last one given counts
     o.serial_file = value;
     o.new_serial_file = name == kNewSerialFileOption;
@@ -278,9 +341,29 @@ std::variant<Options, CommandLineError> krl_operation(Options o, const ModeFlags
     if (!o.revoke_serials.empty()) return misplaced(kRevokeSerialOption, "making a KRL (-k)");
   }
   if (generate && o.krl_verify_key) return misplaced(kVerifyKrlOption, "checking a KRL (-Q)");
+  if (o.import_log) return misplaced(kImportLogOption, "--ca-store, without -k or -Q");
+  const bool database_revocations = !o.revoke_keys.empty() || !o.revoke_fingerprints.empty() || o.revoked_by ||
+                                    o.revoke_reason;
+  if (o.ca_store) {
+    if (!generate) return misplaced(kCaStoreOption, "making a KRL (-k), signing (-s) and --import-log");
+    if (!o.ca_key || strcasecmp(o.ca_key->c_str(), "none") == 0) {
+      return usage_error("-k --ca-store needs the CA public key (-s) whose revocations the KRL holds");
+    }
+    if (o.update_krl || !o.files.empty() || o.revoke_from_log) {
+      return usage_error("-k --ca-store writes the KRL from the database's revocations alone: add revocations with "
+                         "--revoke-serial, --revoke-id, --revoke-key or --revoke-fingerprint (no -u, spec files or "
+                         "--revoke-from-log)");
+    }
+    o.operation = Operation::kGenerateKrl;
+    return o;
+  }
+  if (database_revocations) {
+    return usage_error("--revoke-key, --revoke-fingerprint, --revoked-by and --reason record revocations in the "
+                       "CA database: they need -k --ca-store");
+  }
   if (o.revoke_from_log.has_value() != (!o.revoke_ids.empty() || !o.revoke_serials.empty())) {
     return usage_error(o.revoke_from_log ? "--revoke-from-log needs --revoke-id or --revoke-serial"
-                                         : "--revoke-id and --revoke-serial need --revoke-from-log");
+                                         : "--revoke-id and --revoke-serial need --revoke-from-log or --ca-store");
   }
   if (o.revoke_from_log && !o.ca_key) {
     return usage_error("--revoke-from-log needs the CA public key (-s) whose certificates the log records");
@@ -326,10 +409,14 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
       if (std::find(std::begin(kLongOptions), std::end(kLongOptions), name) == std::end(kLongOptions)) {
         return usage_error("unknown option " + std::string(name));
       }
+      char* value_in_argv = arg + name.size() + 1;
       if (!value) {
         if (index + 1 >= argc) return usage_error("option " + std::string(name) + " requires an argument");
         value = std::string(argv[++index]);
+        value_in_argv = argv[index];
       }
+      // A connection string may hold a password: it no longer shows in ps(1).
+      if (name == kCaStoreOption) key::secure_wipe(value_in_argv, std::strlen(value_in_argv));
       if (auto error = apply_long(o, name, *value)) return *error;
       continue;
     }
@@ -371,6 +458,16 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     return choose_signature_operation(o);
   }
   const bool krl_mode = modes.gen_krl || modes.check_krl;
+  if (o.import_log && !krl_mode) {
+    if (!o.ca_store) return usage_error("--import-log moves an issuance log into the CA database: it needs --ca-store");
+    if (index < argc) return usage_error("Too many arguments.");
+    if (o.serial_file && !o.ca_key) {
+      return usage_error("--import-log with --serial-file needs the CA public key (-s) whose serial state it is");
+    }
+    if (o.new_serial_file) return usage_error("--import-log reads an existing --serial-file");
+    o.operation = Operation::kImportLog;
+    return o;
+  }
   if (o.ca_key) {
     if (index >= argc && !modes.gen_krl) return usage_error("Too few arguments.");
     o.files.assign(argv + index, argv + argc);
@@ -387,6 +484,12 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
       !o.revoke_serials.empty()) {
     return usage_error("--sign-krl, --verify-krl and --revoke-* are for key revocation lists (-k, -Q)");
   }
+  if (!o.revoke_keys.empty() || !o.revoke_fingerprints.empty() || o.revoked_by || o.revoke_reason) {
+    return usage_error("--revoke-key, --revoke-fingerprint, --revoked-by and --reason are for -k --ca-store");
+  }
+  if (o.ca_store && !o.ca_key) {
+    return usage_error("--ca-store is for signing certificates (-s), making a KRL (-k) and --import-log");
+  }
   if (!o.ca_key && (o.serial_file || o.issuance_log)) {
     return usage_error(std::string(o.serial_file ? kSerialFileOption : kIssuanceLogOption) +
                        " is for signing certificates (-s)");
@@ -399,6 +502,18 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     }
     if (o.serial_file && o.serial_given) {
       return fatal_error("tessera-keygen: -z and --serial-file both choose serial numbers: give one of them");
+    }
+    if (o.ca_store && (o.serial_file || o.issuance_log)) {
+      return fatal_error("tessera-keygen: --ca-store keeps serials and issuance records in the database: "
+                         "--serial-file and --issuance-log are for the file store (import them once with "
+                         "--import-log)");
+    }
+    if (o.ca_store && o.serial_given) {
+      return fatal_error("tessera-keygen: with --ca-store the database chooses serial numbers; -z FIRST-LAST "
+                         "limits them to a range");
+    }
+    if (o.serial_range_given && !o.ca_store) {
+      return fatal_error("tessera-keygen: -z FIRST-LAST is for --ca-store; without it, -z N or -z +N");
     }
     o.operation = Operation::kCertify;
   } else if (modes.show_certificate) {

@@ -25,6 +25,7 @@ enum class Operation : uint8_t {
   kGenerateKrl,       // -k: write (-u: update) a key revocation list
   kQueryKrl,          // -Q: check keys and certificates against a KRL
   kCertify,           // -s: sign public keys with a CA key
+  kImportLog,         // --import-log: an issuance log (and serial state) into the --ca-store database
   kShowCertificate,   // -L
   kKnownHosts,        // -F, -H, -R: find, hash, remove known_hosts entries
   kListTokenKeys,     // -D without -s
@@ -77,6 +78,16 @@ struct Options {
   std::optional<std::string> serial_file;      // --serial-file or --new-serial-file
   bool new_serial_file = false;                // --new-serial-file: the state file starts a new serial space
   std::optional<std::string> issuance_log;     // --issuance-log
+  // --ca-store: a libpq connection string (postgresql://... or key=value
+  // pairs; "env" reads it from $TESSERA_CA_STORE). Serials, issuance records
+  // and revocations then live in that database (ca_store_pg.h).
+  std::optional<std::string> ca_store;
+  // -z FIRST-LAST with --ca-store: this run takes the CA's serials only
+  // within this range.
+  uint64_t serial_range_first = 1;
+  uint64_t serial_range_last = UINT64_MAX;
+  bool serial_range_given = false;
+  std::optional<std::string> import_log;       // --import-log: with --ca-store, the log to import
   std::vector<std::string> files;              // the public keys to certify; -k: spec files; -Q: keys; -Y sign: the files to sign
 
   // -O, as typed and in order: certificate options with -s, signature options with -Y.
@@ -90,6 +101,11 @@ struct Options {
   std::optional<std::string> revoke_from_log;   // --revoke-from-log: an --issuance-log file
   std::vector<std::string> revoke_ids;          // --revoke-id, repeatable
   std::vector<uint64_t> revoke_serials;         // --revoke-serial, repeatable
+  // With --ca-store, revocations recorded in the database (with who and why).
+  std::vector<std::string> revoke_keys;          // --revoke-key: public key files, repeatable
+  std::vector<std::string> revoke_fingerprints;  // --revoke-fingerprint SHA256:..., repeatable
+  std::optional<std::string> revoked_by;         // --revoked-by (default: user@host)
+  std::optional<std::string> revoke_reason;      // --reason
 
   // SSH signatures (-Y). -f, -I, -n and -s keep their letters but mean the
   // key or allowed_signers file, the signer identity, the namespace and the
