@@ -16,6 +16,7 @@ PACKAGES=(
   libpcsclite-dev                          # smart card reader events (pcsc-lite), in the agent and the fault module
   pcscd vsmartcard-vpcd vsmartcard-vpicc python3-pycryptodome  # a virtual reader and card for the reader tests
   procps                                   # pkill, for the helper-kill test
+  libpq-dev postgresql                     # tessera-keygen --ca-store (libpq); its tests start their own server
 )
 
 missing=()
