@@ -2,7 +2,8 @@
 // the input is a whole log file, read as --revoke-from-log reads it (through
 // a memfd, so the file reading and line splitting run too). Every line is
 // either a record or a reported problem; and a record written by the
-// writer's own JSON escaping reads back with the same key id.
+// writer's own JSON escaping reads back with the same key id (and the
+// members --import-log reads: principals, type, validity, time of issue).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -33,5 +34,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!record || record->serial != 7) __builtin_trap();
   auto again = record_with(record->key_id);
   if (!again || again->key_id != record->key_id) __builtin_trap();
+
+  // The members --import-log reads go round too: the bytes as principals.
+  const std::string principal = json_string(std::string_view(reinterpret_cast<const char*>(data), size / 2));
+  auto full = parse_issuance_record("{\"serial\":1,\"key_id\":\"k\",\"principals\":[" + principal + "," + principal +
+                                    "],\"type\":\"host\",\"valid_after\":5,\"valid_before\":18446744073709551615,"
+                                    "\"ca_fingerprint\":\"SHA256:x\",\"issued_at\":9}");
+  if (!full || full->principals.size() != 2 || full->principals[0] != full->principals[1] || full->type != "host" ||
+      full->valid_after != 5 || full->valid_before != UINT64_MAX || full->issued_at != 9) {
+    __builtin_trap();
+  }
   return 0;
 }
