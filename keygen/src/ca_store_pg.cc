@@ -149,6 +149,14 @@ class PgConnection {
     }
     // CREATE ... IF NOT EXISTS and the like say NOTICEs: not for the user.
     PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    // Every transaction of the session at read committed, whatever the
+    // server's default: row locks (the counter, the CA's row) and the schema
+    // lock then order concurrent runs, each statement seeing what the run
+    // before it committed, where a serializable default would fail them.
+    if (auto [r, f] = c.exec("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"); !r) {
+      return store_error("tessera-keygen: the CA database " + c.describe() + " refused setting up the session: " +
+                         f.message + "; nothing was issued");
+    }
     return c;
   }
 
@@ -249,12 +257,24 @@ key::Status prepare_schema(PgConnection& db) {
   };
   if (version > kCaStoreSchemaVersion) return newer(version);
   if (version == kCaStoreSchemaVersion) return {};
-  // Create or migrate under a lock, checking again inside it.
+  // Create or migrate under a lock, checking again inside it. The lock is
+  // the session's, taken before the transaction begins: a transaction that
+  // began before another run's tables were committed would go on finding
+  // them missing (the backend's catalog cache is refreshed as a transaction
+  // begins, not when an advisory lock is granted).
+  const std::string doing = version == 0 ? "creating its tables" : "migrating its tables";
+  if (auto [r, f] = db.exec(std::string("SELECT pg_advisory_lock(") + kSchemaLockKey + ")"); !r) {
+    return failed(db, f, doing, consequence);
+  }
+  struct Unlock {
+    PgConnection& db;
+    ~Unlock() {
+      if (!db.lost()) db.exec(std::string("SELECT pg_advisory_unlock(") + kSchemaLockKey + ")");
+    }
+  } unlock{db};
   for (int attempt = 1;; ++attempt) {
-    std::string doing = version == 0 ? "creating its tables" : "migrating its tables";
     auto step = [&]() -> std::optional<PgFailure> {
       if (auto [r, f] = db.exec("BEGIN"); !r) return f;
-      if (auto [r, f] = db.exec(std::string("SELECT pg_advisory_xact_lock(") + kSchemaLockKey + ")"); !r) return f;
       int current = 0;
       if (auto failure = read_schema_version(db, current)) return failure;
       if (current > kCaStoreSchemaVersion) {
@@ -394,7 +414,10 @@ class PgCaStore final : public CaStore {
       if (!r) failure = std::move(f);
       return std::move(r);
     };
-    if (!step("BEGIN")) return database_failure;
+    // Read committed whatever the server's default: the row lock alone
+    // orders the issuers, and a waiting issuer then reads the counter its
+    // predecessor committed instead of failing with a serialization error.
+    if (!step("BEGIN ISOLATION LEVEL READ COMMITTED")) return database_failure;
     // The counter row stays locked until COMMIT: concurrent issuers of this
     // CA take turns, and a rollback gives the serials back.
     auto row = step("SELECT next_serial::text FROM tessera_ca WHERE fingerprint = $1 FOR UPDATE", {ca_});
