@@ -52,7 +52,9 @@ class OpenSshAgent {
       execl("/usr/bin/ssh-agent", "ssh-agent", "-D", "-a", sock_.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 500 && !fs::exists(sock_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The socket file appears at bind(), before listen(): wait until it
+    // takes connections.
+    listening_ = wait_for_unix_socket(sock_);
   }
   ~OpenSshAgent() {
     if (pid_ > 0) {
@@ -64,12 +66,13 @@ class OpenSshAgent {
   OpenSshAgent(const OpenSshAgent&) = delete;
   OpenSshAgent& operator=(const OpenSshAgent&) = delete;
 
-  bool running() const { return pid_ > 0 && fs::exists(sock_); }
+  bool running() const { return pid_ > 0 && listening_; }
   const std::string& socket() const { return sock_; }
 
  private:
   std::string sock_;
   pid_t pid_ = -1;
+  bool listening_ = false;
 };
 
 class AddAgainstOpenSsh : public ::testing::Test {
