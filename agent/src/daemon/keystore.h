@@ -4,14 +4,22 @@
 //
 // Owned and used by the event loop's thread only. Signing threads get copies
 // of the ShieldedKey (cheap, shared and immutable), never references.
+//
+// Sized for many keys: finding a key, adding, removing and expiring one take
+// logarithmic time, and the identities answer is serialized once per change
+// of the store, not once per request.
 #ifndef TESSERA_AGENT_DAEMON_KEYSTORE_H_
 #define TESSERA_AGENT_DAEMON_KEYSTORE_H_
 
+#include <functional>
 #include <list>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "daemon/event_loop.h"
@@ -42,6 +50,14 @@ struct StoredIdentity {
   std::optional<std::string> sk_provider;
 };
 
+// The SSH2_AGENT_IDENTITIES_ANSWER payload for the identities every
+// connection may see, as KeyStore::listing() builds it.
+struct IdentitiesListing {
+  Bytes payload;       // type byte onwards, at most kMaxMessageBytes
+  size_t listed = 0;   // identities in payload
+  size_t left_out = 0; // identities that did not fit
+};
+
 class KeyStore {
  public:
   // Adds an identity, or replaces the one with the same blob (comment, key
@@ -63,12 +79,34 @@ class KeyStore {
   // When the next identity's lifetime ends, if any has one.
   std::optional<Clock::time_point> next_expiry() const;
 
+  // Whether some identity is restricted to destinations: then what a
+  // connection may list depends on the connection, and listing() is not
+  // the answer for all of them.
+  bool has_destination_constraints() const { return constrained_ > 0; }
+  // The identities answer listing every identity in order, as many as fit
+  // in one message of kMaxMessageBytes (clients refuse larger ones), built
+  // on the first call after a change and kept until the next change.
+  const IdentitiesListing& listing() const;
+  // The same for the identities `visible` admits, built on every call.
+  IdentitiesListing listing(const std::function<bool(const StoredIdentity&)>& visible) const;
+
  private:
-  static std::string index_key(std::span<const uint8_t> blob) {
-    return std::string(reinterpret_cast<const char*>(blob.data()), blob.size());
+  using Entry = std::list<StoredIdentity>::iterator;
+  static std::string_view index_key(std::span<const uint8_t> blob) {
+    return std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size());
   }
+  // Bookkeeping beside identities_, for the identity `it` points at.
+  void track(Entry it);
+  void untrack(Entry it);
+  void changed() { listing_.reset(); }
+
   std::list<StoredIdentity> identities_;
-  std::map<std::string, std::list<StoredIdentity>::iterator> by_blob_;
+  std::map<std::string, Entry, std::less<>> by_blob_;
+  // Identities with a lifetime, soonest first (the address tells apart
+  // identities that end at the same time).
+  std::set<std::pair<Clock::time_point, const StoredIdentity*>> expiries_;
+  size_t constrained_ = 0;  // identities with destination constraints
+  mutable std::optional<IdentitiesListing> listing_;
 };
 
 }  // namespace tessera::agent::daemon
