@@ -263,6 +263,7 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       if (errno == EINTR) continue;
       break;  // cannot happen with a valid epoll fd
     }
+    ++round_;
     for (int i = 0; i < n && !stop_requested_.load(); ++i) {
       uint64_t token = events[i].data.u64;
       if (token == kWakeToken) {

@@ -72,6 +72,18 @@ std::optional<key::PublicKey> key_of_blob(std::span<const uint8_t> blob) {
   return std::nullopt;
 }
 
+// Keys whose signature, unshielding included, costs about what handing it to
+// a thread and back costs (tens of microseconds): signed on the loop. The
+// others (RSA, ECDSA P-384 and P-521: hundreds of microseconds to
+// milliseconds) go to the signing threads, so that they never hold up the
+// loop and the other clients.
+bool signs_on_loop(key::KeyType type) { return type == key::KeyType::kEd25519 || type == key::KeyType::kEcdsaP256; }
+
+// Most signatures made on the loop in one round of events: a burst of
+// pipelined requests beyond that goes to the signing threads, so that the
+// loop comes back to the other clients within a millisecond or so.
+constexpr unsigned kLoopSignaturesPerRound = 8;
+
 std::string seconds_text(std::chrono::milliseconds delay) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(delay.count()) / 1000.0);
@@ -103,18 +115,25 @@ Dispatcher::~Dispatcher() {
 void Dispatcher::answer(RequestContext& context, Answer outcome) {
   Bytes payload;
   std::string result;
-  std::string what = message_name(context.type) + " on connection " + std::to_string(context.connection_id);
+  auto what = [&context] {
+    return message_name(context.type) + " on connection " + std::to_string(context.connection_id);
+  };
   if (auto* response = std::get_if<Response>(&outcome)) {
     payload = serialize_response(*response);
     result = "ok";
-    if (context.audit) log_debug(what + " answered");
+    if (context.type == static_cast<uint8_t>(MessageType::kSignRequest) && log_enabled(LogLevel::kDebug)) {
+      log_debug(what() + " answered");
+    }
+  } else if (auto* serialized = std::get_if<Serialized>(&outcome)) {
+    payload = std::move(serialized->payload);
+    result = "ok";
   } else if (auto* refused = std::get_if<Refused>(&outcome)) {
-    log_verbose(what + " refused: " + refused->reason);
+    log_verbose(what() + " refused: " + refused->reason);
     payload = serialize_response(Failure{});
     result = "refused: " + refused->reason;
   } else {
     const auto& fault = std::get<Faulted>(outcome);
-    log_debug(what + " failed: " + fault.reason);
+    log_debug(what() + " failed: " + fault.reason);
     payload = serialize_response(Failure{});
     result = "error: " + fault.reason;
   }
@@ -180,30 +199,27 @@ void Dispatcher::handle(Connection& connection, std::span<const uint8_t> payload
 }
 
 Dispatcher::Answer Dispatcher::list_identities(const Connection& connection) {
-  IdentitiesAnswer list;
-  uint64_t now = epoch_seconds();
+  // Unless a key is restricted to destinations, every connection sees the
+  // same answer, and the store keeps it ready.
+  std::optional<IdentitiesListing> own;
+  if (keys_.has_destination_constraints()) {
+    uint64_t now = epoch_seconds();
+    // A key restricted to destinations is hidden where it could not be used.
+    own = keys_.listing([&](const StoredIdentity& id) {
+      return id.destinations.empty() || identity_visible(id.destinations, connection.bindings(), now);
+    });
+  }
+  const IdentitiesListing& listing = own ? *own : keys_.listing();
   // The answer must fit in one message (clients, ssh-add included, refuse
   // larger ones): the identities beyond that are left out, and said so.
-  size_t size = 1 + 4;
-  size_t left_out = 0;
-  for (const auto& id : keys_.identities()) {
-    // A key restricted to destinations is hidden where it could not be used.
-    if (!id.destinations.empty() && !identity_visible(id.destinations, connection.bindings(), now)) continue;
-    const size_t entry = 4 + id.blob.size() + 4 + id.comment.size();
-    if (left_out > 0 || size + entry > kMaxMessageBytes) {
-      ++left_out;
-      continue;
-    }
-    size += entry;
-    list.identities.push_back(agent::Identity{id.blob, id.comment});
-  }
-  if (left_out > 0) {
-    log_info("listing only " + std::to_string(list.identities.size()) + " identities: " + std::to_string(left_out) +
+  if (listing.left_out > 0) {
+    log_info("listing only " + std::to_string(listing.listed) + " identities: " + std::to_string(listing.left_out) +
              " more do not fit in one answer of at most " + std::to_string(kMaxMessageBytes) + " bytes");
   }
-  log_debug("listing " + std::to_string(list.identities.size()) + " of " + std::to_string(keys_.size()) +
-            " identities");
-  return Response{std::move(list)};
+  if (log_enabled(LogLevel::kDebug)) {
+    log_debug("listing " + std::to_string(listing.listed) + " of " + std::to_string(keys_.size()) + " identities");
+  }
+  return Serialized{own ? std::move(own->payload) : listing.payload};
 }
 
 AuditRecord Dispatcher::audit_record(const Connection& connection) const {
@@ -249,10 +265,10 @@ void Dispatcher::sign(Connection& connection, const Context& context, SignReques
   }
   job->key_blob = std::move(request.key_blob);
   job->data = std::move(request.data);
-  job->destination = destination;
+  job->destination = std::move(destination);
 
   if (id->confirm) {
-    std::string prompt = prompts::confirmation_prompt(id->comment, key_fingerprint(id->key), destination);
+    std::string prompt = prompts::confirmation_prompt(id->comment, key_fingerprint(id->key), job->destination);
     log_debug("asking for confirmation to use key " + id->comment);
     EventLoop* loop = &loop_;
     confirmer_.ask(context->connection_id, std::move(prompt), [this, loop, context, job](bool allowed) {
@@ -283,17 +299,31 @@ void Dispatcher::start_signing(const Context& context, const std::shared_ptr<Sig
                                const StoredIdentity& identity) {
   if (identity.token) return sign_on_token(context, job, identity);
   if (identity.sk_provider) return sign_on_authenticator(context, job, identity);
-  EventLoop* loop = &loop_;
   const key::ShieldedKey& key = *identity.shielded;
+  if (signs_on_loop(key.type())) {
+    if (loop_.round() != loop_signatures_round_) {
+      loop_signatures_round_ = loop_.round();
+      loop_signatures_ = 0;
+    }
+    if (loop_signatures_ < kLoopSignaturesPerRound) {
+      ++loop_signatures_;
+      return answer_signature(*context, key.sign(job->data, job->algorithm));
+    }
+  }
+  EventLoop* loop = &loop_;
   signers_.submit(context->connection_id, [this, loop, context, job, key] {
     key::Result<Bytes> signature = key.sign(job->data, job->algorithm);
-    loop->post([this, context, signature = std::move(signature)] {
-      if (!signature.ok()) {
-        return answer(*context, Faulted{"signing failed: " + signature.error().message(), FailureCause::kSigningFailed});
-      }
-      answer(*context, Response{SignResponse{*signature}});
+    loop->post([this, context, signature = std::move(signature)]() mutable {
+      answer_signature(*context, std::move(signature));
     });
   });
+}
+
+void Dispatcher::answer_signature(RequestContext& context, key::Result<Bytes> signature) {
+  if (!signature.ok()) {
+    return answer(context, Faulted{"signing failed: " + signature.error().message(), FailureCause::kSigningFailed});
+  }
+  answer(context, Response{SignResponse{std::move(*signature)}});
 }
 
 void Dispatcher::sign_on_token(const Context& context, const std::shared_ptr<SignJob>& job,
@@ -509,7 +539,9 @@ Dispatcher::Answer Dispatcher::session_bind(Connection& connection, const Sessio
 }
 
 void Dispatcher::expire_identities() {
-  for (const auto& gone : keys_.expire(loop_.now())) log_debug("expiring key '" + gone.comment + "'");
+  auto expired = keys_.expire(loop_.now());
+  if (expired.empty()) return;  // the timer is still right
+  for (const auto& gone : expired) log_debug("expiring key '" + gone.comment + "'");
   schedule_expiry();
 }
 
@@ -523,6 +555,7 @@ void Dispatcher::schedule_expiry() {
   expiry_timer_ = loop_.add_timer(*next, [this] {
     expiry_timer_.reset();
     expire_identities();
+    schedule_expiry();
   });
 }
 

@@ -3,7 +3,8 @@
 // reason logged, and audited for sign requests).
 //
 // Runs on the event loop's thread. Work that may take long goes elsewhere
-// and comes back through the loop: signatures to the signing pool,
+// and comes back through the loop: signatures to the signing pool (but for
+// the fast keys', ed25519 and ECDSA P-256, made on the loop, a few per round),
 // confirmation prompts to the Confirmer, unlock delays to timers.
 #ifndef TESSERA_AGENT_DAEMON_DISPATCHER_H_
 #define TESSERA_AGENT_DAEMON_DISPATCHER_H_
@@ -96,7 +97,10 @@ class Dispatcher {
     std::string reason;  // the request was broken or an operation failed
     FailureCause cause = FailureCause::kOther;
   };
-  using Answer = std::variant<Response, Refused, Faulted>;
+  struct Serialized {
+    Bytes payload;  // an answer already serialized (type byte onwards)
+  };
+  using Answer = std::variant<Response, Refused, Faulted, Serialized>;
 
   struct RequestContext {
     uint64_t connection_id = 0;
@@ -120,6 +124,7 @@ class Dispatcher {
   void sign(Connection& connection, const Context& context, SignRequest request);
   void after_confirmation(const Context& context, const std::shared_ptr<SignJob>& job, bool allowed);
   void start_signing(const Context& context, const std::shared_ptr<SignJob>& job, const StoredIdentity& identity);
+  void answer_signature(RequestContext& context, key::Result<Bytes> signature);
   Answer add_identity(const Connection& connection, AddIdentity request);
   Answer remove_identity(const Connection& connection, const RemoveIdentity& request);
   void smartcard(const Connection& connection, const Context& context, SmartcardRequest request);
@@ -153,6 +158,9 @@ class Dispatcher {
   Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this
   std::optional<EventLoop::TimerId> expiry_timer_;
   AgentStats stats_;
+  // Signatures made on the loop in its round loop_signatures_round_.
+  uint64_t loop_signatures_round_ = 0;
+  unsigned loop_signatures_ = 0;
 };
 
 }  // namespace tessera::agent::daemon

@@ -75,6 +75,11 @@ class EventLoop {
   // left to send then goes out in one write instead of one each.
   void defer(Task task) { deferred_.push_back(std::move(task)); }
 
+  // How many rounds of events (one epoll wait and the handlers it wakes)
+  // the loop has begun. Handlers that share a budget per round, say for
+  // work done on the loop before the others get their turn, compare it.
+  uint64_t round() const { return round_; }
+
   // Serves until stop(). Returns at once if stop() came first.
   void run();
   // Serves until done() is true (checked after each round of events) or
@@ -123,6 +128,7 @@ class EventLoop {
   std::unordered_map<TimerId, Clock::time_point> timer_deadlines_;
 
   std::optional<Clock::time_point> manual_now_;  // set in manual time
+  uint64_t round_ = 0;
 
   std::unordered_map<int, pid_t> child_fds_;  // pidfd -> child, while watched
 
