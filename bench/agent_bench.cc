@@ -1,14 +1,20 @@
 // Agent signing throughput and latency: tessera-agent against OpenSSH's
 // ssh-agent, in the same run, with the ceilings beside them.
 //
-//   agent_bench [--seconds S] [--load | --mixed]
+//   agent_bench [--seconds S] [--agent PATH] [--load | --mixed | --many N]
 //
 // For ed25519, ecdsa-p256 and rsa-3072 keys, with 1 and 4 connections, each
 // connection sends sign requests back to back for S seconds (default 3);
 // figures are requests per second and p50/p99 latency. Ceilings, measured in
 // the same run: raw OpenSSL signing speed for the same key (one thread, and
-// one per CPU), the shielded signature cost, a bare Unix-socket round trip,
-// and the one-connection ceiling (round trip + raw signature).
+// one per CPU), the shielded signature cost (unshielding included), a bare
+// Unix-socket round trip, the one-connection ceiling (round trip + raw
+// signature) and the shielded ceiling (round trip + shielded signature, what
+// an agent that keeps keys shielded can reach on one connection); each
+// one-connection figure is also given as a % of the shielded ceiling.
+//
+// --agent PATH: the tessera-agent to measure (default: the one built beside
+// this program), e.g. an older build for before/after figures.
 //
 // --load: 64 concurrent connections x 500 signatures each against
 // tessera-agent, checking every signature, and reports the agent's RSS.
@@ -16,6 +22,10 @@
 // --mixed: one connection pipelines 100 RSA-4096 signatures while another
 // signs with an ed25519 key back to back until they are done: the fast key's
 // p50/p99 latency behind a slow queue, for both agents.
+//
+// --many N: N ed25519 keys added to both agents (the time it takes, first and
+// second half apart, to show it grows linearly), then 200 list-identities
+// round trips on one connection (p50/p99), and both agents' RSS with the keys.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -42,6 +52,8 @@ namespace {
 using namespace tessera;
 using namespace tessera::bench;
 using Clock = std::chrono::steady_clock;
+
+std::string g_tessera_agent = std::string(TESSERA_BIN_DIR) + "/tessera-agent";
 
 void add_key(const std::string& socket, const key::PrivateKey& k) {
   int fd = connect_to(socket);
@@ -118,7 +130,7 @@ long rss_kib(pid_t pid, const char* field) {
 
 int load_run(const std::string& dir) {
   AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
-  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(tessera, {g_tessera_agent, "-D", "-a", tessera.socket});
   auto k = *key::PrivateKey::generate(key::KeyType::kEd25519);
   add_key(tessera.socket, k);
   constexpr int kConnections = 64, kSignatures = 500;
@@ -209,7 +221,7 @@ MixedResult mixed_latency(const std::string& socket, const key::PrivateKey& slow
 int mixed_run(const std::string& dir) {
   AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
   AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
-  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(tessera, {g_tessera_agent, "-D", "-a", tessera.socket});
   start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
   auto slow = key::PrivateKey::generate(key::KeyType::kRsa, 4096);
   auto fast = key::PrivateKey::generate(key::KeyType::kEd25519);
@@ -227,22 +239,122 @@ int mixed_run(const std::string& dir) {
   return 0;
 }
 
+// Adds `keys` through one connection; returns the seconds the first and the
+// second half took.
+std::pair<double, double> add_keys(const std::string& socket, const std::vector<key::PrivateKey>& keys) {
+  int fd = connect_to(socket);
+  if (fd < 0) die("connect " + socket);
+  double halves[2] = {0, 0};
+  for (size_t half = 0; half < 2; ++half) {
+    auto start = Clock::now();
+    for (size_t i = half * keys.size() / 2; i < (half + 1) * keys.size() / 2; ++i) {
+      agent::AddIdentity add{keys[i], std::nullopt, "bench key " + std::to_string(i), {}};
+      if (!std::holds_alternative<agent::Success>(roundtrip(fd, add))) die("agent refused key " + std::to_string(i));
+    }
+    halves[half] = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  ::close(fd);
+  return {halves[0], halves[1]};
+}
+
+struct ListResult {
+  size_t listed = 0;
+  size_t bytes = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+// `rounds` list-identities round trips on one connection.
+ListResult time_listing(const std::string& socket, int rounds) {
+  int fd = connect_to(socket);
+  if (fd < 0) die("connect " + socket);
+  key::Bytes request = agent::frame(agent::serialize_request(agent::RequestIdentities{}));
+  std::vector<double> latencies;
+  ListResult result;
+  key::Bytes payload;
+  for (int i = 0; i < rounds; ++i) {
+    auto sent = Clock::now();
+    if (!write_all(fd, request.data(), request.size())) die("write to agent failed");
+    uint8_t header[4];
+    if (!read_all(fd, header, 4)) die("agent closed the connection");
+    size_t length = (size_t{header[0]} << 24) | (size_t{header[1]} << 16) | (size_t{header[2]} << 8) | header[3];
+    payload.resize(length);
+    if (!read_all(fd, payload.data(), length)) die("short answer");
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+  }
+  ::close(fd);
+  // The last answer, parsed without the client's size cap (ssh-agent sends
+  // every key, however large the answer).
+  if (payload.size() < 5 || payload[0] != static_cast<uint8_t>(agent::MessageType::kIdentitiesAnswer)) {
+    die("not an identities answer");
+  }
+  result.listed = (size_t{payload[1]} << 24) | (size_t{payload[2]} << 16) | (size_t{payload[3]} << 8) | payload[4];
+  result.bytes = payload.size();
+  std::sort(latencies.begin(), latencies.end());
+  result.p50_us = latencies[latencies.size() / 2];
+  result.p99_us = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
+  return result;
+}
+
+int many_run(const std::string& dir, int count) {
+  AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
+  AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
+  start_agent(tessera, {g_tessera_agent, "-D", "-a", tessera.socket});
+  start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
+  std::vector<key::PrivateKey> keys;
+  keys.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    auto k = key::PrivateKey::generate(key::KeyType::kEd25519);
+    if (!k.ok()) die("key generation failed");
+    keys.push_back(std::move(*k));
+  }
+  constexpr int kRounds = 200;
+  std::printf("%d ed25519 keys in each agent; %d list-identities round trips on one connection\n", count, kRounds);
+  std::printf("%-13s | %-19s | %-30s | %-22s\n", "agent", "add: 1st, 2nd half", "list: p50 p99 us (keys, bytes)",
+              "RSS KiB: empty, full");
+  struct Figures {
+    double p50 = 0;
+    long rss = 0;
+  } figures[2];
+  int n = 0;
+  for (AgentProcess* a : {&tessera, &openssh}) {
+    long empty = rss_kib(a->pid, "VmRSS:");
+    auto [first, second] = add_keys(a->socket, keys);
+    ListResult listed = time_listing(a->socket, kRounds);
+    long full = rss_kib(a->pid, "VmRSS:");
+    std::printf("%-13s | %7.2f s %7.2f s | %7.0f %7.0f (%5zu, %6zu) | %9ld %10ld\n", a->name.c_str(), first, second,
+                listed.p50_us, listed.p99_us, listed.listed, listed.bytes, empty, full);
+    std::fflush(stdout);
+    figures[n++] = Figures{listed.p50_us, full};
+  }
+  std::printf("tessera-agent / ssh-agent: list p50 %.2fx, RSS %.2fx (an answer holds at most %zu bytes in "
+              "tessera-agent, as clients refuse larger ones)\n",
+              figures[0].p50 / figures[1].p50, static_cast<double>(figures[0].rss) / static_cast<double>(figures[1].rss),
+              agent::kMaxMessageBytes);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 3;
   bool load = false;
   bool mixed = false;
+  int many = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) {
       seconds = std::stod(argv[++i]);
+    } else if (a == "--agent" && i + 1 < argc) {
+      g_tessera_agent = argv[++i];
+    } else if (a == "--many" && i + 1 < argc) {
+      many = std::max(2, std::stoi(argv[++i]));
     } else if (a == "--load") {
       load = true;
     } else if (a == "--mixed") {
       mixed = true;
     } else {
-      std::fprintf(stderr, "usage: agent_bench [--seconds S] [--load | --mixed]\n");
+      std::fprintf(stderr, "usage: agent_bench [--seconds S] [--agent PATH] [--load | --mixed | --many N]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -251,17 +363,17 @@ int main(int argc, char** argv) {
   const std::string& dir = scratch.path();
   if (load) return load_run(dir);
   if (mixed) return mixed_run(dir);
+  if (many > 0) return many_run(dir, many);
 
   AgentProcess tessera{"tessera-agent", dir + "/tessera.sock"};
   AgentProcess openssh{"ssh-agent", dir + "/openssh.sock"};
-  start_agent(tessera, {std::string(TESSERA_BIN_DIR) + "/tessera-agent", "-D", "-a", tessera.socket});
+  start_agent(tessera, {g_tessera_agent, "-D", "-a", tessera.socket});
   start_agent(openssh, {"/usr/bin/ssh-agent", "-D", "-a", openssh.socket});
 
   unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   double rtt = socket_roundtrip_us(1.0);
-  std::printf("bare Unix-socket round trip: %.1f us; %u CPUs; %.1f s per figure\n\n", rtt, cpus, seconds);
-  std::printf("%-11s %5s | %-22s | %-22s | %7s | %-28s | %s\n", "key", "conns", "tessera-agent /s p50 p99",
-              "ssh-agent /s p50 p99", "ratio", "raw sign /s (1 thr, all)", "1-conn ceiling /s, shielded sign");
+  std::printf("bare Unix-socket round trip: %.1f us; %u CPUs; %.1f s per figure; %s\n", rtt, cpus, seconds,
+              g_tessera_agent.c_str());
 
   struct Case {
     const char* name;
@@ -283,12 +395,22 @@ int main(int argc, char** argv) {
     double shield1 = raw_rate(shielded_sign, 1, std::min(seconds, 1.5));
     double ceiling = 1e6 / (rtt + 1e6 / raw1);
     double shield_cost_us = 1e6 / shield1 - 1e6 / raw1;
+    // 1 / (1/ceiling + shielding cost per signature)
+    double shielded_ceiling = 1e6 / (1e6 / ceiling + shield_cost_us);
+    std::printf("\n%s: raw sign %.0f/s (1 thread), %.0f/s (%u); shielding +%.1f us/sig; 1-conn ceiling %.0f/s, "
+                "shielded %.0f/s\n",
+                c.name, raw1, raw_all, cpus, shield_cost_us, ceiling, shielded_ceiling);
+    std::printf("%5s | %-24s | %-24s | %7s | %s\n", "conns", "tessera-agent /s p50 p99", "ssh-agent /s p50 p99",
+                "ratio", "% of shielded ceiling: tessera, ssh");
     for (int conns : {1, 4}) {
       RunResult t = run_signing(tessera.socket, *k, conns, seconds);
       RunResult o = run_signing(openssh.socket, *k, conns, seconds);
-      std::printf("%-11s %5d | %8.0f %6.0f %6.0f | %8.0f %6.0f %6.0f | %6.2fx | %9.0f %9.0f | %9.0f, +%.1f us/sig\n", c.name,
-                  conns, t.per_second, t.p50_us, t.p99_us, o.per_second, o.p50_us, o.p99_us,
-                  o.per_second > 0 ? t.per_second / o.per_second : 0.0, raw1, raw_all, ceiling, shield_cost_us);
+      std::printf("%5d | %8.0f %7.0f %7.0f | %8.0f %7.0f %7.0f | %6.2fx |", conns, t.per_second, t.p50_us, t.p99_us,
+                  o.per_second, o.p50_us, o.p99_us, o.per_second > 0 ? t.per_second / o.per_second : 0.0);
+      if (conns == 1) {
+        std::printf(" %5.1f%% %5.1f%%", 100 * t.per_second / shielded_ceiling, 100 * o.per_second / shielded_ceiling);
+      }
+      std::printf("\n");
       std::fflush(stdout);
     }
   }
