@@ -718,6 +718,11 @@ TEST(AgentTest, DestinationConstrainedKeyOnBoundConnections) {
   Bytes elsewhere = userauth_request(session_id, "alice", user.public_key(), other_host.public_key());
   EXPECT_TRUE(is_failure(bad.call(SignRequest{user.public_key().blob(), elsewhere, 0})));
   EXPECT_TRUE(is_failure(bad.call(RemoveIdentity{user.public_key().blob()})));
+
+  // Once it is gone, both see the same answer (the one the agent keeps ready).
+  ASSERT_TRUE(is_success(good.call(RemoveIdentity{user.public_key().blob()})));
+  EXPECT_EQ(identities_of(good.call(RequestIdentities{})).size(), 1u);
+  EXPECT_EQ(identities_of(bad.call(RequestIdentities{})).size(), 1u);
 }
 
 TEST(AgentTest, SmartcardRequestsFailClearly) {

@@ -176,58 +176,5 @@ TEST(SignPathTest, TheIdentitiesAnswerFollowsEveryChange) {
   EXPECT_EQ(comments(client.call(RequestIdentities{})), Comments{});
 }
 
-// The SSH_MSG_USERAUTH_REQUEST a client asks the agent to sign when logging in.
-Bytes userauth_request(const Bytes& session_id, const key::PublicKey& key, const key::PublicKey& host_key) {
-  key::Writer w;
-  w.string(session_id);
-  w.u8(50);
-  w.string("alice");
-  w.string("ssh-connection");
-  w.string("publickey-hostbound-v00@openssh.com");
-  w.boolean(true);
-  w.string(key.ssh_name());
-  w.string(key.blob());
-  w.string(host_key.blob());
-  return w.take();
-}
-
-TEST(SignPathTest, DestinationConstrainedKeysAreListedPerConnection) {
-  RunningAgent agent;
-  ASSERT_TRUE(agent.ok());
-  const PrivateKey& host = test_key(KeyType::kEcdsaP384);
-  const PrivateKey& other_host = test_key(KeyType::kEcdsaP521);
-  const PrivateKey& user = test_key(KeyType::kEd25519);
-  const PrivateKey& free_key = test_key(KeyType::kEcdsaP256);
-  Constraints constraints;
-  constraints.destinations.push_back(
-      DestinationConstraint{DestinationHop{}, DestinationHop{"", "server", {HopKey{host.public_key(), false}}}});
-  RawClient setup(agent.socket_path());
-  ASSERT_TRUE(is_success(setup.call(add_request(free_key, "free"))));
-  EXPECT_EQ(comments(setup.call(RequestIdentities{})), Comments{"free"});
-  ASSERT_TRUE(is_success(setup.call(add_request(user, "restricted", constraints))));
-
-  Bytes session_id(32, 0x5a);
-  auto bind = [&](RawClient& client, const PrivateKey& to) {
-    auto signature = to.sign(session_id);
-    ASSERT_TRUE(signature.ok());
-    ASSERT_TRUE(is_success(client.call(SessionBind{to.public_key(), std::nullopt, session_id, *signature, false})));
-  };
-  RawClient good(agent.socket_path());
-  bind(good, host);
-  RawClient bad(agent.socket_path());
-  bind(bad, other_host);
-  EXPECT_EQ(comments(good.call(RequestIdentities{})), (Comments{"free", "restricted"}));
-  EXPECT_EQ(comments(bad.call(RequestIdentities{})), Comments{"free"});
-  EXPECT_EQ(comments(setup.call(RequestIdentities{})), (Comments{"free", "restricted"}));  // unbound: local use
-  // The restricted key signs its login to the listed host on the loop.
-  Bytes login = userauth_request(session_id, user.public_key(), host.public_key());
-  EXPECT_TRUE(signs(good, user, login));
-  EXPECT_TRUE(is_failure(bad.call(SignRequest{user.public_key().blob(), login, 0})));
-  // Once it is gone every connection sees the same answer again.
-  ASSERT_TRUE(is_success(setup.call(RemoveIdentity{user.public_key().blob()})));
-  EXPECT_EQ(comments(good.call(RequestIdentities{})), Comments{"free"});
-  EXPECT_EQ(comments(bad.call(RequestIdentities{})), Comments{"free"});
-}
-
 }  // namespace
 }  // namespace tessera::agent::daemon
