@@ -31,28 +31,12 @@ using key::PrivateKey;
 using testing::identities_of;
 using testing::is_failure;
 using testing::is_success;
+using testing::add_request;
+using testing::test_key;
 using testing::RawClient;
 using testing::RunningAgent;
 
 const Bytes kData = {'t', 'o', ' ', 'b', 'e', ' ', 's', 'i', 'g', 'n', 'e', 'd'};
-
-// Keys are slow to make (RSA especially): one of each per test binary.
-const PrivateKey& test_key(KeyType type, unsigned bits = 0) {
-  static std::map<std::pair<KeyType, unsigned>, PrivateKey> keys;
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> guard(mutex);
-  auto it = keys.find({type, bits});
-  if (it == keys.end()) {
-    auto generated = PrivateKey::generate(type, bits);
-    if (!generated.ok()) std::abort();
-    it = keys.emplace(std::make_pair(type, bits), std::move(*generated)).first;
-  }
-  return it->second;
-}
-
-AddIdentity add_request(const PrivateKey& key, std::string comment, Constraints constraints = {}) {
-  return AddIdentity{key, std::nullopt, std::move(comment), std::move(constraints)};
-}
 
 key::Certificate make_certificate(const PrivateKey& subject, const PrivateKey& ca, std::string key_id) {
   key::Certificate cert{.key = subject.public_key(),

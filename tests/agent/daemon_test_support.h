@@ -13,12 +13,15 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include "daemon/agent.h"
 #include "tessera/agent/protocol.h"
+#include "tessera/key/key.h"
 #include "test_support.h"
 
 namespace tessera::agent::daemon::testing {
@@ -156,6 +159,25 @@ class RawClient {
   }
   int fd_ = -1;
 };
+
+// Keys are slow to make (RSA especially): one per type, size and variant
+// (for tests that need two keys of a type) per test binary.
+inline const key::PrivateKey& test_key(key::KeyType type, unsigned bits = 0, int variant = 0) {
+  static std::map<std::tuple<key::KeyType, unsigned, int>, key::PrivateKey> keys;
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> guard(mutex);
+  auto it = keys.find({type, bits, variant});
+  if (it == keys.end()) {
+    auto generated = key::PrivateKey::generate(type, bits);
+    if (!generated.ok()) std::abort();
+    it = keys.emplace(std::make_tuple(type, bits, variant), std::move(*generated)).first;
+  }
+  return it->second;
+}
+
+inline AddIdentity add_request(const key::PrivateKey& key, std::string comment, Constraints constraints = {}) {
+  return AddIdentity{key, std::nullopt, std::move(comment), std::move(constraints)};
+}
 
 inline bool is_failure(const std::optional<Response>& r) { return r && std::holds_alternative<Failure>(*r); }
 inline bool is_success(const std::optional<Response>& r) { return r && std::holds_alternative<Success>(*r); }

@@ -4,9 +4,6 @@
 // the identities answer the agent keeps ready follows every change.
 #include <gtest/gtest.h>
 
-#include <map>
-#include <mutex>
-
 #include "daemon_test_support.h"
 #include "tessera/key/key.h"
 
@@ -18,27 +15,12 @@ using key::PrivateKey;
 using testing::identities_of;
 using testing::is_failure;
 using testing::is_success;
+using testing::add_request;
+using testing::test_key;
 using testing::RawClient;
 using testing::RunningAgent;
 
 const Bytes kData = {'s', 'i', 'g', 'n', ' ', 'p', 'a', 't', 'h'};
-
-const PrivateKey& test_key(KeyType type, unsigned bits = 0, int variant = 0) {
-  static std::map<std::tuple<KeyType, unsigned, int>, PrivateKey> keys;
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> guard(mutex);
-  auto it = keys.find({type, bits, variant});
-  if (it == keys.end()) {
-    auto generated = PrivateKey::generate(type, bits);
-    if (!generated.ok()) std::abort();
-    it = keys.emplace(std::make_tuple(type, bits, variant), std::move(*generated)).first;
-  }
-  return it->second;
-}
-
-AddIdentity add_request(const PrivateKey& key, std::string comment, Constraints constraints = {}) {
-  return AddIdentity{key, std::nullopt, std::move(comment), std::move(constraints)};
-}
 
 bool signs(RawClient& client, const PrivateKey& key, const Bytes& data = kData) {
   auto answer = client.call(SignRequest{key.public_key().blob(), data, 0});
