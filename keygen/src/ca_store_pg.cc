@@ -358,6 +358,8 @@ key::Result<bool> register_ca(PgConnection& db, const std::string& fingerprint, 
   }
 }
 
+constexpr const char* kCommitting = "committing the batch's records";
+
 class PgCaStore final : public CaStore {
  public:
   PgCaStore(PgConnection db, std::string ca_fingerprint, DatabaseSerialRange range)
@@ -393,9 +395,15 @@ class PgCaStore final : public CaStore {
         std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
         continue;
       }
+      // A COMMIT whose answer was lost may have committed: the records may
+      // exist, the certificates do not (a record without its certificate is
+      // the harmless side).
+      const bool committing = doing == kCommitting;
       return failed(db_, failure, doing,
-                    "no certificate of this batch was written (run again when the database is back; serials this "
-                    "batch took may stay unused, none is issued twice)");
+                    committing ? "its records may or may not have been committed, but no certificate of this batch "
+                                 "was written: issue them again when the database is back"
+                               : "no certificate of this batch was written (run again when the database is back; "
+                                 "none of its serials was used)");
     }
   }
 
@@ -493,7 +501,7 @@ class PgCaStore final : public CaStore {
                                    certificate_path(batch[i].path), host_, std::string("now")});
     }
     if (!step(sql, params)) return database_failure;
-    doing = "committing the batch's records";
+    doing = kCommitting;
     if (!step("COMMIT")) return database_failure;
     return {};
   }

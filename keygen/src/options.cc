@@ -454,6 +454,11 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
   // -Y comes first, as in ssh-keygen's main(): the other mode flags and the
   // operand checks below do not apply to it.
   if (o.signature_operation) {
+    if (o.ca_store || o.import_log || !o.revoke_keys.empty() || !o.revoke_fingerprints.empty() || o.revoked_by ||
+        o.revoke_reason) {
+      return usage_error("--ca-store, --import-log, --revoke-key, --revoke-fingerprint, --revoked-by and --reason "
+                         "are not for signatures (-Y)");
+    }
     o.files.assign(argv + index, argv + argc);
     return choose_signature_operation(o);
   }
