@@ -463,7 +463,16 @@ std::variant<Options, CommandLineError> parse_command_line(int argc, char** argv
     return choose_signature_operation(o);
   }
   const bool krl_mode = modes.gen_krl || modes.check_krl;
+  if ((!o.revoke_keys.empty() || !o.revoke_fingerprints.empty() || o.revoked_by || o.revoke_reason) &&
+      !(modes.gen_krl && o.ca_store)) {
+    return usage_error("--revoke-key, --revoke-fingerprint, --revoked-by and --reason record revocations in the "
+                       "CA database: they need -k --ca-store");
+  }
   if (o.import_log && !krl_mode) {
+    if (o.krl_signing_key || o.krl_verify_key || o.revoke_from_log || !o.revoke_ids.empty() ||
+        !o.revoke_serials.empty() || o.issuance_log) {
+      return usage_error("--import-log takes --ca-store, and -s with --serial-file, alone");
+    }
     if (!o.ca_store) return usage_error("--import-log moves an issuance log into the CA database: it needs --ca-store");
     if (index < argc) return usage_error("Too many arguments.");
     if (o.serial_file && !o.ca_key) {

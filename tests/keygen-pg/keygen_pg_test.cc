@@ -531,6 +531,13 @@ TEST_F(KeygenPg, OptionsThatDoNotMix) {
   EXPECT_EQ(r.exit_code, 1);
   r = keygen({"-k", "-u", "-f", dir_.file("krl"), "-s", ca_ + ".pub", "--ca-store", db_});
   EXPECT_EQ(r.exit_code, 1);
+  r = keygen({"-Y", "sign", "-f", user_, "-n", "file", "--ca-store", db_, pub});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not for signatures (-Y)"), std::string::npos) << r.err;
+  r = keygen({"--ca-store", db_, "--import-log", dir_.file("log"), "--revoke-id", "a"});
+  EXPECT_EQ(r.exit_code, 1);
+  r = keygen({"--ca-store", db_, "--import-log", dir_.file("log"), "--reason", "a"});
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(certificate_files(dir_.path() / "k").empty());
 }
 
