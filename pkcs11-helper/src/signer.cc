@@ -10,14 +10,6 @@ namespace {
 
 using key::KeyType;
 
-// DigestInfo prefixes (RFC 8017 section 9.2, note 1).
-constexpr uint8_t kDigestInfoSha1[] = {0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
-                                       0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14};
-constexpr uint8_t kDigestInfoSha256[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                         0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
-constexpr uint8_t kDigestInfoSha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                         0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
-
 key::Result<Bytes> digest(const EVP_MD* md, std::span<const uint8_t> data) {
   Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
   unsigned int len = 0;
@@ -45,11 +37,11 @@ key::Result<SignPlan> plan_signature(const key::PublicKey& key, std::string_view
       std::span<const uint8_t> prefix;
       CK_MECHANISM_TYPE combined = 0;
       if (algorithm == "rsa-sha2-256") {
-        md = EVP_sha256(), prefix = kDigestInfoSha256, combined = CKM_SHA256_RSA_PKCS;
+        md = EVP_sha256(), prefix = key::rsa_digest_info_prefix(key::SignatureAlgorithm::kRsaSha256), combined = CKM_SHA256_RSA_PKCS;
       } else if (algorithm == "rsa-sha2-512") {
-        md = EVP_sha512(), prefix = kDigestInfoSha512, combined = CKM_SHA512_RSA_PKCS;
+        md = EVP_sha512(), prefix = key::rsa_digest_info_prefix(key::SignatureAlgorithm::kRsaSha512), combined = CKM_SHA512_RSA_PKCS;
       } else if (algorithm == "ssh-rsa") {
-        md = EVP_sha1(), prefix = kDigestInfoSha1, combined = CKM_SHA1_RSA_PKCS;
+        md = EVP_sha1(), prefix = key::rsa_digest_info_prefix(key::SignatureAlgorithm::kRsaSha1), combined = CKM_SHA1_RSA_PKCS;
       } else {
         return wrong_algorithm(algorithm, key);
       }

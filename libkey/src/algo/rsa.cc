@@ -203,6 +203,14 @@ class Rsa final : public Algorithm {
   }
 };
 
+// RFC 8017 section 9.2, note 1.
+constexpr uint8_t kSha1DigestInfo[] = {0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
+                                       0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14};
+constexpr uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                         0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+constexpr uint8_t kSha512DigestInfo[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                         0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
+
 }  // namespace
 
 const Algorithm& rsa() {
@@ -211,3 +219,17 @@ const Algorithm& rsa() {
 }
 
 }  // namespace tessera::key::algo
+
+namespace tessera::key {
+
+std::span<const uint8_t> rsa_digest_info_prefix(SignatureAlgorithm alg) {
+  switch (alg) {
+    case SignatureAlgorithm::kDefault:
+    case SignatureAlgorithm::kRsaSha1: return algo::kSha1DigestInfo;
+    case SignatureAlgorithm::kRsaSha256: return algo::kSha256DigestInfo;
+    case SignatureAlgorithm::kRsaSha512: return algo::kSha512DigestInfo;
+  }
+  return {};
+}
+
+}  // namespace tessera::key

@@ -61,6 +61,11 @@ enum class SignatureAlgorithm : uint8_t {
   kRsaSha512,  // "rsa-sha2-512"
 };
 
+// The DER DigestInfo that comes before the hash in an RSA PKCS#1 v1.5
+// signature (RFC 8017 section 9.2, note 1), for kDefault/kRsaSha1 (SHA-1),
+// kRsaSha256 and kRsaSha512.
+std::span<const uint8_t> rsa_digest_info_prefix(SignatureAlgorithm alg);
+
 // Security keys (FIDO authenticators, PROTOCOL.u2f): the flags a credential
 // is made with, as key files, the agent protocol and signatures carry them.
 inline constexpr uint8_t kSkUserPresenceRequired = 0x01;      // a touch for each signature
