@@ -11,7 +11,11 @@
 // Unix-socket round trip, the one-connection ceiling (round trip + raw
 // signature) and the shielded ceiling (round trip + shielded signature, what
 // an agent that keeps keys shielded can reach on one connection); each
-// one-connection figure is also given as a % of the shielded ceiling.
+// one-connection figure is also given as a % of the shielded ceiling. That
+// ceiling adds figures measured apart; a second, measured one is the rate of a
+// minimal signing process on one connection (epoll, read, shielded signature,
+// write, nothing else), and tessera-agent's one-connection figure is also given
+// as a % of it.
 //
 // --agent PATH: the tessera-agent to measure (default: the one built beside
 // this program), e.g. an older build for before/after figures.
@@ -28,7 +32,9 @@
 // round trips on one connection (p50/p99), and both agents' RSS with the keys.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -117,6 +123,53 @@ double socket_roundtrip_us(double seconds) {
   echo.join();
   ::close(sv[1]);
   return us;
+}
+
+// The least an agent process does per signature, as a second, measured
+// ceiling: a forked process that waits in epoll, reads one request, signs its
+// data with the shielded key and writes the answer; no key lookup,
+// constraints, confirmation or logging. Serves one connection at a time on
+// `socket`; the returned AgentProcess stops it.
+void start_minimal_signer(AgentProcess& a, const key::ShieldedKey& k, key::SignatureAlgorithm alg) {
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", a.socket.c_str());
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener, 8) != 0) {
+    die("minimal signer socket");
+  }
+  a.pid = ::fork();
+  if (a.pid < 0) die("fork");
+  if (a.pid > 0) {
+    ::close(listener);
+    return;
+  }
+  int ep = ::epoll_create1(0);
+  while (true) {
+    int fd = ::accept(listener, nullptr, nullptr);
+    if (fd < 0) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    while (true) {
+      epoll_event out{};
+      if (::epoll_wait(ep, &out, 1, -1) != 1) continue;
+      uint8_t len_buf[4];
+      if (!read_all(fd, len_buf, 4)) break;
+      uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
+      key::Bytes payload(len);
+      if (!read_all(fd, payload.data(), len)) break;
+      auto req = agent::parse_request(payload);
+      if (!req.ok() || !std::holds_alternative<agent::SignRequest>(*req)) break;
+      auto sig = k.sign(std::get<agent::SignRequest>(*req).data, alg);
+      if (!sig.ok()) break;
+      key::Bytes answer = agent::frame(agent::serialize_response(agent::SignResponse{std::move(*sig)}));
+      if (!write_all(fd, answer.data(), answer.size())) break;
+    }
+    ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+  }
 }
 
 long rss_kib(pid_t pid, const char* field) {
@@ -397,18 +450,23 @@ int main(int argc, char** argv) {
     double shield_cost_us = 1e6 / shield1 - 1e6 / raw1;
     // 1 / (1/ceiling + shielding cost per signature)
     double shielded_ceiling = 1e6 / (1e6 / ceiling + shield_cost_us);
+    AgentProcess minimal{"minimal signer", dir + "/minimal-" + c.name + ".sock"};
+    start_minimal_signer(minimal, *shielded, alg);
+    double measured_ceiling = run_signing(minimal.socket, *k, 1, seconds).per_second;
     std::printf("\n%s: raw sign %.0f/s (1 thread), %.0f/s (%u); shielding +%.1f us/sig; 1-conn ceiling %.0f/s, "
-                "shielded %.0f/s\n",
-                c.name, raw1, raw_all, cpus, shield_cost_us, ceiling, shielded_ceiling);
+                "shielded %.0f/s; minimal signing process %.0f/s (%.1f%% of the shielded ceiling)\n",
+                c.name, raw1, raw_all, cpus, shield_cost_us, ceiling, shielded_ceiling, measured_ceiling,
+                100 * measured_ceiling / shielded_ceiling);
     std::printf("%5s | %-24s | %-24s | %7s | %s\n", "conns", "tessera-agent /s p50 p99", "ssh-agent /s p50 p99",
-                "ratio", "% of shielded ceiling: tessera, ssh");
+                "ratio", "% of shielded ceiling: tessera, ssh; tessera % of minimal");
     for (int conns : {1, 4}) {
       RunResult t = run_signing(tessera.socket, *k, conns, seconds);
       RunResult o = run_signing(openssh.socket, *k, conns, seconds);
       std::printf("%5d | %8.0f %7.0f %7.0f | %8.0f %7.0f %7.0f | %6.2fx |", conns, t.per_second, t.p50_us, t.p99_us,
                   o.per_second, o.p50_us, o.p99_us, o.per_second > 0 ? t.per_second / o.per_second : 0.0);
       if (conns == 1) {
-        std::printf(" %5.1f%% %5.1f%%", 100 * t.per_second / shielded_ceiling, 100 * o.per_second / shielded_ceiling);
+        std::printf(" %5.1f%% %5.1f%%; %5.1f%%", 100 * t.per_second / shielded_ceiling,
+                    100 * o.per_second / shielded_ceiling, 100 * t.per_second / measured_ceiling);
       }
       std::printf("\n");
       std::fflush(stdout);
