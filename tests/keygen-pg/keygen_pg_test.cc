@@ -10,7 +10,8 @@
 //     tools make for the same revocations;
 //   - a newer schema, an unreachable database, a spent serial range: clear
 //     errors, nothing written;
-//   - --import-log moves a file store in, idempotently.
+//   - --import-log moves a file store in, idempotently;
+//   - serialization failures and deadlocks are retried, up to 5 tries.
 // The concurrency test runs 8 x 1,000 certificates (TESSERA_PG_SMALL=1: 8 x 250).
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -485,6 +486,39 @@ TEST_F(KeygenPg, SerialRangeRunsOut) {
   EXPECT_EQ(read_cert((dir_.path() / "k" / "k3-cert.pub").string())->serial, UINT64_MAX);
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "k" / "k4-cert.pub"));
   expect_every_certificate_recorded(dir_.path() / "k");
+}
+
+// Serialization failures and deadlocks are retried, each try reserving and
+// signing anew; past the last try the batch fails whole. The database
+// injects them: a trigger on the issuance records fails the inserts whose
+// number (from a sequence, which a rollback does not take back) it is told to.
+TEST_F(KeygenPg, SerializationFailuresAndDeadlocksAreRetried) {
+  const std::vector<std::string> files = key_copies(dir_, "k", user_ + ".pub", 3);
+  CommandResult r = keygen({"-q", "-s", ca_, "-I", "a", "--ca-store", db_, files[0]});
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // the schema exists from here on
+  sql("CREATE SEQUENCE inserts; CREATE TABLE failing (n bigint, code text);"
+      "CREATE FUNCTION fail_some() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE i bigint; c text; BEGIN "
+      "i := nextval('inserts'); SELECT code INTO c FROM failing WHERE n = i; "
+      "IF c IS NOT NULL THEN RAISE EXCEPTION 'injected' USING ERRCODE = c; END IF; RETURN NEW; END $$;"
+      "CREATE TRIGGER fail_some BEFORE INSERT ON tessera_issued FOR EACH ROW EXECUTE FUNCTION fail_some();"
+      "INSERT INTO failing VALUES (1, '40001'), (2, '40P01');");
+  r = keygen({"-q", "-s", ca_, "-I", "a", "--ca-store", db_, files[1]});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sql("SELECT nextval('inserts')"), "4\n");  // two failed tries, then the one that stood
+  EXPECT_EQ(read_cert((dir_.path() / "k" / "k1-cert.pub").string())->serial, 2u);
+  // Every one of the 5 tries fails: a clear error, nothing written, no serial spent.
+  sql("INSERT INTO failing SELECT n, '40001' FROM generate_series(5, 9) AS n");
+  r = keygen({"-q", "-s", ca_, "-I", "a", "--ca-store", db_, files[2]});
+  EXPECT_EQ(r.exit_code, 255);
+  EXPECT_NE(r.err.find("SQLSTATE 40001"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no certificate of this batch was written"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "k" / "k2-cert.pub"));
+  EXPECT_EQ(sql("SELECT nextval('inserts')"), "10\n");
+  r = keygen({"-q", "-s", ca_, "-I", "a", "--ca-store", db_, files[2]});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_cert((dir_.path() / "k" / "k2-cert.pub").string())->serial, 3u);
+  EXPECT_EQ(expect_every_certificate_recorded(dir_.path() / "k"), 3u);
+  expect_no_duplicate_serials();
 }
 
 TEST_F(KeygenPg, ImportLogMovesAFileStoreInOnce) {
