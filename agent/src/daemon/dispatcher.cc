@@ -212,7 +212,8 @@ Dispatcher::Answer Dispatcher::list_identities(const Connection& connection) {
   const IdentitiesListing& listing = own ? *own : keys_.listing();
   // The answer must fit in one message (clients, ssh-add included, refuse
   // larger ones): the identities beyond that are left out, and said so.
-  if (listing.left_out > 0) {
+  if (listing.left_out > 0 && truncation_logged_ != std::pair{listing.listed, listing.left_out}) {
+    truncation_logged_ = {listing.listed, listing.left_out};
     log_info("listing only " + std::to_string(listing.listed) + " identities: " + std::to_string(listing.left_out) +
              " more do not fit in one answer of at most " + std::to_string(kMaxMessageBytes) + " bytes");
   }

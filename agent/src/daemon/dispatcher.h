@@ -158,6 +158,8 @@ class Dispatcher {
   Clock::time_point unlock_gate_{};  // no unlock attempt is looked at before this
   std::optional<EventLoop::TimerId> expiry_timer_;
   AgentStats stats_;
+  // The last truncated listing logged (identities listed, left out): said once, not per request.
+  std::pair<size_t, size_t> truncation_logged_{0, 0};
   // Signatures made on the loop in its round loop_signatures_round_.
   uint64_t loop_signatures_round_ = 0;
   unsigned loop_signatures_ = 0;
