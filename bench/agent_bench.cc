@@ -380,7 +380,7 @@ int many_run(const std::string& dir, int count) {
     std::fflush(stdout);
     figures[n++] = Figures{listed.p50_us, full};
   }
-  std::printf("tessera-agent / ssh-agent: list p50 %.2fx, RSS %.2fx (an answer holds at most %zu bytes in "
+  std::printf("tessera-agent / ssh-agent: list p50 %.3gx, RSS %.2fx (an answer holds at most %zu bytes in "
               "tessera-agent, as clients refuse larger ones)\n",
               figures[0].p50 / figures[1].p50, static_cast<double>(figures[0].rss) / static_cast<double>(figures[1].rss),
               agent::kMaxMessageBytes);
