@@ -435,6 +435,22 @@ ReplyBody Helper::logout(const Logout& request) {
 }
 
 ReplyBody Helper::sign(const Sign& request) {
+  ReplyBody reply = sign_once(request);
+  // A card pulled out and put back before anything asked the module about
+  // its slot leaves the sessions of its earlier insertion in the pool, dead:
+  // the signature fails as removed, and the token was forgotten. If it is
+  // there again, the signature gets one more try on a fresh session. The
+  // login went with the card, so the answer may be not_logged_in, on which
+  // the agent logs in again and signs.
+  const auto* removed = std::get_if<ErrorReply>(&reply);
+  if (removed == nullptr || removed->code != ErrorCode::kTokenRemoved) return reply;
+  ReplyBody again = sign_once(request);
+  const auto* absent = std::get_if<ErrorReply>(&again);
+  if (absent != nullptr && absent->code == ErrorCode::kTokenNotFound) return reply;
+  return again;
+}
+
+ReplyBody Helper::sign_once(const Sign& request) {
   auto found = find_token(request.key.token);
   if (!found.ok()) return error_reply(found.error(), nullptr);
   auto token = (*found);

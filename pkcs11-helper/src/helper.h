@@ -99,6 +99,7 @@ class Helper {
   key::Status log_in(Token& token, const std::optional<SecretBytes>& pin);
   ReplyBody logout(const Logout& request);
   ReplyBody sign(const Sign& request);
+  ReplyBody sign_once(const Sign& request);
 
   // Rescans the slots; tokens no longer present are dropped.
   key::Result<std::vector<std::shared_ptr<Token>>> scan_tokens();

@@ -253,6 +253,18 @@ class PcscAgentTest : public ::testing::Test {
     return count_lines(read_file(dir_.file("agent.log")), "reader '" + reader_ + "': " + what);
   }
 
+  // pcscd with the card in, an agent that does not follow reader events,
+  // and the token's keys added.
+  void start_without_reader_events() {
+    start_pcsc();
+    start_agent({"--no-reader-events"});
+    ASSERT_TRUE(pcsc_->insert_card());
+    // Nothing tells the agent the card is in: add once the module sees it.
+    ASSERT_TRUE(eventually([&] { return ssh_add({"-s", TESSERA_P11_FAULT_PATH}, std::string(kPin) + "\n").exit_code == 0; }))
+        << agent_log();
+    ASSERT_EQ(listed_count(), kFixtureKeys);
+  }
+
   void add_provider(const std::string& pin = kPin) {
     auto added = ssh_add({"-s", TESSERA_P11_FAULT_PATH}, pin + "\n");
     ASSERT_EQ(added.exit_code, 0) << added.out << added.err << agent_log();
@@ -424,14 +436,27 @@ TEST_F(PcscAgentTest, SignatureWaitingOnAPulledCardFailsAtOnceWhileOthersAreServ
   EXPECT_EQ(ssh_add({"-T", ec256}).exit_code, 0) << agent_log();
 }
 
-TEST_F(PcscAgentTest, NoReaderEventsLeavesRemovalToThePoll) {
-  start_pcsc();
-  start_agent({"--no-reader-events"});
+// A card pulled out and put back with nothing asking the module in between
+// (no reader events here, the poll an hour away) leaves the helper's pooled
+// sessions of the earlier insertion dead, and the card logged out. The next
+// signature is still made: the helper tries once more on a fresh session,
+// and the agent logs in again with the PIN it holds.
+TEST_F(PcscAgentTest, CardPulledAndPutBackUnnoticedStillSigns) {
+  ASSERT_NO_FATAL_FAILURE(start_without_reader_events());
+  const std::string ec256 = public_key_file("ec256");
+  ASSERT_EQ(ssh_add({"-T", ec256}).exit_code, 0) << agent_log();  // a session now waits in the pool
+  pcsc_->remove_card();
+  ASSERT_TRUE(pcsc_->wait_for_card(false)) << pcsc_->log();
   ASSERT_TRUE(pcsc_->insert_card());
-  // Nothing tells the agent the card is in: add once the module sees it.
-  ASSERT_TRUE(eventually([&] { return ssh_add({"-s", TESSERA_P11_FAULT_PATH}, std::string(kPin) + "\n").exit_code == 0; }))
-      << agent_log();
-  ASSERT_EQ(listed_count(), kFixtureKeys);
+  ASSERT_TRUE(pcsc_->wait_for_card(true)) << pcsc_->log();
+  auto signed_again = ssh_add({"-T", ec256});
+  EXPECT_EQ(signed_again.exit_code, 0) << signed_again.err << agent_log();
+  EXPECT_EQ(listed_count(), kFixtureKeys) << agent_log();
+  EXPECT_EQ(prompts(), 0u);  // the PIN the agent held, not a new prompt
+}
+
+TEST_F(PcscAgentTest, NoReaderEventsLeavesRemovalToThePoll) {
+  ASSERT_NO_FATAL_FAILURE(start_without_reader_events());
   pcsc_->remove_card();
   // The poll is an hour away and pcscd is not asked: the keys stay.
   std::this_thread::sleep_for(2s);

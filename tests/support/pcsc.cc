@@ -152,6 +152,30 @@ void VirtualReader::remove_card() {
   vicc_.reset();
 }
 
+bool VirtualReader::wait_for_card(bool present) const {
+  // pcsc-lite's API through ctypes (on Linux, DWORD and SCARDCONTEXT are
+  // longs, and a reader state ends with 33 bytes of ATR).
+  static constexpr const char* kScript = R"(import ctypes, sys, time
+lib = ctypes.CDLL("libpcsclite.so.1")
+class State(ctypes.Structure):
+    _fields_ = [("reader", ctypes.c_char_p), ("user", ctypes.c_void_p), ("current", ctypes.c_ulong),
+                ("event", ctypes.c_ulong), ("atr_len", ctypes.c_ulong), ("atr", ctypes.c_ubyte * 33)]
+want = sys.argv[2] == "1"
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    ctx = ctypes.c_long()
+    if lib.SCardEstablishContext(2, None, None, ctypes.byref(ctx)) == 0:
+        state = State(sys.argv[1].encode(), None, 0, 0, 0)
+        rv = lib.SCardGetStatusChange(ctx, 0, ctypes.byref(state), 1)
+        lib.SCardReleaseContext(ctx)
+        if rv == 0 and bool(state.event & 0x20) == want:
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+)";
+  return run({kPython, "-c", kScript, reader(), present ? "1" : "0"}, {}, {env()}).exit_code == 0;
+}
+
 std::string VirtualReader::log() const {
   std::string out;
   for (int i = 1; i <= pcscd_starts_; ++i) {

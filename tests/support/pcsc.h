@@ -56,6 +56,11 @@ class VirtualReader {
   // the card a moment later) or comes out (vicc ends).
   bool insert_card();
   void remove_card();
+  // Waits (up to 10 s) until pcscd says a card is in reader() (or is not),
+  // asking it from a process of its own, so that nothing of this process
+  // (libpcsclite reads its socket's name once per process) or of the agent
+  // is touched. True when it came to that.
+  bool wait_for_card(bool present) const;
 
   // pcscd's and vicc's output so far, for failure messages.
   std::string log() const;
