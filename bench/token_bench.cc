@@ -9,8 +9,12 @@
 // directory): EC P-256 (CKA_ID 03) and RSA-3072 (CKA_ID 02) on tessera-main.
 // Each figure is signatures per second with 1 and with 4 connections sending
 // sign requests back to back for S seconds (default 3), and the share of the
-// raw one-session C_Sign rate that it reaches. --key, --conns and
-// --tessera-only pick one figure (to profile it).
+// raw one-session C_Sign rate that it reaches. Beside them, the minimal path:
+// the same requests through a bare relay process to a bare signing process
+// (token_bench run as each), what any agent that keeps token code in a
+// process of its own must at least go through; tessera-agent's rate is also
+// given as a % of it. --key, --conns and --tessera-only pick one figure (to
+// profile it).
 //
 //   token_bench --many N [--label-length L] [--idle S]
 //
@@ -20,6 +24,8 @@
 #include <p11-kit/pkcs11.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +34,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,6 +112,35 @@ class RawToken {
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) die("C_Login");
   }
 
+  // A session of its own with one key, for one thread: sign() signs the same
+  // input_size bytes each time and returns the signature's bytes.
+  class Signer {
+   public:
+    Signer(RawToken& token, uint8_t cka_id, CK_MECHANISM_TYPE mechanism, size_t input_size)
+        : p11_(token.p11_), mech_{mechanism, nullptr, 0}, input_(input_size, 0x5a), sig_(1024) {
+      if (p11_->C_OpenSession(token.slot_, CKF_SERIAL_SESSION, nullptr, nullptr, &session_) != CKR_OK) {
+        die("C_OpenSession");
+      }
+      key_ = token.find_private_key(session_, cka_id);
+    }
+    ~Signer() { p11_->C_CloseSession(session_); }
+    std::span<const uint8_t> sign() {
+      CK_ULONG len = sig_.size();
+      if (p11_->C_SignInit(session_, &mech_, key_) != CKR_OK ||
+          p11_->C_Sign(session_, input_.data(), input_.size(), sig_.data(), &len) != CKR_OK) {
+        die("raw C_Sign failed");
+      }
+      return std::span(sig_).first(len);
+    }
+
+   private:
+    CK_FUNCTION_LIST_PTR p11_;
+    CK_SESSION_HANDLE session_ = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE key_ = CK_INVALID_HANDLE;
+    CK_MECHANISM mech_;
+    std::vector<uint8_t> input_, sig_;
+  };
+
   // Signatures per second with `threads` sessions signing in parallel.
   double rate(uint8_t cka_id, CK_MECHANISM_TYPE mechanism, size_t input_size, int threads, double seconds) {
     std::atomic<long> count{0};
@@ -113,22 +149,13 @@ class RawToken {
     auto deadline = start + std::chrono::duration<double>(seconds);
     for (int t = 0; t < threads; ++t) {
       ts.emplace_back([&] {
-        CK_SESSION_HANDLE s;
-        if (p11_->C_OpenSession(slot_, CKF_SERIAL_SESSION, nullptr, nullptr, &s) != CKR_OK) die("C_OpenSession");
-        CK_OBJECT_HANDLE key = find_private_key(s, cka_id);
-        std::vector<uint8_t> input(input_size, 0x5a), sig(1024);
-        CK_MECHANISM mech{mechanism, nullptr, 0};
+        Signer signer(*this, cka_id, mechanism, input_size);
         long n = 0;
         while (Clock::now() < deadline) {
-          CK_ULONG len = sig.size();
-          if (p11_->C_SignInit(s, &mech, key) != CKR_OK ||
-              p11_->C_Sign(s, input.data(), input.size(), sig.data(), &len) != CKR_OK) {
-            die("raw C_Sign failed");
-          }
+          signer.sign();
           ++n;
         }
         count += n;
-        p11_->C_CloseSession(s);
       });
     }
     for (auto& t : ts) t.join();
@@ -267,9 +294,80 @@ int many_keys(int count, int label_length, double idle) {
   return 0;
 }
 
+// ---- The least a design with an isolated token process does per signature:
+// the client's request crosses to one process (the agent's place) and on to
+// a second (the helper's), which signs on a session of its own; the answer
+// comes back the same way. Each connection gets a thread in each process,
+// with blocking reads and writes; nothing is parsed or checked. token_bench
+// runs itself as both processes (--minimal-relay, --minimal-signer).
+
+// One agent-protocol frame from `from`, whole, or false at its end.
+bool read_frame(int from, key::Bytes& frame) {
+  uint8_t len_buf[4];
+  if (!read_all(from, len_buf, 4)) return false;
+  uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
+  if (len > agent::kMaxMessageBytes) return false;
+  frame.resize(4 + len);
+  std::memcpy(frame.data(), len_buf, 4);
+  return read_all(from, frame.data() + 4, len);
+}
+
+int listen_on(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+    die("listen on " + path);
+  }
+  return fd;
+}
+
+// Serves each connection on `listener` with `serve(fd)` on a thread of its own, for ever.
+template <typename Serve>
+[[noreturn]] void serve_connections(int listener, Serve serve) {
+  while (true) {
+    int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::thread([fd, serve] {
+      serve(fd);
+      ::close(fd);
+    }).detach();
+  }
+}
+
+[[noreturn]] void minimal_relay(const std::string& socket, const std::string& signer_socket) {
+  serve_connections(listen_on(socket), [signer_socket](int client) {
+    int signer = connect_to(signer_socket);
+    key::Bytes frame;
+    while (signer >= 0 && read_frame(client, frame) && write_all(signer, frame.data(), frame.size()) &&
+           read_frame(signer, frame) && write_all(client, frame.data(), frame.size())) {
+    }
+    if (signer >= 0) ::close(signer);
+  });
+}
+
+[[noreturn]] void minimal_signer(const std::string& socket, uint8_t cka_id, CK_MECHANISM_TYPE mechanism,
+                                 size_t input_size) {
+  static RawToken token;
+  serve_connections(listen_on(socket), [cka_id, mechanism, input_size](int relay) {
+    RawToken::Signer signer(token, cka_id, mechanism, input_size);
+    key::Bytes request;
+    while (read_frame(relay, request)) {
+      std::span<const uint8_t> sig = signer.sign();
+      key::Bytes answer = agent::frame(agent::serialize_response(agent::SignResponse{key::Bytes(sig.begin(), sig.end())}));
+      if (!write_all(relay, answer.data(), answer.size())) break;
+    }
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--minimal-relay") minimal_relay(argv[2], argv[3]);
+  if (argc == 6 && std::string(argv[1]) == "--minimal-signer") {
+    minimal_signer(argv[2], static_cast<uint8_t>(std::stoi(argv[3])), std::stoul(argv[4]), std::stoul(argv[5]));
+  }
   double seconds = 3;
   int many = 0;
   int label_length = 32;
@@ -318,9 +416,11 @@ int main(int argc, char** argv) {
   add_provider(openssh.socket);
   RawToken raw;
 
-  std::printf("SoftHSM2 token keys, %.1f s per figure; %% = share of raw C_Sign on one session\n\n", seconds);
-  std::printf("%-10s %5s | %-26s | %-26s | %8s | %s\n", "key", "conns", "tessera-agent /s p50 p99 %",
-              "ssh-agent /s p50 p99 %", "ratio", "raw C_Sign /s (1 session, 2 sessions)");
+  std::printf("SoftHSM2 token keys, %.1f s per figure; %% = share of raw C_Sign on one session; minimal path: "
+              "client -> relay process -> signing process and back, nothing else (tessera %% of it last)\n\n",
+              seconds);
+  std::printf("%-10s %5s | %-26s | %-26s | %8s | %-17s | %s\n", "key", "conns", "tessera-agent /s p50 p99 %",
+              "ssh-agent /s p50 p99 %", "ratio", "raw C_Sign /s 1, 2", "minimal path /s % tessera%");
   struct Case {
     const char* name;
     const char* object;
@@ -338,16 +438,24 @@ int main(int argc, char** argv) {
     key::Bytes blob = find_blob(tessera.socket, c.object, c.type, c.bits);
     double raw1 = raw.rate(c.cka_id, c.mechanism, c.input, 1, std::min(seconds, 2.0));
     double raw2 = raw.rate(c.cka_id, c.mechanism, c.input, 2, std::min(seconds, 2.0));
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    AgentProcess signer{"minimal signer", dir + "/minimal-signer-" + c.name + ".sock"};
+    AgentProcess relay{"minimal relay", dir + "/minimal-relay-" + c.name + ".sock"};
+    start_agent(signer, {self, "--minimal-signer", signer.socket, std::to_string(c.cka_id), std::to_string(c.mechanism),
+                         std::to_string(c.input)});
+    start_agent(relay, {self, "--minimal-relay", relay.socket, signer.socket});
     for (int conns : {1, 4}) {
       if (only_conns != 0 && conns != only_conns) continue;
       const Usage before_agent = usage_of(tessera.pid, false), before_all = usage_of(tessera.pid, true);
       RunResult t = run_signing(tessera.socket, blob, c.flags, conns, seconds);
       const Usage after_agent = usage_of(tessera.pid, false), after_all = usage_of(tessera.pid, true);
       RunResult o = tessera_only ? RunResult{} : run_signing(openssh.socket, blob, c.flags, conns, seconds);
-      std::printf("%-10s %5d | %8.0f %6.0f %6.0f %4.0f%% | %8.0f %6.0f %6.0f %4.0f%% | %7.2fx | %8.0f %8.0f\n", c.name,
-                  conns, t.per_second, t.p50_us, t.p99_us, 100 * t.per_second / raw1, o.per_second, o.p50_us,
+      RunResult m = tessera_only ? RunResult{} : run_signing(relay.socket, blob, c.flags, conns, seconds);
+      std::printf("%-10s %5d | %8.0f %6.0f %6.0f %4.0f%% | %8.0f %6.0f %6.0f %4.0f%% | %7.2fx | %8.0f %8.0f | %8.0f %4.0f%% "
+                  "%4.0f%%\n",
+                  c.name, conns, t.per_second, t.p50_us, t.p99_us, 100 * t.per_second / raw1, o.per_second, o.p50_us,
                   o.p99_us, 100 * o.per_second / raw1, o.per_second > 0 ? t.per_second / o.per_second : 0.0, raw1,
-                  raw2);
+                  raw2, m.per_second, 100 * m.per_second / raw1, m.per_second > 0 ? 100 * t.per_second / m.per_second : 0.0);
       if (tessera_only && t.per_second > 0) {
         const double sigs = t.per_second * seconds;
         const double agent_cpu = after_agent.cpu - before_agent.cpu;
