@@ -36,8 +36,7 @@ key::Error login_error(const pkcs11::KeyInfo& key, const key::Error& error) {
     case pkcs11::ErrorCode::kPinIncorrect:
       return key::Error(key::Errc::kIo, "wrong PIN for " + token + (state.empty() ? "" : " (" + state + ")"));
     case pkcs11::ErrorCode::kPinLocked:
-      return key::Error(key::Errc::kIo, "the PIN of " + token + " is locked: unblock it with the SO PIN "
-                                                                 "(e.g. pkcs11-tool --unblock-pin)");
+      return key::Error(key::Errc::kIo, "the PIN of " + token + " is locked: " + prompts::pin_unblock_advice());
     case pkcs11::ErrorCode::kPinInvalid:
       return key::Error(key::Errc::kIo, token + " refuses that PIN (its length or characters): check it and retry");
     case pkcs11::ErrorCode::kTokenRemoved:

@@ -20,10 +20,13 @@ std::string pin_warning(const std::string& token_label, uint32_t flags) {
 
 }  // namespace
 
+std::string pin_unblock_advice() {
+  return "unblock it with the SO PIN (e.g. pkcs11-tool --login --login-type so --init-pin) or the token's own tool";
+}
+
 std::string pin_state_text(uint32_t flags) {
   if (flags & pkcs11::kTokenPinLocked) {
-    return "the PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --login --login-type so --init-pin) "
-           "or the token's own tool";
+    return "the PIN is locked: " + pin_unblock_advice();
   }
   std::string text;
   if (flags & pkcs11::kTokenPinFinalTry) {

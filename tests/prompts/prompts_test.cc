@@ -47,6 +47,9 @@ TEST(PinPrompts, SayTheTokenAndItsPinState) {
   EXPECT_NE(context.find("to sign with key 'aa-ec256'"), std::string::npos);
   EXPECT_EQ(pin_state_text(0), "");
   EXPECT_NE(pin_state_text(pkcs11::kTokenPinLocked | pkcs11::kTokenPinFinalTry).find("locked"), std::string::npos);
+  // pkcs11-tool has no --unblock-pin: the SO logs in and sets a new user PIN.
+  EXPECT_NE(pin_state_text(pkcs11::kTokenPinLocked).find(pin_unblock_advice()), std::string::npos);
+  EXPECT_NE(pin_unblock_advice().find("pkcs11-tool --login --login-type so --init-pin"), std::string::npos);
   // A PIN to be changed is said beside the counter state, and on its own.
   std::string both = pin_state_text(pkcs11::kTokenPinCountLow | pkcs11::kTokenPinToBeChanged);
   EXPECT_NE(both.find("few tries may be left"), std::string::npos) << both;

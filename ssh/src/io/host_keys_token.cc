@@ -16,6 +16,7 @@
 #include "io/token_identities.h"
 #include "tessera/key/secret.h"
 #include "tessera/pkcs11/client.h"
+#include "tessera/prompts/pin.h"
 #include "tessera/sys/fd.h"
 #include "tessera/sys/file.h"
 #include "tessera/tokens/names.h"
@@ -231,7 +232,7 @@ key::Status TokenHostKeys::State::login(const pkcs11::KeyInfo& info, Token& toke
                   "URI's query");
   }
   if (token_flags & pkcs11::kTokenPinLocked) {
-    return refuse("the token's PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --unblock-pin)");
+    return refuse("the token's PIN is locked: " + prompts::pin_unblock_advice());
   }
   if (token_flags & (pkcs11::kTokenPinCountLow | pkcs11::kTokenPinFinalTry)) {
     return refuse("a wrong PIN was entered for the token since its last login, so tessera-sshd does not try its " +
@@ -249,7 +250,7 @@ key::Status TokenHostKeys::State::login(const pkcs11::KeyInfo& info, Token& toke
       return refuse("wrong PIN (" + token.pin_origin + "): fix it; tessera-sshd does not try it again until a " +
                     "right PIN is entered for the token (e.g. pkcs11-tool --login --test)");
     case ErrorCode::kPinLocked:
-      return refuse("the token's PIN is locked: unblock it with the SO PIN (e.g. pkcs11-tool --unblock-pin)");
+      return refuse("the token's PIN is locked: " + prompts::pin_unblock_advice());
     case ErrorCode::kPinInvalid:
       return refuse("the token refuses the PIN of its " + token.pin_origin + " (its length or characters)");
     case ErrorCode::kTokenRemoved:

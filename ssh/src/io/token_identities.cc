@@ -99,8 +99,7 @@ struct TokenIdentities::State {
       case ErrorCode::kPinIncorrect:
         return Error(Errc::kIo, "wrong PIN for " + token + (state.empty() ? "" : " (" + state + ")"));
       case ErrorCode::kPinLocked:
-        return Error(Errc::kIo, "the PIN of " + token + " is locked: unblock it with the SO PIN "
-                                                        "(e.g. pkcs11-tool --unblock-pin)");
+        return Error(Errc::kIo, "the PIN of " + token + " is locked: " + prompts::pin_unblock_advice());
       case ErrorCode::kPinInvalid:
         return Error(Errc::kIo, token + " refuses that PIN (its length or characters): check it and retry");
       case ErrorCode::kTokenRemoved:

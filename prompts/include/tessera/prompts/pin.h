@@ -16,6 +16,8 @@ std::string pin_prompt(const std::string& token_label, uint32_t token_flags);
 std::string context_pin_prompt(const std::string& token_label, const std::string& key_label, uint32_t token_flags);
 // What a token's PIN state means for the user, for errors ("" when nothing to say).
 std::string pin_state_text(uint32_t token_flags);
+// What to do about a locked PIN: "unblock it with the SO PIN (e.g. ...) or the token's own tool".
+std::string pin_unblock_advice();
 
 }  // namespace tessera::prompts
 
