@@ -149,11 +149,15 @@ Result<Bytes> rsa_sign_blinded(Reader& private_fields, SignatureAlgorithm alg, s
   ossl::BnPtr m(BN_bin2bn(em.data(), static_cast<int>(em.size()), nullptr)), x(BN_new()), check(BN_new());
   if (!m || !x || !check) return ossl::crypto_error("RSA signature");
 
-  if (!blinding.a || !blinding.ai || blinding.uses >= kRsaBlindingUses) {
-    TESSERA_TRY(fresh_blinding(blinding, n.get(), e.get(), mont.get(), ctx.get()));
+  // The pair goes back to `blinding` only once advanced: whatever fails on
+  // the way, no pair is used twice.
+  RsaBlinding pair = std::move(blinding);
+  blinding = {};
+  if (!pair.a || !pair.ai || pair.uses >= kRsaBlindingUses) {
+    TESSERA_TRY(fresh_blinding(pair, n.get(), e.get(), mont.get(), ctx.get()));
   }
   // x = m * A mod n: the private key only ever sees m * r^e.
-  if (BN_mod_mul_montgomery(x.get(), m.get(), blinding.a.get(), mont.get(), ctx.get()) != 1) {
+  if (BN_mod_mul_montgomery(x.get(), m.get(), pair.a.get(), mont.get(), ctx.get()) != 1) {
     return ossl::crypto_error("RSA signature");
   }
 
@@ -174,21 +178,17 @@ Result<Bytes> rsa_sign_blinded(Reader& private_fields, SignatureAlgorithm alg, s
           static_cast<int>(k) ||
       !BN_bin2bn(block.data(), static_cast<int>(k), x.get()) ||
       // s = (m * r^e)^d * r^-1 = m^d
-      BN_mod_mul_montgomery(x.get(), x.get(), blinding.ai.get(), mont.get(), ctx.get()) != 1 ||
+      BN_mod_mul_montgomery(x.get(), x.get(), pair.ai.get(), mont.get(), ctx.get()) != 1 ||
       BN_mod_exp_mont(check.get(), x.get(), e_raw, n_raw, ctx.get(), mont.get()) != 1) {
     return ossl::crypto_error("RSA signature");
   }
   // A wrong result (a fault, or a broken blinding pair) is never given out.
-  if (BN_cmp(check.get(), m.get()) != 0) {
-    blinding = {};
-    return Error(Errc::kCrypto, "RSA signature failed its own check");
-  }
+  if (BN_cmp(check.get(), m.get()) != 0) return Error(Errc::kCrypto, "RSA signature failed its own check");
   // The next signature uses r^2.
-  if (BN_mod_mul_montgomery(blinding.a.get(), blinding.a.get(), blinding.a.get(), mont.get(), ctx.get()) != 1 ||
-      BN_mod_mul_montgomery(blinding.ai.get(), blinding.ai.get(), blinding.ai.get(), mont.get(), ctx.get()) != 1) {
-    blinding = {};
-  } else {
-    ++blinding.uses;
+  if (BN_mod_mul_montgomery(pair.a.get(), pair.a.get(), pair.a.get(), mont.get(), ctx.get()) == 1 &&
+      BN_mod_mul_montgomery(pair.ai.get(), pair.ai.get(), pair.ai.get(), mont.get(), ctx.get()) == 1) {
+    ++pair.uses;
+    blinding = std::move(pair);
   }
   Bytes sig(k);
   if (BN_bn2binpad(x.get(), sig.data(), static_cast<int>(k)) < 0) return ossl::crypto_error("RSA signature");

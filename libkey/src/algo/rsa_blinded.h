@@ -39,8 +39,9 @@ struct RsaBlinding {
 
 // Signs with the private fields as write_private wrote them (n, e, d, iqmp,
 // p, q; trusted: written by this process from a validated key), using and
-// then advancing `blinding` (set up first when empty or used up). The
-// signature is checked against the public key before it is returned.
+// then advancing `blinding` (set up first when empty or used up; left empty
+// when anything fails, so that no pair is used twice). The signature is
+// checked against the public key before it is returned.
 Result<Bytes> rsa_sign_blinded(Reader& private_fields, SignatureAlgorithm alg, std::span<const uint8_t> data,
                                RsaBlinding& blinding);
 
