@@ -34,7 +34,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,14 +130,7 @@ double socket_roundtrip_us(double seconds) {
 // constraints, confirmation or logging. Serves one connection at a time on
 // `socket`; the returned AgentProcess stops it.
 void start_minimal_signer(AgentProcess& a, const key::ShieldedKey& k, key::SignatureAlgorithm alg) {
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", a.socket.c_str());
-  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener, 8) != 0) {
-    die("minimal signer socket");
-  }
+  int listener = listen_on(a.socket);
   a.pid = ::fork();
   if (a.pid < 0) die("fork");
   if (a.pid > 0) {
@@ -155,12 +147,9 @@ void start_minimal_signer(AgentProcess& a, const key::ShieldedKey& k, key::Signa
     while (true) {
       epoll_event out{};
       if (::epoll_wait(ep, &out, 1, -1) != 1) continue;
-      uint8_t len_buf[4];
-      if (!read_all(fd, len_buf, 4)) break;
-      uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
-      key::Bytes payload(len);
-      if (!read_all(fd, payload.data(), len)) break;
-      auto req = agent::parse_request(payload);
+      key::Bytes frame;
+      if (!read_frame(fd, frame)) break;
+      auto req = agent::parse_request(std::span<const uint8_t>(frame).subspan(4));
       if (!req.ok() || !std::holds_alternative<agent::SignRequest>(*req)) break;
       auto sig = k.sign(std::get<agent::SignRequest>(*req).data, alg);
       if (!sig.ok()) break;
@@ -233,13 +222,9 @@ MixedResult mixed_latency(const std::string& socket, const key::PrivateKey& slow
   auto start = Clock::now();
   std::thread reader([&] {
     for (int i = 0; i < slow_count; ++i) {
-      uint8_t header[4];
-      if (!read_all(busy, header, 4)) die("slow answers ended early");
-      uint32_t length = (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) | (uint32_t{header[2]} << 8) |
-                        uint32_t{header[3]};
-      key::Bytes payload(length);
-      if (!read_all(busy, payload.data(), length)) die("slow answer truncated");
-      auto parsed = agent::parse_response(payload);
+      key::Bytes frame;
+      if (!read_frame(busy, frame)) die("slow answers ended early");
+      auto parsed = agent::parse_response(std::span<const uint8_t>(frame).subspan(4));
       if (!parsed.ok() || !std::holds_alternative<agent::SignResponse>(*parsed)) die("slow signature refused");
     }
     result.slow_seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -324,20 +309,17 @@ ListResult time_listing(const std::string& socket, int rounds) {
   key::Bytes request = agent::frame(agent::serialize_request(agent::RequestIdentities{}));
   std::vector<double> latencies;
   ListResult result;
-  key::Bytes payload;
+  key::Bytes frame;
   for (int i = 0; i < rounds; ++i) {
     auto sent = Clock::now();
     if (!write_all(fd, request.data(), request.size())) die("write to agent failed");
-    uint8_t header[4];
-    if (!read_all(fd, header, 4)) die("agent closed the connection");
-    size_t length = (size_t{header[0]} << 24) | (size_t{header[1]} << 16) | (size_t{header[2]} << 8) | header[3];
-    payload.resize(length);
-    if (!read_all(fd, payload.data(), length)) die("short answer");
+    if (!read_frame(fd, frame)) die("agent closed the connection");
     latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
   }
   ::close(fd);
   // The last answer, parsed without the client's size cap (ssh-agent sends
   // every key, however large the answer).
+  std::span<const uint8_t> payload = std::span<const uint8_t>(frame).subspan(4);
   if (payload.size() < 5 || payload[0] != static_cast<uint8_t>(agent::MessageType::kIdentitiesAnswer)) {
     die("not an identities answer");
   }

@@ -56,15 +56,31 @@ int connect_to(const std::string& path) {
   return fd;
 }
 
+int listen_on(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+    die("listen on " + path);
+  }
+  return fd;
+}
+
+bool read_frame(int fd, key::Bytes& frame) {
+  frame.resize(4);
+  if (!read_all(fd, frame.data(), 4)) return false;
+  uint32_t len = (uint32_t{frame[0]} << 24) | (uint32_t{frame[1]} << 16) | (uint32_t{frame[2]} << 8) | frame[3];
+  frame.resize(4 + len);
+  return read_all(fd, frame.data() + 4, len);
+}
+
 agent::Response roundtrip(int fd, const agent::Request& req) {
   key::Bytes framed = agent::frame(agent::serialize_request(req));
   if (!write_all(fd, framed.data(), framed.size())) die("write to agent failed");
-  uint8_t len_buf[4];
-  if (!read_all(fd, len_buf, 4)) die("agent closed the connection");
-  uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
-  key::Bytes payload(len);
-  if (!read_all(fd, payload.data(), len)) die("short response");
-  auto resp = agent::parse_response(payload);
+  key::Bytes answer;
+  if (!read_frame(fd, answer)) die("agent closed the connection, or answered more than a message holds");
+  auto resp = agent::parse_response(std::span<const uint8_t>(answer).subspan(4));
   if (!resp.ok()) die("bad response: " + resp.error().message());
   return std::move(*resp);
 }

@@ -18,6 +18,12 @@ bool write_all(int fd, const uint8_t* p, size_t n);
 bool read_all(int fd, uint8_t* p, size_t n);
 // A connection to a Unix socket, or -1.
 int connect_to(const std::string& path);
+// A listening Unix socket at path (dies if it cannot be made).
+int listen_on(const std::string& path);
+// One agent-protocol frame from fd, its length field included (the payload
+// from byte 4), or false at its end. No cap on the length: benches talk to
+// agents they started, and ssh-agent answers with more than clients accept.
+bool read_frame(int fd, key::Bytes& frame);
 // One request, one response (dies on any failure).
 agent::Response roundtrip(int fd, const agent::Request& req);
 

@@ -25,7 +25,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -300,28 +299,6 @@ int many_keys(int count, int label_length, double idle) {
 // comes back the same way. Each connection gets a thread in each process,
 // with blocking reads and writes; nothing is parsed or checked. token_bench
 // runs itself as both processes (--minimal-relay, --minimal-signer).
-
-// One agent-protocol frame from `from`, whole, or false at its end.
-bool read_frame(int from, key::Bytes& frame) {
-  uint8_t len_buf[4];
-  if (!read_all(from, len_buf, 4)) return false;
-  uint32_t len = (uint32_t{len_buf[0]} << 24) | (uint32_t{len_buf[1]} << 16) | (uint32_t{len_buf[2]} << 8) | len_buf[3];
-  if (len > agent::kMaxMessageBytes) return false;
-  frame.resize(4 + len);
-  std::memcpy(frame.data(), len_buf, 4);
-  return read_all(from, frame.data() + 4, len);
-}
-
-int listen_on(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
-    die("listen on " + path);
-  }
-  return fd;
-}
 
 // Serves each connection on `listener` with `serve(fd)` on a thread of its own, for ever.
 template <typename Serve>
