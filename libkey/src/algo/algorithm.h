@@ -77,6 +77,16 @@ const Algorithm& sk_ecdsa();
 // The algorithm implementing a key type.
 const Algorithm& for_type(KeyType type);
 
+// An RSA signature algorithm's SSH name, hash and DER DigestInfo prefix
+// (rsa.cc); kDefault is ssh-rsa (SHA-1).
+struct RsaScheme {
+  SignatureAlgorithm alg;
+  std::string_view name;
+  const EVP_MD* (*md)();
+  std::span<const uint8_t> digest_info;
+};
+Result<const RsaScheme*> rsa_scheme(SignatureAlgorithm alg);
+
 // ---- helpers shared by algorithm files ----
 
 // Ed25519 public key from 32 raw bytes.

@@ -9,16 +9,18 @@
 namespace tessera::key::algo {
 namespace {
 
-struct RsaSigInfo {
-  SignatureAlgorithm alg;
-  std::string_view name;
-  const EVP_MD* (*md)();
-};
+// RFC 8017 section 9.2, note 1.
+constexpr uint8_t kSha1DigestInfo[] = {0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
+                                       0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14};
+constexpr uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                         0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+constexpr uint8_t kSha512DigestInfo[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                         0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
 
-constexpr RsaSigInfo kRsaSigs[] = {
-    {SignatureAlgorithm::kRsaSha1, "ssh-rsa", EVP_sha1},
-    {SignatureAlgorithm::kRsaSha256, "rsa-sha2-256", EVP_sha256},
-    {SignatureAlgorithm::kRsaSha512, "rsa-sha2-512", EVP_sha512},
+constexpr RsaScheme kRsaSigs[] = {
+    {SignatureAlgorithm::kRsaSha1, "ssh-rsa", EVP_sha1, kSha1DigestInfo},
+    {SignatureAlgorithm::kRsaSha256, "rsa-sha2-256", EVP_sha256, kSha256DigestInfo},
+    {SignatureAlgorithm::kRsaSha512, "rsa-sha2-512", EVP_sha512, kSha512DigestInfo},
 };
 
 ossl::BnPtr to_bn(std::span<const uint8_t> mag) {
@@ -153,12 +155,7 @@ class Rsa final : public Algorithm {
   }
 
   Result<Bytes> sign(const KeyData& key, SignatureAlgorithm alg, std::span<const uint8_t> data) const override {
-    if (alg == SignatureAlgorithm::kDefault) alg = SignatureAlgorithm::kRsaSha1;
-    const RsaSigInfo* info = nullptr;
-    for (const auto& s : kRsaSigs) {
-      if (s.alg == alg) info = &s;
-    }
-    if (info == nullptr) return Error(Errc::kInvalidArgument, "not an RSA signature algorithm");
+    TESSERA_ASSIGN_OR_RETURN(const RsaScheme* info, rsa_scheme(alg));
     ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
     size_t sig_len = static_cast<size_t>(EVP_PKEY_get_size(key.pkey.get()));
     Bytes sig(sig_len);
@@ -174,7 +171,7 @@ class Rsa final : public Algorithm {
 
   Status verify(const KeyData& key, std::string_view alg, Reader& sig,
                 std::span<const uint8_t> data) const override {
-    const RsaSigInfo* info = nullptr;
+    const RsaScheme* info = nullptr;
     for (const auto& s : kRsaSigs) {
       if (s.name == alg) info = &s;
     }
@@ -203,14 +200,6 @@ class Rsa final : public Algorithm {
   }
 };
 
-// RFC 8017 section 9.2, note 1.
-constexpr uint8_t kSha1DigestInfo[] = {0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
-                                       0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14};
-constexpr uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                         0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
-constexpr uint8_t kSha512DigestInfo[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                         0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
-
 }  // namespace
 
 const Algorithm& rsa() {
@@ -218,18 +207,21 @@ const Algorithm& rsa() {
   return instance;
 }
 
+Result<const RsaScheme*> rsa_scheme(SignatureAlgorithm alg) {
+  if (alg == SignatureAlgorithm::kDefault) alg = SignatureAlgorithm::kRsaSha1;
+  for (const auto& s : kRsaSigs) {
+    if (s.alg == alg) return &s;
+  }
+  return Error(Errc::kInvalidArgument, "not an RSA signature algorithm");
+}
+
 }  // namespace tessera::key::algo
 
 namespace tessera::key {
 
 std::span<const uint8_t> rsa_digest_info_prefix(SignatureAlgorithm alg) {
-  switch (alg) {
-    case SignatureAlgorithm::kDefault:
-    case SignatureAlgorithm::kRsaSha1: return algo::kSha1DigestInfo;
-    case SignatureAlgorithm::kRsaSha256: return algo::kSha256DigestInfo;
-    case SignatureAlgorithm::kRsaSha512: return algo::kSha512DigestInfo;
-  }
-  return {};
+  auto scheme = algo::rsa_scheme(alg);
+  return scheme.ok() ? (*scheme)->digest_info : std::span<const uint8_t>();
 }
 
 }  // namespace tessera::key

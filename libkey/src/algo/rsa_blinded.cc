@@ -21,24 +21,9 @@ namespace {
 using RsaPtr = std::unique_ptr<RSA, ossl::Deleter<RSA_free>>;
 using MontPtr = std::unique_ptr<BN_MONT_CTX, ossl::Deleter<BN_MONT_CTX_free>>;
 
-struct Scheme {
-  std::string_view name;
-  const EVP_MD* (*md)();
-};
-
-Result<Scheme> scheme_for(SignatureAlgorithm alg) {
-  switch (alg) {
-    case SignatureAlgorithm::kDefault:
-    case SignatureAlgorithm::kRsaSha1: return Scheme{"ssh-rsa", EVP_sha1};
-    case SignatureAlgorithm::kRsaSha256: return Scheme{"rsa-sha2-256", EVP_sha256};
-    case SignatureAlgorithm::kRsaSha512: return Scheme{"rsa-sha2-512", EVP_sha512};
-    default: return Error(Errc::kInvalidArgument, "not an RSA signature algorithm");
-  }
-}
-
 // EMSA-PKCS1-v1_5 (RFC 8017 section 9.2): 00 01 FF..FF 00 DigestInfo, k bytes.
-Result<Bytes> encode_message(SignatureAlgorithm alg, const Scheme& scheme, std::span<const uint8_t> data, size_t k) {
-  std::span<const uint8_t> prefix = rsa_digest_info_prefix(alg);
+Result<Bytes> encode_message(const RsaScheme& scheme, std::span<const uint8_t> data, size_t k) {
+  std::span<const uint8_t> prefix = scheme.digest_info;
   std::array<uint8_t, EVP_MAX_MD_SIZE> hash;
   unsigned hash_len = 0;
   if (EVP_Digest(data.data(), data.size(), hash.data(), &hash_len, scheme.md(), nullptr) != 1) {
@@ -123,7 +108,7 @@ RsaBlinding RsaBlinding::parse(std::span<const uint8_t> data, size_t modulus_byt
 
 Result<Bytes> rsa_sign_blinded(Reader& private_fields, SignatureAlgorithm alg, std::span<const uint8_t> data,
                                RsaBlinding& blinding) {
-  TESSERA_ASSIGN_OR_RETURN(Scheme scheme, scheme_for(alg));
+  TESSERA_ASSIGN_OR_RETURN(const RsaScheme* scheme, rsa_scheme(alg));
   Status status;
   ossl::BnPtr v[6];  // n e d iqmp p q
   for (auto& bn : v) {
@@ -145,7 +130,7 @@ Result<Bytes> rsa_sign_blinded(Reader& private_fields, SignatureAlgorithm alg, s
     return ossl::crypto_error("RSA signature");
   }
   size_t k = static_cast<size_t>(BN_num_bytes(n.get()));
-  TESSERA_ASSIGN_OR_RETURN(Bytes em, encode_message(alg, scheme, data, k));
+  TESSERA_ASSIGN_OR_RETURN(Bytes em, encode_message(*scheme, data, k));
   ossl::BnPtr m(BN_bin2bn(em.data(), static_cast<int>(em.size()), nullptr)), x(BN_new()), check(BN_new());
   if (!m || !x || !check) return ossl::crypto_error("RSA signature");
 
@@ -192,7 +177,7 @@ Result<Bytes> rsa_sign_blinded(Reader& private_fields, SignatureAlgorithm alg, s
   }
   Bytes sig(k);
   if (BN_bn2binpad(x.get(), sig.data(), static_cast<int>(k)) < 0) return ossl::crypto_error("RSA signature");
-  return signature_blob(scheme.name, sig);
+  return signature_blob(scheme->name, sig);
 }
 
 }  // namespace tessera::key::algo
